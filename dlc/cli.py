@@ -1,0 +1,178 @@
+"""The `dlc` command: argument parsing and rendering only; every verb is a call into the API.
+
+Exit status: 0 success, 1 errors in a spec (or a failed run), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 on usage errors; keep its message short
+        self.print_usage(sys.stderr)
+        print(f"dlc: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _usage_error(message: str) -> int:
+    print(f"dlc: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _color(choice: str, stream) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def _read_spec(name: str):
+    """(program, diagnostics, text, display path) for a spec file or `-` (stdin)."""
+    from dlc.compiler.check import check_file, check_text
+
+    if name == "-":
+        text = sys.stdin.read()
+        program, diagnostics = check_text(text, "<stdin>")
+        return program, diagnostics, text, "<stdin>"
+    path = Path(name)
+    program, diagnostics, text = check_file(path)
+    return program, diagnostics, text, str(path)
+
+
+def _missing(specs: list[str]) -> str | None:
+    for name in specs:
+        if name != "-" and not Path(name).is_file():
+            return f"no such spec file: {name}" if not Path(name).exists() else f"not a file: {name}"
+    return None
+
+
+def _print_diagnostics(diagnostics, sources: dict[str, str], fmt: str, color: str, stream=None) -> None:
+    from dlc.compiler.diagnostics import render_json, render_text
+
+    stream = stream or sys.stdout
+    if fmt == "json":
+        print(render_json(diagnostics), file=stream)
+    elif diagnostics:
+        print(render_text(diagnostics, sources, _color(color, stream)), end="", file=stream)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from dlc.compiler.diagnostics import summary_line
+
+    problem = _missing(args.specs)
+    if problem:
+        return _usage_error(problem)
+    everything, sources = [], {}
+    for name in args.specs:
+        try:
+            _, diagnostics, text, shown = _read_spec(name)
+        except OSError as e:
+            return _usage_error(f"cannot read {name}: {e.strerror or e}")
+        sources[shown] = text
+        everything.extend(diagnostics)
+    _print_diagnostics(everything, sources, args.format, args.color)
+    failed = any(d.is_error for d in everything)
+    if args.format == "text":
+        if everything:
+            print(summary_line(everything), file=sys.stderr)
+        elif not args.quiet:
+            print(f"{len(args.specs)} spec{'s' * (len(args.specs) != 1)} ok", file=sys.stderr)
+    return EXIT_ERRORS if failed else EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import json
+
+    problem = _missing([args.spec])
+    if problem:
+        return _usage_error(problem)
+    try:
+        program, diagnostics, text, shown = _read_spec(args.spec)
+    except OSError as e:
+        return _usage_error(f"cannot read {args.spec}: {e.strerror or e}")
+    if program is None:
+        _print_diagnostics(diagnostics, {shown: text}, args.format, args.color, sys.stderr)
+        return EXIT_ERRORS
+    if args.emit == "ir":
+        output = json.dumps(program.to_json(), indent=2) + "\n"
+    else:
+        from dlc.compiler.summary import summary
+
+        output = summary(program)
+    if args.output:
+        try:
+            Path(args.output).write_text(output, encoding="utf-8")
+        except OSError as e:
+            return _usage_error(f"cannot write {args.output}: {e.strerror or e}")
+    else:
+        sys.stdout.write(output)
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from dlc.compiler.codes import BY_CODE, CODES, explain, markdown
+
+    if args.markdown:
+        sys.stdout.write(markdown())
+        return EXIT_OK
+    if not args.code:
+        for c in CODES:
+            print(f"{c.code}  {c.title}")
+        return EXIT_OK
+    code = args.code.upper()
+    if code not in BY_CODE:
+        return _usage_error(f"unknown code {args.code}; `dlc explain` lists them")
+    sys.stdout.write(explain(code))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dlc import __version__
+
+    parser = _Parser(prog="dlc", description="Check, compile and train declarative deep-learning specs (.dl).")
+    parser.add_argument("--version", action="version", version=f"dlc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("check", help="check specs and print every error")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (`-` reads standard input)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing for valid specs")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("compile", help="check a spec, then show or emit the model")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--emit", choices=("summary", "ir"), default="summary",
+                   help="summary: layers, shapes, parameters and settings; ir: the checked program as JSON")
+    p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of standard output")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="how errors are printed")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("explain", help="explain a diagnostic code, with a failing and a fixed example")
+    p.add_argument("code", nargs="?", metavar="CODE")
+    p.add_argument("--markdown", action="store_true", help="print every explanation as docs/errors.md")
+    p.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("dlc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,697 @@
+"""AST to checked IR. Every rule of the language, every error in one pass, one error per cause.
+
+The checker binds each statement's values to its registry entry's parameters (types,
+ranges, defaults), infers shapes layer by layer through nested blocks, and relates the
+output to the loss and the data. A piece that is broken (a syntax error, an unknown name,
+a bad value, a shape that does not fit) makes what depends on it unknown, so later rules
+stay silent about it instead of blaming the wrong line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dlc.compiler import ir, registry as reg
+from dlc.compiler.datafacts import DataFactError, FileFacts, csv_facts, npz_facts
+from dlc.compiler.diagnostics import Diagnostic, Label, error, sort_key, warning
+from dlc.compiler.registry import KINDS, Param, ShapeError, show_shape
+from dlc.compiler.suggest import closest, did_you_mean
+from dlc.grammar import nodes as n
+
+_UNKNOWN = object()  # a value that failed its check: rules that need it stay silent
+_SYNONYM_STATEMENTS = {"optimiser": "optimizer", "layers": "layer", "epoch": "epochs", "batch_size": "batch",
+                       "metric": "metrics", "early_stopping": "early_stop", "dataset": "data", "random_seed": "seed"}
+
+
+def check(spec: n.Spec, base_dir: Path | None = None,
+          extra: list[Diagnostic] | None = None) -> tuple[ir.Program | None, list[Diagnostic]]:
+    """Check a parsed spec. Returns the IR (None when there is any error) and all diagnostics.
+
+    `base_dir` resolves relative data paths (the spec file's folder; default the working directory).
+    `extra` holds diagnostics from earlier stages (syntax errors), merged in source order.
+    """
+    checker = _Checker(spec, base_dir or Path.cwd())
+    program = checker.run()
+    diagnostics = sorted((extra or []) + checker.diagnostics, key=sort_key)
+    if any(d.is_error for d in diagnostics):
+        return None, diagnostics
+    return program, diagnostics
+
+
+@dataclass
+class _Bound:
+    """A statement's values bound to its parameters. `ok` is False when any value was wrong."""
+
+    statement: n.Statement
+    args: dict[str, Any]
+    ok: bool
+
+
+class _Checker:
+    def __init__(self, spec: n.Spec, base_dir: Path):
+        self.spec = spec
+        self.base_dir = base_dir
+        self.diagnostics: list[Diagnostic] = []
+        self.settings: dict[str, _Bound | None] = {}  # None: present but broken
+        self.layers: list[n.Node] = []
+        self.bound_layers: dict[int, _Bound] = {}
+        self.file_start = n.Span(spec.path, 1, 1, 1, 1, 0, 0)
+
+    def report(self, d: Diagnostic) -> None:
+        self.diagnostics.append(d)
+
+    # --- statements ----------------------------------------------------------------------
+
+    def run(self) -> ir.Program | None:
+        for node in self.spec.statements:
+            self.sort_statement(node)
+        data = self.check_data()
+        input_shape = self.check_input(data)
+        layers, output_shape = self.check_layers(self.layers, input_shape, top=True)
+        return self.check_training(data, input_shape, layers, output_shape)
+
+    def sort_statement(self, node: n.Node) -> None:
+        """File a top-level statement as a setting or a layer; report unknown and repeated ones."""
+        if isinstance(node, n.Broken):
+            if node.keyword in self.setting_names():
+                self.settings.setdefault(node.keyword, None)
+            else:
+                self.layers.append(node)
+            return
+        setting = reg.lookup("statement", node.keyword)
+        if setting is not None and not node.layer_prefix:
+            if node.block is not None:
+                self.report(error("E307", node.keyword_span, f"`{node.keyword}` takes no block",
+                                  "only `repeat` and `residual` hold a block of layers"))
+            first = self.settings.get(node.keyword, _UNKNOWN)
+            if first is not _UNKNOWN:
+                labels = (Label(first.statement.span, "first set here"),) if first else ()
+                self.report(error("E304", node.span, f"`{node.keyword}` is set twice",
+                                  f"keep one `{node.keyword}` statement", labels))
+                return
+            self.settings[node.keyword] = self.bind(node, self.setting_params(node))
+            return
+        if reg.lookup("layer", node.keyword) is None:
+            self.report_unknown_statement(node, in_block=False)
+            suggestion = closest(node.keyword, self.setting_names(), _SYNONYM_STATEMENTS)
+            if suggestion in self.setting_names() and not node.layer_prefix:
+                self.settings.setdefault(suggestion, None)
+                return
+        self.layers.append(node)
+
+    @staticmethod
+    def setting_names() -> list[str]:
+        return reg.names("statement")
+
+    def report_unknown_statement(self, node: n.Statement, in_block: bool) -> None:
+        if node.layer_prefix or in_block:
+            hint = did_you_mean(node.keyword, reg.names("layer"))
+            if not hint and reg.lookup("statement", node.keyword):
+                hint = f"`{node.keyword}` is a setting: write it outside blocks, without `layer`"
+            self.report(error("E201", node.keyword_span, f"unknown layer `{node.keyword}`",
+                              hint or f"layers are {', '.join(reg.names('layer'))}"))
+        else:
+            hint = did_you_mean(node.keyword, reg.names("statement") + reg.names("layer") + ["layer"],
+                                _SYNONYM_STATEMENTS)
+            self.report(error("E200", node.keyword_span, f"unknown statement `{node.keyword}`",
+                              hint or "run `dlc explain E200` for the list of statements"))
+
+    def setting_params(self, node: n.Statement) -> tuple[Param, ...]:
+        """A setting's parameters; for `loss`, `optimizer` and `schedule` also its entry's options."""
+        setting = reg.lookup("statement", node.keyword)
+        assert isinstance(setting, reg.Setting)
+        if setting.selects and node.positionals and isinstance(node.positionals[0], n.Name):
+            entry = reg.lookup(setting.selects, node.positionals[0].value)
+            if entry is not None:
+                return setting.params + entry.options
+        return setting.params
+
+    # --- binding values to parameters ----------------------------------------------------
+
+    def bind(self, node: n.Statement, params: tuple[Param, ...]) -> _Bound:
+        """Bind positionals in order and options by name; check types and ranges; fill defaults."""
+        args: dict[str, Any] = {}
+        ok = True
+        what = f"`{node.keyword}`"
+        slots = [p for p in params if p.positional]
+        values = list(node.positionals)
+        i = 0
+        for value in values:
+            if i >= len(slots):
+                self.report(error("E303", value.span, f"{what} takes {self.count_words(slots)}; "
+                                  f"`{self.source(value)}` is one too many",
+                                  f"write it as `{self.example(node)}`"))
+                ok = False
+                continue
+            slot = slots[i]
+            if slot.variadic:
+                converted = self.convert(value, slot, f"{what} {slot.name}")
+                args.setdefault(slot.name, []).append(converted)
+                ok &= converted is not _UNKNOWN
+                continue
+            if slot.required and not self.fits(value, slot):
+                later = next((j for j in range(i + 1, len(slots)) if self.fits(value, slots[j])), None)
+                if later is not None:
+                    self.report_missing(node, slot)
+                    ok = False
+                    i = later
+                    slot = slots[i]
+            converted = self.convert(value, slot, f"{what} {slot.name}")
+            args[slot.name] = converted
+            ok &= converted is not _UNKNOWN
+            i += 1
+        for slot in slots[i:]:
+            if slot.variadic and slot.name in args:
+                continue
+            if slot.required:
+                self.report_missing(node, slot)
+                ok = False
+                break  # one missing piece is one error
+        seen: dict[str, n.Option] = {}
+        by_name = {p.name: p for p in params if not p.positional}
+        for opt in node.options:
+            if opt.name in seen:
+                self.report(error("E305", opt.span, f"option `{opt.name}` is given twice",
+                                  "keep one", (Label(seen[opt.name].span, "first given here"),)))
+                ok = False
+                continue
+            seen[opt.name] = opt
+            param = by_name.get(opt.name)
+            if param is None:
+                self.report_unknown_option(node, opt, by_name)
+                ok = False
+                continue
+            converted = self.convert(opt.value, param, f"`{opt.name}`")
+            args[opt.name] = converted
+            ok &= converted is not _UNKNOWN
+        for p in params:
+            if p.name not in args and not p.required:
+                args[p.name] = p.default
+        if "names" in args and isinstance(args["names"], list):
+            args["names"] = tuple(args["names"])
+        return _Bound(node, args, ok)
+
+    def source(self, value: n.Value) -> str:
+        return self.spec.source[value.span.start:value.span.end]
+
+    @staticmethod
+    def count_words(slots: list[Param]) -> str:
+        if not slots:
+            return "no positional values"
+        return f"at most {len(slots)} positional value{'s' * (len(slots) != 1)}"
+
+    @staticmethod
+    def example(node: n.Statement) -> str:
+        entry = reg.lookup("layer", node.keyword) or reg.lookup("statement", node.keyword)
+        return entry.example if entry and entry.example else node.keyword
+
+    def report_missing(self, node: n.Statement, slot: Param) -> None:
+        entry = reg.lookup("layer", node.keyword) or reg.lookup("statement", node.keyword)
+        self.report(error("E302", node.span.to(node.span) if node.block is None else node.keyword_span,
+                          f"`{node.keyword}` needs {slot.doc} (`{slot.name}`, {KINDS[slot.kind]})",
+                          f"for example `{entry.example}`" if entry and entry.example else None))
+
+    def report_unknown_option(self, node: n.Statement, opt: n.Option, known: dict[str, Param]) -> None:
+        owner = f"`{node.keyword}`"
+        setting = reg.lookup("statement", node.keyword)
+        if isinstance(setting, reg.Setting) and setting.selects and node.positionals \
+                and isinstance(node.positionals[0], n.Name):
+            owner = f"`{node.positionals[0].value}`"
+            # An option that belongs to a sibling entry (adam's `momentum`) says whose it is.
+            owners = [e.name for e in reg.TABLES[setting.selects] if e.param(opt.name)]
+            if owners:
+                self.report(error("E202", opt.name_span, f"{owner} has no option `{opt.name}`",
+                                  f"`{opt.name}` is an option of {', '.join(f'`{o}`' for o in owners)}; "
+                                  f"{owner} takes {self.option_list(known)}"))
+                return
+        synonyms = {s: p.name for p in known.values() for s in p.synonyms}
+        hint = did_you_mean(opt.name, known, synonyms)
+        self.report(error("E202", opt.name_span, f"{owner} has no option `{opt.name}`",
+                          hint or (f"{owner} takes {self.option_list(known)}" if known else f"{owner} takes no options")))
+
+    @staticmethod
+    def option_list(known: dict[str, Param]) -> str:
+        return ", ".join(f"`{k}=`" for k in known) if known else "no options"
+
+    @staticmethod
+    def fits(value: n.Value, p: Param) -> bool:
+        """Whether a value has the right type for a parameter (ignoring its range)."""
+        kind = p.kind
+        if isinstance(value, n.List):
+            return True
+        return {
+            "int": isinstance(value, n.Int),
+            "float": isinstance(value, (n.Int, n.Float)),
+            "bool": isinstance(value, n.Bool),
+            "name": isinstance(value, n.Name),
+            "string": isinstance(value, n.Str),
+            "shape": isinstance(value, (n.Int, n.Shape)),
+            "size": isinstance(value, (n.Int, n.Shape)),
+            "choice": isinstance(value, n.Name),
+            "ref": isinstance(value, n.Name),
+            "source": isinstance(value, (n.Name, n.Str)),
+        }[kind]
+
+    def convert(self, value: n.Value, p: Param, what: str) -> Any:
+        """The Python value of `value` for parameter `p`, or _UNKNOWN after reporting why not."""
+        if isinstance(value, n.List):
+            self.report(error("E306", value.span, "sweeps (lists of values) are not supported yet",
+                              "give one value; run one spec per value until sweeps arrive"))
+            return _UNKNOWN
+        if not self.fits(value, p):
+            got = {n.Int: "an integer", n.Float: "a number", n.Bool: "a boolean", n.Name: "a name",
+                   n.Str: "a string", n.Shape: "a shape"}[type(value)]
+            hint = None
+            if p.kind == "int" and isinstance(value, n.Float):
+                hint = f"write a whole number, like `{max(1, round(value.value))}`"
+            elif p.kind in ("float", "int") and isinstance(value, n.Str):
+                hint = "numbers are written without quotes, like `0.5`"
+            elif p.kind == "string" and isinstance(value, n.Name):
+                hint = f'put it in double quotes: `"{value.value}"`'
+            self.report(error("E300", value.span,
+                              f"{what} must be {KINDS[p.kind]}, got {got} `{self.source(value)}`", hint))
+            return _UNKNOWN
+        if p.kind in ("choice", "ref"):
+            return self.resolve_name(value, p, what)
+        if p.kind == "source" and isinstance(value, n.Name):
+            return self.resolve_name(value, Param(p.name, "ref", p.doc, table="dataset"), what)
+        if isinstance(value, n.Shape):
+            if p.kind == "size" and len(value.dims) != 2:
+                self.report(error("E300", value.span, f"{what} must have two sides, got `{self.source(value)}`",
+                                  "write it as HxW, like `3x3`, or one integer for a square"))
+                return _UNKNOWN
+            if p.range and not all(p.range.contains(d) for d in value.dims):
+                self.report(error("E301", value.span, f"{what} must be {p.range.describe()} on every side",
+                                  f"`{p.name}`: {p.doc}"))
+                return _UNKNOWN
+            return value.dims
+        raw = value.value  # type: ignore[attr-defined]
+        if p.range and isinstance(raw, (int, float)) and not isinstance(raw, bool) and not p.range.contains(raw):
+            self.report(error("E301", value.span, f"{what} must be {p.range.describe()}, got {self.source(value)}",
+                              f"`{p.name}`: {p.doc}"))
+            return _UNKNOWN
+        if p.kind == "float":
+            return float(raw)
+        if p.kind == "shape":
+            return (raw,)
+        return raw
+
+    def resolve_name(self, value: n.Value, p: Param, what: str) -> Any:
+        name = value.value  # type: ignore[attr-defined]
+        if p.kind == "choice":
+            if name in p.choices:
+                return name
+            hint = did_you_mean(name, p.choices) or f"choose one of {', '.join(f'`{c}`' for c in p.choices)}"
+            self.report(error("E203", value.span, f"unknown value `{name}` for {what}", hint))
+            return _UNKNOWN
+        entry = reg.lookup(p.table, name)
+        if entry is not None:
+            return entry.name
+        hint = did_you_mean(name, reg.names(p.table)) or \
+            f"{p.table}s are {', '.join(f'`{e.name}`' for e in reg.TABLES[p.table])}"
+        self.report(error("E203", value.span, f"unknown {p.table} `{name}`", hint))
+        return _UNKNOWN
+
+    # --- data and input --------------------------------------------------------------------
+
+    def setting(self, name: str) -> _Bound | None:
+        """A setting that is present and fully valid, else None."""
+        bound = self.settings.get(name)
+        return bound if bound is not None and bound.ok else None
+
+    def check_data(self) -> ir.Data | None:
+        bound = self.settings.get("data")
+        if bound is None:
+            return None
+        a, node = bound.args, bound.statement
+        source = a.get("source")
+        if source is _UNKNOWN or source is None:
+            return None
+        val, test = a.get("val"), a.get("test")
+        if isinstance(val, float) and isinstance(test, float) and val + test >= 1:
+            where = node.option("test") or node.option("val")
+            self.report(error("E605", where.span, f"`val={val:g}` and `test={test:g}` leave no training data",
+                              "hold out less: the two fractions must add up to less than 1"))
+            bound.ok = False
+        value = node.positionals[0]
+        if isinstance(value, n.Name):
+            if node.option("target"):
+                self.report(error("E202", node.option("target").name_span,
+                                  f"built-in dataset `{source}` has no option `target`",
+                                  "`target=` names the label column of a CSV file"))
+                return None
+            if not bound.ok:
+                return None
+            entry = reg.lookup("dataset", source)
+            assert isinstance(entry, reg.Dataset)
+            return ir.Data("builtin", entry.name, None, val, test, a["normalize"], a["shuffle"], None,
+                           entry.features, "classification", entry.classes, None, val > 0, test > 0)
+        path = Path(source)
+        path = path if path.is_absolute() else self.base_dir / path
+        suffix = path.suffix.lower()
+        try:
+            if suffix not in (".csv", ".npz"):
+                raise DataFactError("E601", f"unsupported data file `{source}`",
+                                    "use a `.csv` file with a header row or a `.npz` file with arrays `x` and `y`")
+            if not path.is_file():
+                raise DataFactError("E600", f"data file `{source}` not found",
+                                    f"looked for `{path}`; a relative path starts at the spec's folder")
+            if suffix == ".csv":
+                facts = csv_facts(path, a.get("target"))
+            else:
+                if node.option("target"):
+                    raise DataFactError("E202", "an NPZ source has no option `target`",
+                                        "labels are the array `y`", at="target")
+                facts = npz_facts(path)
+        except DataFactError as e:
+            where = node.option("target") if e.at == "target" and node.option("target") else None
+            span = (where.value.span if e.code != "E202" else where.name_span) if where else \
+                (value.span if e.code != "E603" else node.span)
+            self.report(error(e.code, span, e.message, e.hint))
+            return None
+        if not bound.ok:
+            return None
+        return self.file_data(suffix[1:], source, path, a, facts)
+
+    @staticmethod
+    def file_data(kind: str, source: str, path: Path, a: dict, facts: FileFacts) -> ir.Data:
+        if facts.integer_labels:
+            task = "classification"
+        elif facts.integer_labels is None:
+            task = "unknown"
+        else:
+            task = "regression" if facts.target_width == 1 else "multilabel"
+        return ir.Data(kind, source, str(path), a["val"], a["test"], a["normalize"], a["shuffle"], a.get("target"),
+                       facts.features, task, None, facts.target_width,
+                       a["val"] > 0 or facts.has_val, a["test"] > 0 or facts.has_test)
+
+    def check_input(self, data: ir.Data | None) -> tuple[int, ...] | None:
+        bound = self.settings.get("input")
+        if bound is None:
+            broken_input = "input" in self.settings
+            if data is None or broken_input:
+                return None
+            return data.features
+        if not bound.ok:
+            return None
+        shape = bound.args["shape"]
+        if data is not None and data.features is not None:
+            have, want = _prod(data.features), _prod(shape)
+            if have != want:
+                self.report(error("E404", bound.statement.span,
+                                  f"`input {show_shape(shape)}` has {want} values per example, "
+                                  f"but `{data.name}` has {have}"
+                                  + (f" ({show_shape(data.features)})" if len(data.features) > 1 else ""),
+                                  f"use a shape with {have} values, like `input {have}`"))
+                return None
+        return shape
+
+    # --- layers and shapes -----------------------------------------------------------------
+
+    def check_layers(self, nodes: list[n.Node], shape: tuple[int, ...] | None,
+                     top: bool = False) -> tuple[list[ir.Layer], tuple[int, ...] | None]:
+        """Infer shapes through a list of layer statements. A broken layer makes the shape unknown."""
+        out: list[ir.Layer] = []
+        for node in nodes:
+            if isinstance(node, n.Broken):
+                shape = None
+                continue
+            if not top and reg.lookup("layer", node.keyword) is None:
+                if id(node) not in self.bound_layers:
+                    self.bound_layers[id(node)] = _Bound(node, {}, False)
+                    if reg.lookup("statement", node.keyword) and not node.layer_prefix:
+                        self.report(error("E308", node.keyword_span, f"`{node.keyword}` cannot go inside a block",
+                                          "blocks hold layers; write settings at the top level"))
+                    else:
+                        self.report_unknown_statement(node, in_block=True)
+                shape = None
+                continue
+            if top and reg.lookup("layer", node.keyword) is None:
+                shape = None  # unknown statement, already reported
+                continue
+            layer, shape = self.check_layer(node, shape)
+            if layer is not None:
+                out.append(layer)
+        return out, shape
+
+    def check_layer(self, node: n.Statement, shape: tuple[int, ...] | None) -> tuple[ir.Layer | None, Any]:
+        entry = reg.layer(node.keyword)
+        bound = self.bound_layers.get(id(node))
+        if bound is None:  # bind once, even when a repeat visits the statement many times
+            bound = self.bind(node, entry.params)
+            self.bound_layers[id(node)] = bound
+            if entry.block and node.block is None:
+                self.report(error("E307", node.keyword_span, f"`{node.keyword}` needs a block of layers",
+                                  f"for example `{entry.example}`"))
+                bound.ok = False
+            elif not entry.block and node.block is not None:
+                self.report(error("E307", node.keyword_span, f"`{node.keyword}` takes no block",
+                                  "only `repeat` and `residual` hold a block of layers"))
+                bound.ok = False
+        if entry.block:
+            return self.check_block(node, entry, bound, shape)
+        if not bound.ok or shape is None:
+            return (ir.Layer(entry.name, bound.args, shape, None, None, node.span.line) if bound.ok else None), None
+        try:
+            output = entry.shape(shape, bound.args)
+        except ShapeError as e:
+            self.report(error(e.code, node.span, e.message, e.hint))
+            return None, None
+        if any(d < 1 for d in output):
+            self.report(error("E402", node.span, f"`{node.keyword}` would shrink its {show_shape(shape)} input "
+                              f"to {show_shape(output)}", "use a smaller window or `padding=same`"))
+            return None, None
+        return ir.Layer(entry.name, bound.args, shape, output, entry.count(shape, bound.args), node.span.line), output
+
+    def check_block(self, node: n.Statement, entry: reg.Layer, bound: _Bound,
+                    shape: tuple[int, ...] | None) -> tuple[ir.Layer | None, Any]:
+        body_nodes = list(node.block or ())
+        if entry.name == "residual":
+            body, out = self.check_layers(body_nodes, shape)
+            if shape is not None and out is not None and out != shape:
+                self.report(error("E403", node.keyword_span,
+                                  f"`residual` block changes the shape from {show_shape(shape)} to {show_shape(out)}",
+                                  f"the block's output is added to its input: end it with a layer of shape "
+                                  f"{show_shape(shape)}, like `dense {shape[0]}`" if len(shape) == 1 else
+                                  "the block's output is added to its input, so their shapes must be equal"))
+                return None, None
+        else:
+            times = bound.args.get("times")
+            body, out = [], shape
+            for _ in range(times if bound.ok else 1):
+                layers, out = self.check_layers(body_nodes, out)
+                body.extend(layers)
+                if out is None:
+                    break
+        if not bound.ok or shape is None or out is None:
+            return None, None
+        params = sum(layer.params or 0 for layer in body)
+        return ir.Layer(entry.name, bound.args, shape, out, params, node.span.line, tuple(body)), out
+
+    # --- output, loss, data, metrics, early stopping ---------------------------------------
+
+    def last_layer_span(self) -> n.Span | None:
+        for node in reversed(self.layers):
+            if isinstance(node, n.Statement):
+                return node.keyword_span if node.block is not None else node.span
+            return None
+        loss = self.settings.get("loss")
+        return loss.statement.span if loss else None
+
+    @staticmethod
+    def output_activation(layers: list[ir.Layer]) -> str:
+        for layer in reversed(layers):
+            if layer.kind in ("dropout", "flatten"):
+                continue
+            if layer.kind in ("dense", "conv2d", "activation"):
+                return layer.args["activation"]
+            if layer.kind == "repeat":
+                return _Checker.output_activation(list(layer.body))
+            return "linear"
+        return "linear"
+
+    def check_training(self, data: ir.Data | None, input_shape: Any, layers: list[ir.Layer],
+                       output: tuple[int, ...] | None) -> ir.Program | None:
+        loss = self.setting("loss")
+        loss_entry = reg.lookup("loss", loss.args["name"]) if loss else None
+        activation = self.output_activation(layers)
+        if loss_entry is not None and output is not None:
+            self.check_output(loss_entry, output, data, activation)
+        self.check_metrics(loss_entry)
+        early = self.check_early_stop(data)
+        self.warn_missing(input_shape, data)
+        if any(d.is_error for d in self.diagnostics):
+            return None
+        s = {k: (v.args if v else {}) for k, v in self.settings.items()}
+        optimizer = self.settings.get("optimizer")
+        schedule = self.settings.get("schedule")
+        params = sum(layer.params for layer in layers) if all(layer.params is not None for layer in layers) \
+            and input_shape is not None else None
+        return ir.Program(
+            name=s.get("model", {}).get("name") or Path(self.spec.path).stem or "model",
+            path=self.spec.path,
+            data=data,
+            input_shape=input_shape,
+            layers=tuple(layers),
+            output_shape=output,
+            params=params,
+            output_activation=activation,
+            loss=ir.Named(loss_entry.name, _entry_args(loss.args)) if loss_entry else None,
+            from_logits=bool(loss_entry and loss_entry.probability),
+            optimizer=ir.Named(optimizer.args["name"], _entry_args(optimizer.args)) if optimizer else None,
+            schedule=ir.Named(schedule.args["name"], _entry_args(schedule.args)) if schedule else ir.Named("constant"),
+            batch=s.get("batch", {}).get("size", 32),
+            epochs=s.get("epochs", {}).get("count", 10),
+            early_stop=early,
+            metrics=tuple(s.get("metrics", {}).get("names", ())),
+            seed=s.get("seed", {}).get("value", 0),
+            source=self.spec.source,
+        )
+
+    def check_output(self, loss: reg.Loss, output: tuple[int, ...], data: ir.Data | None, activation: str) -> None:
+        span = self.last_layer_span()
+        if span is None:
+            return
+        classes = data.classes if data and data.task == "classification" else None
+        fix = None
+        if loss.task == "categorical":
+            if len(output) != 1 or output[0] < 2:
+                hint = ("for two classes use `dense 1 sigmoid` with `loss binary_crossentropy`, "
+                        "or `dense 2 softmax`") if output == (1,) else "end with `flatten` then `dense CLASSES softmax`"
+                self.report(error("E500", span, f"`{loss.name}` needs a flat output with one unit per class, "
+                                  f"got {show_shape(output)}", hint))
+                return
+            if data and data.target_width and data.task == "multilabel":
+                fix = ("E503", f"`{loss.name}` needs one class index per example, but `{data.name}` has "
+                       f"{data.target_width} targets per example", "use `binary_crossentropy` for several labels")
+            elif classes is not None and output[0] != classes:
+                fix = ("E501", f"the output has {output[0]} units but `{data.name}` has {classes} classes",
+                       f"end with `dense {classes} softmax`")
+            elif data and data.task == "regression":
+                fix = ("E503", f"`{loss.name}` needs class labels, but the labels of `{data.name}` are not integers",
+                       "use a regression loss such as `mse`, or store labels as integers")
+        elif loss.task == "binary":
+            if len(output) != 1:
+                self.report(error("E500", span, f"`{loss.name}` needs a flat output, got {show_shape(output)}",
+                                  "end with `flatten` then `dense 1 sigmoid`"))
+                return
+            if activation == "softmax" and output[0] == 1:
+                fix = ("E500", "a softmax over one unit is always 1, so nothing can be learned",
+                       "use `dense 1 sigmoid` with `binary_crossentropy`")
+            elif classes is not None and classes != 2:
+                fix = ("E503", f"`{loss.name}` is for two classes, but `{data.name}` has {classes}",
+                       f"use `loss categorical_crossentropy` with `dense {classes} softmax`")
+            elif classes == 2 and output[0] != 1:
+                fix = ("E501", f"`{loss.name}` needs one output unit for the two classes of `{data.name}`, "
+                       f"got {output[0]}", "end with `dense 1 sigmoid`")
+            elif data and data.target_width and data.task != "classification" and output[0] != data.target_width:
+                fix = ("E502", f"the output has {output[0]} units but `{data.name}` has {data.target_width} "
+                       f"label{'s' * (data.target_width != 1)} per example", f"end with `dense {data.target_width} sigmoid`")
+        else:
+            if classes is not None:
+                fix = ("E503", f"`{loss.name}` is a regression loss, but `{data.name}` has class labels",
+                       "use `loss categorical_crossentropy` (or `binary_crossentropy` for two classes)")
+            elif data and data.target_width and output != (data.target_width,):
+                fix = ("E502", f"the output is {show_shape(output)} but `{data.name}` has "
+                       f"{data.target_width} target value{'s' * (data.target_width != 1)} per example",
+                       f"end with `dense {data.target_width}`")
+        if fix:
+            self.report(error(fix[0], span, fix[1], fix[2]))
+        elif loss.probability and activation not in (loss.probability, "linear"):
+            self.report(warning("W103", span, f"output activation `{activation}` before `{loss.name}`",
+                                f"end with `{loss.probability}` (or `linear` for logits); "
+                                "the loss treats this output as logits"))
+
+    def check_metrics(self, loss: reg.Loss | None) -> None:
+        bound = self.settings.get("metrics")
+        if not bound:
+            return
+        names = [v for v in bound.args.get("names", ()) if v is not _UNKNOWN]
+        seen: dict[str, n.Value] = {}
+        for value, name in zip(bound.statement.positionals, bound.args.get("names", ())):
+            if name is _UNKNOWN:
+                continue
+            if name in seen:
+                self.report(error("E305", value.span, f"metric `{name}` is listed twice", "list it once",
+                                  (Label(seen[name].span, "first listed here"),)))
+                bound.ok = False
+                continue
+            seen[name] = value
+            metric = reg.lookup("metric", name)
+            if loss is not None and metric.needs_classification and loss.task == "regression":
+                self.report(error("E504", value.span, f"`{name}` needs a classification loss, but the loss is "
+                                  f"`{loss.name}`", "use `mae` or `mse` to measure a regression"))
+                bound.ok = False
+        del names
+
+    def check_early_stop(self, data: ir.Data | None) -> ir.EarlyStop | None:
+        bound = self.settings.get("early_stop")
+        if bound is None or not bound.ok:
+            return None
+        a, node = bound.args, bound.statement
+        monitor = a["monitor"]
+        metrics = self.settings.get("metrics")
+        listed = [m for m in (metrics.args.get("names", ()) if metrics else ()) if m is not _UNKNOWN]
+        known = ["loss", "val_loss"] + listed + [f"val_{m}" for m in listed]
+        if monitor not in known:
+            where = node.option("monitor")
+            base = monitor.removeprefix("val_")
+            if reg.lookup("metric", base) and metrics is not None and not metrics.ok:
+                return None  # the metrics statement is broken: it was reported there
+            hint = (f"add `metrics {base}` to monitor it" if reg.lookup("metric", base)
+                    else did_you_mean(monitor, known) or f"monitor one of {', '.join(f'`{k}`' for k in known)}")
+            self.report(error("E505", where.value.span if where else node.span,
+                              f"cannot monitor `{monitor}`: it is not computed", hint))
+            return None
+        if monitor.startswith("val_") and data is not None and not data.has_val:
+            self.report(error("E506", node.span, f"`early_stop` monitors `{monitor}`, but there is no validation data",
+                              f"hold some out with `data {data.name if data.source == 'builtin' else '...'} val=0.1`, "
+                              "or monitor `loss`"))
+            return None
+        base = reg.lookup("metric", monitor.removeprefix("val_"))
+        mode = "max" if base is not None and base.higher_is_better and monitor.removeprefix("val_") != "loss" else "min"
+        return ir.EarlyStop(a["patience"], monitor, a["min_delta"], a["restore_best"], mode)
+
+    def warn_missing(self, input_shape: Any, data: ir.Data | None) -> None:
+        if input_shape is None and data is None and "input" not in self.settings and "data" not in self.settings:
+            first = next((x for x in self.layers if isinstance(x, n.Statement)), None)
+            if first is not None:
+                self.report(warning("W100", first.span, "the input shape is unknown: shapes are checked when arrays "
+                                    "arrive", "add `input SHAPE` or `data SOURCE` to check them now"))
+        for name, code in (("loss", "W101"), ("optimizer", "W102")):
+            if name not in self.settings:
+                self.report(warning(code, self.file_start, f"no `{name}`: `dlc run` and `fit` need one",
+                                    f"add, for example, `{reg.lookup('statement', name).example}`"))
+
+
+def _entry_args(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if k != "name"}
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
+def check_text(text: str, path: str = "<spec>", base_dir: Path | None = None
+               ) -> tuple[ir.Program | None, list[Diagnostic]]:
+    """Parse and check spec text: the whole front end in one call."""
+    from dlc.grammar.parse import parse
+
+    spec, syntax = parse(text, path)
+    return check(spec, base_dir, syntax)
+
+
+def check_file(path: Path) -> tuple[ir.Program | None, list[Diagnostic], str]:
+    """Check a spec file; relative data paths start at its folder. Returns the text read too."""
+    from dlc.grammar.parse import decode
+
+    text, problems = decode(path.read_bytes(), str(path))
+    if problems:
+        return None, problems, text
+    program, diagnostics = check_text(text, str(path), path.parent)
+    return program, diagnostics, text

@@ -1,0 +1,234 @@
+"""Every diagnostic code, declared once: a title, a long explanation, a failing example and
+its fix. `dlc explain CODE` prints an entry, `docs/errors.md` is generated from this list, and
+the tests check each failing example gets its code and each fix does not.
+
+Examples that name data files read them from the folder the tests give (`houses.csv` with
+columns `rooms,area,price`, `empty.csv`, `objects.npz` holding an object array).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    title: str
+    explanation: str
+    bad: str | None  # None: the fault cannot be written as text (a file that is not UTF-8)
+    good: str
+
+
+CODES: tuple[Code, ...] = (
+    # --- syntax: the parser, recovering at the next statement --------------------------------
+    Code("E100", "unexpected character",
+         "A spec is made of names, numbers, shapes, strings, `=`, `;`, brackets and comments. Any other "
+         "character cannot start a token. The statement around it is skipped; the rest is checked.",
+         "dense 64 relu @", "dense 64 relu"),
+    Code("E101", "unexpected token",
+         "A statement is `keyword positional* option*`, optionally followed by a `{ ... }` block. Values are "
+         "separated by spaces; commas only separate the items of a list.",
+         "dense 64, relu", "dense 64 relu"),
+    Code("E102", "missing value after `=`",
+         "An option is `name=value` with the value right after `=`.",
+         "optimizer adam lr=", "optimizer adam lr=1e-3"),
+    Code("E103", "unclosed block",
+         "A `{` opened by `repeat` or `residual` must be closed by `}`. The block is checked as if it were "
+         "closed at the end of the file.",
+         "input 64\nrepeat 2 { dense 64 relu", "input 64\nrepeat 2 { dense 64 relu }"),
+    Code("E104", "unmatched closing bracket",
+         "A `]` or `}` closes a list or block that was never opened. It is ignored and the statement is "
+         "checked without it.",
+         "optimizer adam lr=1e-3 ]", "optimizer adam lr=1e-3"),
+    Code("E105", "positional value after an option",
+         "Positional values (units, kernel size, activation) come first, then `name=value` options.",
+         "input 8x8x1\nconv2d 8 3x3 stride=2 relu", "input 8x8x1\nconv2d 8 3x3 relu stride=2"),
+    Code("E106", "unterminated string",
+         'A string starts and ends with `"` on the same line. Write `\\"` for a quote inside it.',
+         'model "digits', "model digits"),
+    Code("E107", "unknown escape in a string",
+         'Strings know two escapes, `\\"` and `\\\\`. Windows paths can use `/` instead of `\\`.',
+         'data "C:\\data\\houses.csv" target="price"', 'data "houses.csv" target="price"'),
+    Code("E108", "space around `=`",
+         "Options are written `name=value` with no spaces, so that `lr = 0.1` can never be read as three values.",
+         "optimizer adam lr =1e-3", "optimizer adam lr=1e-3"),
+    Code("E109", "invalid number",
+         "Numbers may use `_` between digits (`60_000`) and must be finite.",
+         "batch 1__0", "batch 100"),
+    Code("E110", "unclosed list",
+         "A list `[a, b, c]` must be closed on the line where it opens.",
+         "optimizer adam lr=[1e-3, 1e-2", "optimizer adam lr=1e-3"),
+    Code("E111", "file is not UTF-8",
+         "Spec files are UTF-8 text. A binary file, or text saved in another encoding, is refused at its "
+         "first bad byte.",
+         None, "model digits"),
+    # --- names -------------------------------------------------------------------------------
+    Code("E200", "unknown statement",
+         "Statements are the settings `model`, `data`, `input`, `loss`, `optimizer`, `schedule`, `batch`, "
+         "`epochs`, `early_stop`, `metrics`, `seed`, and layers (with or without the word `layer`). "
+         "The closest known name is suggested.",
+         "optimiser adam", "optimizer adam"),
+    Code("E201", "unknown layer",
+         "After `layer`, and inside `repeat`/`residual` blocks, only layers may appear: `dense`, `dropout`, "
+         "`activation`, `flatten`, `conv2d`, `maxpool2d`, `avgpool2d`, `batchnorm`, `layernorm`, `repeat`, "
+         "`residual`. The layers after an unknown one are not blamed for it.",
+         "input 64\nlayer dense2 64 relu", "input 64\nlayer dense 64 relu"),
+    Code("E202", "unknown option",
+         "Each statement, layer, optimizer, loss and schedule takes its own options. An option of another "
+         "optimizer (`momentum` on `adam`) says which ones take it.",
+         "optimizer adam momentum=0.9", "optimizer sgd momentum=0.9"),
+    Code("E203", "unknown name",
+         "A name that must come from a list (activation, loss, optimizer, schedule, metric, dataset, "
+         "initializer, or a choice like `padding=`) is not on it.",
+         "input 64\ndense 64 rleu", "input 64\ndense 64 relu"),
+    # --- values ------------------------------------------------------------------------------
+    Code("E300", "wrong type of value",
+         "Each value has a type: integer, number, boolean, name, string, shape. Numbers are never quoted; "
+         "counts are whole numbers.",
+         'input 64\ndropout "half"', "input 64\ndropout 0.5"),
+    Code("E301", "value out of range",
+         "Units, filters, kernel sizes, batch, epochs and patience are positive integers; rates and "
+         "fractions are in [0, 1); a learning rate is greater than 0.",
+         "input 64\ndropout 1.5", "input 64\ndropout 0.5"),
+    Code("E302", "missing value",
+         "A required positional value is missing, like the unit count of `dense`.",
+         "input 64\ndense relu", "input 64\ndense 64 relu"),
+    Code("E303", "too many positional values",
+         "A statement got more positional values than it takes. Each layer is its own statement.",
+         "input 64\ndense 64 relu 0.5", "input 64\ndense 64 relu\ndropout 0.5"),
+    Code("E304", "setting given twice",
+         "Settings such as `optimizer` or `loss` may appear once. The error points at the second one and "
+         "notes the first.",
+         "optimizer adam lr=1e-3\noptimizer sgd lr=0.1", "optimizer sgd lr=0.1"),
+    Code("E305", "option or metric given twice",
+         "An option may be given once per statement, and a metric listed once.",
+         "input 64\ndense 64 bias=true bias=false", "input 64\ndense 64 bias=false"),
+    Code("E306", "sweeps are not supported yet",
+         "A list where one value is expected asks for one run per element. Until sweeps are supported a "
+         "list is refused rather than silently running one element.",
+         "optimizer adam lr=[1e-3, 1e-2]", "optimizer adam lr=1e-3"),
+    Code("E307", "block where none is taken, or none where one is needed",
+         "`repeat N { ... }` and `residual { ... }` hold a block of layers; no other statement does.",
+         "input 64\nrepeat 3", "input 64\nrepeat 3 { dense 64 relu }"),
+    Code("E308", "setting inside a block",
+         "Blocks hold layers only; settings such as `optimizer` go at the top level.",
+         "input 64\nrepeat 2 { dense 64 relu; optimizer adam }",
+         "input 64\nrepeat 2 { dense 64 relu }\noptimizer adam"),
+    # --- shapes ------------------------------------------------------------------------------
+    Code("E400", "layer needs an image",
+         "`conv2d`, `maxpool2d` and `avgpool2d` take rank-3 input: height x width x channels. Flat data can "
+         "be re-shaped with `input`, like `input 8x8x1` for the 64 features of `digits`.",
+         "input 64\nconv2d 8 3x3 relu", "input 8x8x1\nconv2d 8 3x3 relu"),
+    Code("E401", "layer needs a flat input",
+         "`dense` takes rank-1 input. After convolutions, add `flatten`.",
+         "input 8x8x1\nconv2d 4 3x3 relu\ndense 10 softmax", "input 8x8x1\nconv2d 4 3x3 relu\nflatten\ndense 10 softmax"),
+    Code("E402", "window larger than its input",
+         "A pool or a `padding=valid` convolution may not shrink a side below 1.",
+         "input 4x4x1\nmaxpool2d 8", "input 4x4x1\nmaxpool2d 2"),
+    Code("E403", "residual block changes the shape",
+         "A `residual` block's output is added to its input, so both must have the same shape.",
+         "input 32\nresidual { dense 16 relu }", "input 32\nresidual { dense 32 relu }"),
+    Code("E404", "input disagrees with the data",
+         "`input` may re-shape examples only when the number of values agrees: `digits` has 64 features, "
+         "so `input 8x8x1` works and `input 7x7x1` does not.",
+         "data digits\ninput 7x7x1", "data digits\ninput 8x8x1"),
+    # --- output, loss and data -----------------------------------------------------------------
+    Code("E500", "output does not fit the loss",
+         "`categorical_crossentropy` needs a flat output with one unit per class; `binary_crossentropy` a "
+         "flat output with one unit per label. The error points at the last layer, where the fix goes.",
+         "input 8x8x1\nconv2d 4 3x3\nloss categorical_crossentropy",
+         "input 8x8x1\nconv2d 4 3x3\nflatten\ndense 10 softmax\nloss categorical_crossentropy"),
+    Code("E501", "output units do not match the classes",
+         "A classifier's last layer has one unit per class (one unit for two classes with "
+         "`binary_crossentropy`).",
+         "data iris val=0.2\ndense 10 softmax\nloss categorical_crossentropy",
+         "data iris val=0.2\ndense 3 softmax\nloss categorical_crossentropy"),
+    Code("E502", "output does not match the target width",
+         "A regression's last layer has one unit per target value.",
+         'data "houses.csv" target="price"\ndense 3\nloss mse', 'data "houses.csv" target="price"\ndense 1\nloss mse'),
+    Code("E503", "loss does not fit the data",
+         "Class labels need a classification loss, and a regression target a regression loss; "
+         "`binary_crossentropy` is for two classes.",
+         "data digits\ndense 1\nloss mse", "data digits\ndense 10 softmax\nloss categorical_crossentropy"),
+    Code("E504", "metric needs a classification loss",
+         "`accuracy` counts correct classes, so it needs a classification loss.",
+         "input 3\ndense 1\nloss mse\nmetrics accuracy", "input 3\ndense 1\nloss mse\nmetrics mae"),
+    Code("E505", "monitored quantity is not computed",
+         "`early_stop monitor=` may name `loss`, `val_loss`, or a metric listed in `metrics`, with or "
+         "without `val_`.",
+         "data iris val=0.2\ndense 3 softmax\nloss categorical_crossentropy\nearly_stop 3 monitor=val_accuracy",
+         "data iris val=0.2\ndense 3 softmax\nloss categorical_crossentropy\nmetrics accuracy\n"
+         "early_stop 3 monitor=val_accuracy"),
+    Code("E506", "early stopping needs validation data",
+         "`early_stop` watches `val_loss` by default, which needs held-out data: `val=` on `data`, or "
+         "`x_val`/`y_val` in an NPZ file. Through the Python API it is checked when `fit` is called.",
+         "data digits test=0.2\ndense 10 softmax\nloss categorical_crossentropy\nearly_stop 5",
+         "data digits val=0.1 test=0.2\ndense 10 softmax\nloss categorical_crossentropy\nearly_stop 5"),
+    # --- data files --------------------------------------------------------------------------
+    Code("E600", "data file not found",
+         "A relative path starts at the folder of the spec file (the working directory for a spec given "
+         "as text).",
+         'data "missing.csv" target="price"', 'data "houses.csv" target="price"'),
+    Code("E601", "unsupported data file",
+         "Data files are `.csv` (a header row, numeric features, a `target=` column) or `.npz` (arrays `x`, "
+         "`y`, optionally `x_val`, `y_val`, `x_test`, `y_test`).",
+         'data "houses.xlsx" target="price"', 'data "houses.csv" target="price"'),
+    Code("E602", "CSV has no such column",
+         "`target=` must name a column of the CSV's header row.",
+         'data "houses.csv" target="prize"', 'data "houses.csv" target="price"'),
+    Code("E603", "CSV needs a target column",
+         "A CSV holds features and labels side by side; `target=` says which column holds the labels.",
+         'data "houses.csv"', 'data "houses.csv" target="price"'),
+    Code("E604", "NPZ arrays are missing or not numeric",
+         "An NPZ source holds numeric arrays `x` and `y` with as many examples each. Object arrays are "
+         "refused: loading them would mean unpickling, which can run code.",
+         'data "objects.npz"', 'data "houses.csv" target="price"'),
+    Code("E605", "held-out fractions leave no training data",
+         "`val=` and `test=` are fractions of the examples; together they must stay below 1.",
+         "data digits val=0.5 test=0.5", "data digits val=0.1 test=0.2"),
+    Code("E606", "data file cannot be read",
+         "The file exists but is empty, not UTF-8, or not a valid archive.",
+         'data "empty.csv" target="price"', 'data "houses.csv" target="price"'),
+    # --- warnings ----------------------------------------------------------------------------
+    Code("W100", "input shape unknown",
+         "Without `input` or `data`, shapes are checked when `fit` gets its first arrays. Add either to "
+         "check them now.",
+         "dense 64 relu", "input 64\ndense 64 relu"),
+    Code("W101", "no loss",
+         "A spec without `loss` can be checked and embedded, but `dlc run` and `fit` need one.",
+         "input 4\ndense 1\noptimizer adam", "input 4\ndense 1\nloss mse\noptimizer adam"),
+    Code("W102", "no optimizer",
+         "A spec without `optimizer` can be checked and embedded, but `dlc run` and `fit` need one.",
+         "input 4\ndense 1\nloss mse", "input 4\ndense 1\nloss mse\noptimizer adam"),
+    Code("W103", "output activation before a cross-entropy loss",
+         "Cross-entropy losses expect a `softmax` (categorical) or `sigmoid` (binary) output, which is fused "
+         "into the numerically stable from-logits loss, or a `linear` output of logits. Another activation "
+         "is treated as logits, which is rarely what was meant.",
+         "data digits val=0.1\ndense 10 relu\nloss categorical_crossentropy",
+         "data digits val=0.1\ndense 10 softmax\nloss categorical_crossentropy"),
+)
+
+BY_CODE = {c.code: c for c in CODES}
+
+
+def explain(code: str) -> str:
+    c = BY_CODE[code]
+    out = [f"{c.code}: {c.title}", "", c.explanation, ""]
+    if c.bad is not None:
+        out += ["Fails:", "", *("    " + line for line in c.bad.splitlines()), ""]
+    out += ["Fixed:", "", *("    " + line for line in c.good.splitlines())]
+    return "\n".join(out) + "\n"
+
+
+def markdown() -> str:
+    """docs/errors.md, generated: `dlc explain --markdown > docs/errors.md`."""
+    out = ["# Diagnostics", "", "Generated from `dlc/compiler/codes.py` by `dlc explain --markdown`; "
+           "do not edit by hand.", "", "| code | title |", "|---|---|"]
+    out += [f"| [{c.code}](#{c.code.lower()}) | {c.title} |" for c in CODES]
+    for c in CODES:
+        out += ["", f"## {c.code}", "", f"**{c.title}**", "", c.explanation, ""]
+        if c.bad is not None:
+            out += ["Fails:", "", "```", c.bad, "```", ""]
+        out += ["Fixed:", "", "```", c.good, "```"]
+    return "\n".join(out) + "\n"

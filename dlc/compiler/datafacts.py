@@ -1,0 +1,105 @@
+"""What a data file says about itself, read cheaply and without NumPy: a CSV's header line,
+an NPZ's member names and `.npy` headers. Nothing is unpickled or loaded."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class DataFactError(Exception):
+    """A data file that cannot serve as the spec says. `at` is `source` or `target`."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None, at: str = "source"):
+        super().__init__(message)
+        self.code, self.message, self.hint, self.at = code, message, hint, at
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    features: tuple[int, ...] | None
+    integer_labels: bool | None  # None when unknown (a CSV's column types are not read at check time)
+    target_width: int | None
+    has_val: bool
+    has_test: bool
+    columns: tuple[str, ...] = ()
+
+
+def csv_facts(path: Path, target: str | None) -> FileFacts:
+    if target is None:
+        raise DataFactError("E603", "a CSV source needs `target=` naming its label column",
+                            'add `target="COLUMN"`, naming a column of the header')
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), None)
+    except UnicodeDecodeError:
+        raise DataFactError("E606", f"`{path.name}` is not UTF-8 text", "save the CSV as UTF-8") from None
+    except (OSError, csv.Error) as e:
+        raise DataFactError("E606", f"cannot read `{path.name}`: {e}") from None
+    if not header or not any(c.strip() for c in header):
+        raise DataFactError("E606", f"`{path.name}` is empty: a CSV source needs a header row",
+                            "the first row names the columns, e.g. `a,b,target`")
+    columns = tuple(c.strip() for c in header)
+    if target not in columns:
+        from dlc.compiler.suggest import did_you_mean
+
+        raise DataFactError("E602", f"`{path.name}` has no column `{target}`",
+                            did_you_mean(target, columns) or f"its columns are {', '.join(columns)}", at="target")
+    if len(columns) < 2:
+        raise DataFactError("E606", f"`{path.name}` has only the target column: there are no features")
+    return FileFacts((len(columns) - 1,), None, 1, False, False, columns)
+
+
+def _npy_header(data: bytes, member: str) -> tuple[str, tuple[int, ...]]:
+    """(dtype kind, shape) from the header of a `.npy` member, as NumPy's format documents it."""
+    if data[:6] != b"\x93NUMPY":
+        raise ValueError(f"`{member}` is not a .npy array")
+    major = data[6]
+    if major == 1:
+        (length,), start = struct.unpack("<H", data[8:10]), 10
+    else:
+        (length,), start = struct.unpack("<I", data[8:12]), 12
+    header = ast.literal_eval(data[start:start + length].decode("latin1"))
+    descr, shape = header["descr"], header["shape"]
+    if not isinstance(descr, str) or not isinstance(shape, tuple):
+        raise ValueError(f"`{member}` holds structured data")
+    return descr.lstrip("<>|=")[:1], tuple(int(d) for d in shape)
+
+
+def npz_facts(path: Path) -> FileFacts:
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = set(z.namelist())
+            arrays: dict[str, tuple[str, tuple[int, ...]]] = {}
+            for name in ("x", "y", "x_val", "y_val", "x_test", "y_test"):
+                if f"{name}.npy" in members:
+                    with z.open(f"{name}.npy") as f:
+                        arrays[name] = _npy_header(f.read(4096), f"{name}.npy")
+    except (zipfile.BadZipFile, OSError, ValueError, SyntaxError, KeyError, struct.error, IndexError) as e:
+        raise DataFactError("E606", f"cannot read `{path.name}` as an NPZ archive: {e}",
+                            "write it with `numpy.savez(path, x=..., y=...)`") from None
+    for name in ("x", "y"):
+        if name not in arrays:
+            raise DataFactError("E604", f"`{path.name}` has no array `{name}`",
+                                f"an NPZ source holds arrays `x` and `y`; it has {sorted(members) or 'none'}")
+    for name, (kind, shape) in arrays.items():
+        if kind not in "biuf":
+            what = "Python objects" if kind == "O" else f"dtype kind `{kind}`"
+            raise DataFactError("E604", f"array `{name}` in `{path.name}` holds {what}, not numbers",
+                                "save numeric arrays; object arrays are never loaded (they would need unpickling)")
+        if not shape:
+            raise DataFactError("E604", f"array `{name}` in `{path.name}` is a scalar, not examples")
+    for split in ("", "_val", "_test"):
+        x, y = arrays.get("x" + split), arrays.get("y" + split)
+        if (x is None) != (y is None):
+            raise DataFactError("E604", f"`{path.name}` has `{'x' if x else 'y'}{split}` without its pair")
+        if x and y and x[1][0] != y[1][0]:
+            raise DataFactError("E604", f"`x{split}` has {x[1][0]} examples but `y{split}` has {y[1][0]}")
+    y_kind, y_shape = arrays["y"]
+    return FileFacts(arrays["x"][1][1:] or (1,), y_kind in "biu" and len(y_shape) == 1,
+                     1 if len(y_shape) == 1 else y_shape[1] if len(y_shape) == 2 else None,
+                     "x_val" in arrays, "x_test" in arrays)

@@ -1,0 +1,96 @@
+"""The checked program: names resolved to registry entries, defaults filled, shapes inferred.
+
+Everything downstream (summary, emitters, lowering, runtime) reads only this, and trusts it:
+the checker has proved every rule of the language before an IR exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Layer:
+    kind: str
+    args: dict[str, Any]
+    input_shape: Shape | None
+    output_shape: Shape | None
+    params: int | None  # trainable parameters, this layer and its block
+    line: int
+    body: tuple[Layer, ...] = ()  # repeat: every iteration's layers in order; residual: the block
+
+
+@dataclass(frozen=True)
+class Data:
+    """Where examples come from, with the facts the checker could learn without loading them."""
+
+    source: str  # "builtin", "csv" or "npz"
+    name: str  # the dataset name or the file name as written
+    path: str | None  # the resolved file path, for files
+    val: float
+    test: float
+    normalize: str
+    shuffle: bool
+    target: str | None
+    features: Shape | None  # shape of one example before `input` re-shaping
+    task: str  # "classification", "regression", "multilabel" or "unknown" (decided when loaded)
+    classes: int | None  # for classification, when known
+    target_width: int | None  # for regression and multi-label data, when known
+    has_val: bool  # validation data exists (a `val=` fraction or `x_val` in the file)
+    has_test: bool
+
+
+@dataclass(frozen=True)
+class Named:
+    """An optimizer, loss or schedule: its registry name and every argument, defaults filled."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    patience: int
+    monitor: str
+    min_delta: float
+    restore_best: bool
+    mode: str  # "min" or "max"
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    path: str
+    data: Data | None
+    input_shape: Shape | None
+    layers: tuple[Layer, ...]
+    output_shape: Shape | None
+    params: int | None
+    output_activation: str
+    loss: Named | None
+    # The training loss works on pre-activation outputs: the final softmax/sigmoid is fused
+    # into the loss (its from-logits form) or the output is linear (already logits).
+    from_logits: bool
+    optimizer: Named | None
+    schedule: Named
+    batch: int
+    epochs: int
+    early_stop: EarlyStop | None
+    metrics: tuple[str, ...]
+    seed: int
+    source: str = field(default="", repr=False)
+
+    @property
+    def task(self) -> str:
+        """`categorical`, `binary` or `regression`, from the loss."""
+        from dlc.compiler.registry import lookup
+
+        return lookup("loss", self.loss.name).task if self.loss else "regression"
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out.pop("source")
+        return {"params": self.params, **{k: v for k, v in out.items() if k != "params"}}

@@ -1,0 +1,94 @@
+"""The `dlc compile` summary: a table of layers, shapes and parameter counts in the spirit of
+Keras's `model.summary()`, then every training setting with its defaults filled in."""
+
+from __future__ import annotations
+
+from dlc.compiler import ir, registry as reg
+from dlc.compiler.registry import show_shape
+
+
+def _describe(layer: ir.Layer) -> str:
+    """A layer as its canonical one-line form, without defaults."""
+    entry = reg.layer(layer.kind)
+    words = [layer.kind]
+    for p in entry.params:
+        value = layer.args.get(p.name)
+        if value is None or (not p.required and value == p.default):
+            continue
+        text = show_shape(value) if isinstance(value, tuple) else _value(value)
+        words.append(text if p.positional else f"{p.name}={text}")
+    return " ".join(words)
+
+
+def _value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _rows(layers: tuple[ir.Layer, ...], depth: int = 0) -> list[tuple[str, str, str]]:
+    rows = []
+    for layer in layers:
+        params = "?" if layer.params is None else f"{layer.params:,}"
+        label = "  " * depth + (f"repeat ×{layer.args['times']}" if layer.kind == "repeat" else _describe(layer))
+        rows.append((label, show_shape(layer.output_shape), params))
+        rows.extend(_rows(layer.body, depth + 1))
+    return rows
+
+
+def _options(named: ir.Named) -> str:
+    return " ".join([named.name] + [f"{k}={_value(v)}" for k, v in named.args.items() if v is not None])
+
+
+def summary(program: ir.Program) -> str:
+    rows = [("input", show_shape(program.input_shape), "0")] + _rows(program.layers)
+    head = ("Layer", "Output shape", "Params")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
+    line = "─" * (sum(widths) + 6)
+    fmt = f"{{:<{widths[0]}}}   {{:<{widths[1]}}}   {{:>{widths[2]}}}"
+    out = [f'Model "{program.name}" ({program.path})', line, fmt.format(*head), line]
+    out += [fmt.format(*r) for r in rows]
+    out.append(line)
+    if program.params is None:
+        out.append("Trainable params: unknown until the input shape is known")
+    else:
+        out.append(f"Trainable params: {program.params:,} ({program.params * 4 / 1024:,.1f} KiB as float32)")
+    out.append(line)
+    out += [f"{k:<10} {v}" for k, v in _settings(program)]
+    return "\n".join(out) + "\n"
+
+
+def _settings(p: ir.Program) -> list[tuple[str, str]]:
+    rows = []
+    d = p.data
+    if d is None:
+        rows.append(("data", "none: arrays come through the Python API"))
+    else:
+        facts = []
+        if d.source == "builtin":
+            entry = reg.lookup("dataset", d.name)
+            facts.append(f"{entry.examples:,} examples, {d.classes} classes")
+        splits = f"val={d.val:g} test={d.test:g} normalize={d.normalize} shuffle={_value(d.shuffle)}"
+        target = f' target="{d.target}"' if d.target else ""
+        rows.append(("data", f"{d.name}{target} {splits}" + (f" ({', '.join(facts)})" if facts else "")))
+    if p.loss:
+        fused = f" (fused with the {p.output_activation} output: from logits)" if \
+            p.from_logits and p.output_activation != "linear" else ""
+        rows.append(("loss", _options(p.loss) + fused))
+    else:
+        rows.append(("loss", "none: `dlc run` needs one"))
+    rows.append(("optimizer", _options(p.optimizer) if p.optimizer else "none: `dlc run` needs one"))
+    rows.append(("schedule", _options(p.schedule)))
+    rows.append(("batch", str(p.batch)))
+    rows.append(("epochs", str(p.epochs)))
+    if p.early_stop:
+        e = p.early_stop
+        rows.append(("early_stop", f"patience={e.patience} monitor={e.monitor} ({e.mode}) min_delta={e.min_delta:g} "
+                                   f"restore_best={_value(e.restore_best)}"))
+    else:
+        rows.append(("early_stop", "off"))
+    rows.append(("metrics", " ".join(p.metrics) or "none"))
+    rows.append(("seed", str(p.seed)))
+    return rows

@@ -1,0 +1,391 @@
+"""Text to AST, reporting every syntax error in one pass.
+
+Recovery: lark's LALR parser stops at the first error. We report it, replace the
+broken statement in a working copy of the text by a placeholder of the same length
+(so every offset, line and column stays true), and parse again. Each pass removes
+at least one character of broken text, so the loop ends; the number of passes is
+capped for pathological input.
+"""
+
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from dlc.compiler.diagnostics import Diagnostic, error
+from dlc.grammar import nodes as n
+
+PLACEHOLDER = "\x00"
+MAX_SYNTAX_ERRORS = 50
+
+_parser: Lark | None = None
+
+
+def _lark() -> Lark:
+    global _parser
+    if _parser is None:
+        grammar = (Path(__file__).parent / "dl.lark").read_text(encoding="utf-8")
+        _parser = Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return _parser
+
+
+class _Lines:
+    """Offsets to 1-based line and column."""
+
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1] + 1
+
+    def span(self, start: int, end: int) -> n.Span:
+        line, col = self.position(start)
+        end_line, end_col = self.position(max(end, start))
+        return n.Span(self.path, line, col, end_line, end_col, start, max(end, start))
+
+
+def decode(data: bytes, path: str) -> tuple[str, list[Diagnostic]]:
+    """Bytes of a spec file to text; a file that is not UTF-8 is one error at its first bad byte."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff"), []
+    except UnicodeDecodeError as e:
+        good = data[: e.start].decode("utf-8", errors="replace")
+        lines = _Lines(path, good + " ")
+        return "", [error("E111", lines.span(len(good), len(good) + 1),
+                          f"the file is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+                          "save the spec as UTF-8 text; a spec is never binary")]
+
+
+def parse(text: str, path: str = "<spec>") -> tuple[n.Spec, list[Diagnostic]]:
+    """Parse a whole spec. Returns the AST (broken statements as `Broken`) and every syntax error."""
+    lines = _Lines(path, text)
+    diagnostics: list[Diagnostic] = []
+    working = list(text)
+    for i, c in enumerate(text):
+        if c == PLACEHOLDER or (c < " " and c not in "\n\t\r\f"):
+            working[i] = " "
+            diagnostics.append(error("E100", lines.span(i, i + 1), f"unexpected control character {c!r}",
+                                     "remove it: a spec is plain text"))
+            if len(diagnostics) >= MAX_SYNTAX_ERRORS:
+                break
+    tree = None
+    while tree is None:
+        current = "".join(working)
+        try:
+            tree = _lark().parse(current)
+        except UnexpectedInput as e:
+            if len(diagnostics) >= MAX_SYNTAX_ERRORS:
+                diagnostics.append(error("E101", lines.span(len(text), len(text)),
+                                         f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}"))
+                return n.Spec((), path, text), diagnostics
+            diagnostic, edits = _recover(e, current, text, lines)
+            diagnostics.append(diagnostic)
+            changed = False
+            for start, end, replacement in edits:
+                for i in range(start, end):
+                    if i < len(working) and working[i] not in ("\n", PLACEHOLDER):
+                        working[i] = replacement
+                        changed = True
+                if start >= len(working):
+                    working.extend(replacement)
+                    changed = True
+            if not changed:  # cannot happen for well-formed recovery; never loop forever
+                return n.Spec((), path, text), diagnostics
+    builder = _Builder(text, lines)
+    statements = builder.statements(tree.children)
+    return n.Spec(tuple(statements), path, text), diagnostics + builder.diagnostics
+
+
+# --- recovery -------------------------------------------------------------------------------
+
+
+def _scan(text: str, upto: int) -> tuple[list[int], int | None, int]:
+    """Structure of `text[:upto]`: open `{` offsets, an open `[` in the current statement, statement start."""
+    braces: list[int] = []
+    bracket: int | None = None
+    stmt_start = 0
+    i = 0
+    while i < upto:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < upto and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+        elif c == "#":
+            while i < upto and text[i] != "\n":
+                i += 1
+            continue
+        elif c in ";\n":
+            stmt_start, bracket = i + 1, None
+        elif c == "{":
+            braces.append(i)
+            stmt_start = i + 1
+        elif c == "}":
+            if braces:
+                braces.pop()
+            stmt_start = i + 1
+        elif c == "[":
+            bracket = i
+        elif c == "]":
+            bracket = None
+        i += 1
+    return braces, bracket, stmt_start
+
+
+def _statement_end(text: str, pos: int) -> int:
+    """The offset where the statement around `pos` ends: the next separator or closing brace of its level."""
+    depth = 0
+    i = pos
+    while i < len(text):
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < len(text) and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+        elif c == "#":
+            while i < len(text) and text[i] != "\n":
+                i += 1
+            continue
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            if depth == 0:
+                return i
+            depth -= 1
+        elif c in ";\n" and depth == 0:
+            return i
+        i += 1
+    return len(text)
+
+
+def _previous_char(text: str, pos: int) -> tuple[str, int]:
+    """The last character of code before `pos`, skipping blanks and a comment on the same line."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    in_string = False
+    for j in range(line_start, pos):
+        if text[j] == '"' and (j == 0 or text[j - 1] != "\\"):
+            in_string = not in_string
+        elif text[j] == "#" and not in_string:
+            pos = j
+            break
+    i = pos - 1
+    while i >= 0 and text[i] in " \t\r\f":
+        i -= 1
+    return (text[i], i) if i >= 0 else ("", -1)
+
+
+def _describe(token: Token) -> str:
+    if token.type in ("_NL", "$END"):
+        return "end of line" if token.type == "_NL" else "end of file"
+    return f"`{token}`"
+
+
+def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tuple[Diagnostic, list]:
+    """One diagnostic for this parse error, and the edits to `current` that let parsing go on."""
+    if isinstance(e, UnexpectedToken) and e.token.type == "$END":
+        pos = len(current)
+    else:
+        pos = e.pos_in_stream if isinstance(e, UnexpectedCharacters) else e.token.start_pos
+    braces, bracket, stmt_start = _scan(current, pos)
+    stmt_end = _statement_end(current, pos)
+    blank_statement = [(stmt_start, stmt_end, PLACEHOLDER)]
+    prev, prev_at = _previous_char(current, pos)
+    line_end = current.find("\n", pos)
+    line_end = len(text) if line_end < 0 or line_end > len(text) else line_end
+
+    if isinstance(e, UnexpectedCharacters):
+        c = current[pos]
+        if c == '"':
+            return (error("E106", lines.span(pos, line_end), "unterminated string",
+                          'close it with `"` on the same line; write `\\"` for a quote inside it'),
+                    [(stmt_start, max(stmt_end, line_end), PLACEHOLDER)])
+        if c == "=" and prev_at >= 0 and prev_at < pos - 1:
+            return (error("E108", lines.span(prev_at + 1, pos + 1), "space before `=` in an option",
+                          "write options as `name=value`, with no spaces around `=`"), blank_statement)
+        shown = c if c.isprintable() else repr(c)
+        return (error("E100", lines.span(pos, pos + 1), f"unexpected character `{shown}`",
+                      "names are letters, digits and `_`; strings go in double quotes"), blank_statement)
+
+    assert isinstance(e, UnexpectedToken)
+    token = e.token
+    at_end = token.type in ("_NL", "$END", "SEMICOLON")
+    if prev == "=" and (at_end or token.type in ("RBRACE", "RSQB", "OPTION_KEY")):
+        key_start = prev_at
+        while key_start > 0 and (current[key_start - 1].isalnum() or current[key_start - 1] == "_"):
+            key_start -= 1
+        key = current[key_start:prev_at]
+        return (error("E102", lines.span(key_start, prev_at + 1), f"missing value after `{key}=`",
+                      f"give `{key}` a value, as in `{key}=0.1`, or remove the option"), blank_statement)
+    if bracket is not None and at_end:
+        return (error("E110", lines.span(bracket, bracket + 1), "this `[` is never closed",
+                      "close the list with `]` on the same line"), blank_statement)
+    if token.type == "$END" and braces:
+        # Close every open block at the end of the file so that its statements are still checked.
+        return (error("E103", lines.span(braces[-1], braces[-1] + 1), "this `{` is never closed",
+                      "close the block with `}`"), [(len(current), len(current), "}")])
+    if token.type == "RBRACE" and not braces:
+        return (error("E104", lines.span(pos, pos + 1), "unmatched `}`", "remove it, or open a block before it"),
+                [(pos, pos + 1, " ")])
+    if token.type == "RSQB" and bracket is None:
+        return (error("E104", lines.span(pos, pos + 1), "unmatched `]`",
+                      "remove it; a list is written `[a, b, c]`"), [(pos, pos + 1, " ")])
+    if token.type == "LSQB" and bracket is not None:
+        return (error("E101", lines.span(pos, pos + 1), "a list cannot hold another list",
+                      "a sweep axis is one flat list, like `[1e-3, 1e-2]`"), blank_statement)
+    if token.type == "OPTION_KEY" and bracket is not None:
+        return (error("E101", lines.span(pos, token.end_pos), "an option cannot go inside a list",
+                      "a list holds values only, like `[16, 32]`"), blank_statement)
+    if bracket is not None:
+        return (error("E101", lines.span(pos, max(token.end_pos or pos + 1, pos + 1)),
+                      f"unexpected {_describe(token)} in a list", "separate list items with `,`"), blank_statement)
+    if token.type == "COMMA":
+        return (error("E101", lines.span(pos, pos + 1), "unexpected `,` outside a list",
+                      "separate values with spaces; commas only separate the items of a `[...]` list"),
+                blank_statement)
+    end = token.end_pos if token.end_pos and token.type != "$END" else pos
+    return (error("E101", lines.span(pos, max(end, pos + (token.type != "$END"))),
+                  f"unexpected {_describe(token)}",
+                  "a statement is `keyword positional* option*`, like `dense 64 relu` or `optimizer adam lr=1e-3`"),
+            blank_statement)
+
+
+# --- tree to AST ----------------------------------------------------------------------------
+
+
+class _Builder:
+    """Lark tree to frozen AST nodes, with spans, reporting what the grammar cannot."""
+
+    def __init__(self, text: str, lines: _Lines):
+        self.text = text
+        self.lines = lines
+        self.diagnostics: list[Diagnostic] = []
+
+    def span_of(self, item: Tree | Token) -> n.Span:
+        if isinstance(item, Token):
+            return self.lines.span(item.start_pos, item.end_pos)
+        return self.lines.span(item.meta.start_pos, item.meta.end_pos)
+
+    def statements(self, items: list) -> list[n.Node]:
+        out = []
+        for item in items:
+            if item.data == "broken":
+                out.append(self.broken(item))
+            else:
+                out.append(self.statement(item))
+        return out
+
+    def broken(self, tree: Tree) -> n.Broken:
+        token = tree.children[0]
+        start, end = token.start_pos, token.end_pos
+        words = self.text[start:end].split()
+        keyword = None
+        if words:
+            first = words[0].split("=")[0]
+            if first == "layer" and len(words) > 1:
+                first = words[1].split("=")[0]
+            keyword = first if first.isidentifier() else None
+        return n.Broken(keyword, span=self.lines.span(start, end))
+
+    def statement(self, tree: Tree) -> n.Node:
+        head: Token = tree.children[0]
+        keyword, keyword_span = str(head), self.span_of(head)
+        errors_before = len(self.diagnostics)
+        positionals: list[n.Value] = []
+        options: list[n.Option] = []
+        block = None
+        misplaced: list[n.Value] = []
+        for child in tree.children[1:]:
+            if child.data == "block":
+                block = tuple(self.statements(child.children))
+            elif child.data == "option":
+                options.append(self.option(child))
+            else:
+                value = self.value(child)
+                if options:
+                    misplaced.append(value)
+                else:
+                    positionals.append(value)
+        if misplaced:
+            pieces = [keyword] + [self.text[v.span.start:v.span.end] for v in positionals + misplaced] + \
+                [self.text[o.span.start:o.span.end] for o in options]
+            self.diagnostics.append(error("E105", misplaced[0].span.to(misplaced[-1].span),
+                                          "positional value after an option",
+                                          f"positionals come before options: `{' '.join(pieces)}`"))
+        layer_prefix = False
+        if keyword == "layer":
+            if positionals and isinstance(positionals[0], n.Name):
+                layer_prefix = True
+                keyword, keyword_span = positionals[0].value, positionals[0].span
+                positionals = positionals[1:]
+            else:
+                where = positionals[0].span if positionals else keyword_span
+                self.diagnostics.append(error("E101", where, "`layer` must be followed by a layer name",
+                                              "write `layer dense 64 relu`, or just `dense 64 relu`"))
+        span = self.span_of(tree)
+        if any(d.code in ("E109",) for d in self.diagnostics[errors_before:]) or (
+                keyword == "layer" and not layer_prefix):
+            return n.Broken(keyword, span=span)
+        return n.Statement(keyword, tuple(positionals), tuple(options), block, span=span,
+                           keyword_span=keyword_span, layer_prefix=layer_prefix)
+
+    def option(self, tree: Tree) -> n.Option:
+        key: Token = tree.children[0]
+        value = self.value(tree.children[1])
+        if value.span.start != key.end_pos:
+            self.diagnostics.append(error("E108", self.lines.span(key.end_pos, value.span.start),
+                                          "space after `=` in an option",
+                                          "write options as `name=value`, with no spaces around `=`"))
+        name_span = self.lines.span(key.start_pos, key.end_pos - 1)
+        return n.Option(str(key)[:-1], value, span=self.span_of(key).to(value.span), name_span=name_span)
+
+    def value(self, tree: Tree) -> n.Value:
+        if tree.data == "list":
+            return n.List(tuple(self.value(c) for c in tree.children), span=self.span_of(tree))
+        token: Token = tree.children[0]
+        span = self.span_of(token)
+        text = str(token)
+        kind = tree.data
+        if kind == "name":
+            if text in ("true", "false"):
+                return n.Bool(text == "true", span=span)
+            return n.Name(text, span=span)
+        if kind == "string":
+            return n.Str(self.unescape(text, span), span=span)
+        if kind == "shape":
+            return n.Shape(tuple(int(d) for d in text.split("x")), span=span)
+        try:
+            if kind == "int":
+                return n.Int(int(text), span=span)
+            number = float(text)
+        except ValueError:
+            self.diagnostics.append(error("E109", span, f"`{text}` is not a valid number",
+                                          "`_` may only separate digits, as in `60_000`"))
+            return n.Int(0, span=span)
+        if number in (float("inf"), float("-inf")):
+            self.diagnostics.append(error("E109", span, f"`{text}` is too large to be a number",
+                                          "use a finite number"))
+            return n.Float(0.0, span=span)
+        return n.Float(number, span=span)
+
+    def unescape(self, text: str, span: n.Span) -> str:
+        body, out, i = text[1:-1], [], 0
+        while i < len(body):
+            c = body[i]
+            if c == "\\":
+                nxt = body[i + 1]
+                if nxt not in '"\\':
+                    at = span.start + 1 + i
+                    self.diagnostics.append(error("E107", self.lines.span(at, at + 2),
+                                                  f"unknown escape `\\{nxt}` in a string",
+                                                  'only `\\"` and `\\\\` are escapes; write `/` in paths'))
+                out.append(nxt)
+                i += 2
+            else:
+                out.append(c)
+                i += 1
+        return "".join(out)
