@@ -131,6 +131,137 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _failure(message: str) -> int:
+    print(f"dlc: error: {message}", file=sys.stderr)
+    return EXIT_ERRORS
+
+
+def _runtime_errors() -> tuple[type[Exception], ...]:
+    """Errors of bad input that the runtime reports in one line (imported only when training)."""
+    from dlc.runtime.data import DataError
+    from dlc.runtime.runfolder import RunFolderError
+
+    return DataError, RunFolderError
+
+
+def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
+    splits = [s for s in ("train", "val", "test") if s in metrics]
+    if not splits:
+        return ""
+    names = list(metrics[splits[0]])
+    rows = [["split", *names]] + [[s, *(f"{metrics[s][n]:.4f}" for n in names)] for s in splits]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in rows) + "\n"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    problem = _missing([args.spec])
+    if problem:
+        return _usage_error(problem)
+    if args.epochs is not None and args.epochs < 1:
+        return _usage_error("--epochs must be at least 1")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        return _usage_error("--seed must be in [0, 2^32)")
+    try:
+        program, diagnostics, text, shown = _read_spec(args.spec)
+    except OSError as e:
+        return _usage_error(f"cannot read {args.spec}: {e.strerror or e}")
+    _print_diagnostics(diagnostics, {shown: text}, "text", args.color, sys.stderr)
+    if program is None:
+        return EXIT_ERRORS
+    out = Path(args.out) if args.out else Path("runs") / f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        return _usage_error(f"{out} already exists and is not empty; choose another --out")
+
+    from dlc.api import SpecError, load
+    from dlc.runtime.progress import EpochProgress
+    from dlc.runtime.runfolder import write_run
+
+    api_program = load(args.spec)
+    progress = EpochProgress(args.epochs or program.epochs, program.name, quiet=args.quiet)
+    try:
+        api_program.fit(epochs=args.epochs, seed=args.seed, on_epoch=progress)
+    except SpecError as e:
+        progress.close()
+        _print_diagnostics(e.diagnostics, {shown: text}, "text", args.color, sys.stderr)
+        return EXIT_ERRORS
+    except _runtime_errors() as e:
+        progress.close()
+        return _failure(str(e))
+    progress.close()
+    session = api_program.trained
+    metrics = write_run(out, session)
+    result = session.result
+    how = f"stopped early after {metrics['epochs_run']} epochs" if metrics["stopped_early"] \
+        else f"{metrics['epochs_run']} epochs"
+    best = f", weights of epoch {result.best_epoch}" if session.program.early_stop and \
+        session.program.early_stop.restore_best else ""
+    print(f"{session.program.name}: {how}{best}, {result.wall_time:.1f} s")
+    print(_metrics_table(metrics), end="")
+    print(f"run folder: {out}")
+    return EXIT_OK
+
+
+def _load_run(run_dir: str):
+    from dlc.api import load_run
+
+    return load_run(run_dir)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    try:
+        program = _load_run(args.run_dir)
+        if args.data:
+            from dlc.runtime.data import read_features
+
+            target = program.trained.program.data.target if program.trained.program.data else None
+            x, y = read_features(Path(args.data), target=args.target or target or "target")
+            if y is None:
+                return _failure(f"{args.data} has no labels to evaluate against")
+            metrics = {Path(args.data).name: program.evaluate(x, y)}
+        else:
+            metrics = program.trained.evaluate_spec_splits()
+    except (ValueError, *_runtime_errors()) as e:  # SpecError is a ValueError
+        return _failure(str(e))
+    if args.format == "json":
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(_metrics_table(metrics) if not args.data else json.dumps(metrics, indent=2))
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    try:
+        program = _load_run(args.run_dir)
+        from dlc.runtime.data import read_features
+
+        x, _ = read_features(Path(args.input), target=args.target)
+        outputs = program.predict(x)
+    except (ValueError, *_runtime_errors()) as e:  # SpecError is a ValueError
+        return _failure(str(e))
+    from dlc.runtime.session import prediction_rows
+
+    rows = prediction_rows(program.trained, outputs)
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    if args.output:
+        try:
+            Path(args.output).write_text(buffer.getvalue(), encoding="utf-8")
+        except OSError as e:
+            return _usage_error(f"cannot write {args.output}: {e.strerror or e}")
+    else:
+        sys.stdout.write(buffer.getvalue())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dlc import __version__
 
@@ -154,6 +285,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text", help="how errors are printed")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("run", help="check, train and evaluate a spec; write a run folder")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/NAME-TIMESTAMP)")
+    p.add_argument("--epochs", type=int, metavar="N", help="train for N epochs instead of the spec's")
+    p.add_argument("--seed", type=int, metavar="N", help="seed instead of the spec's")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("eval", help="evaluate a trained run on its data splits or on a data file")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("data", nargs="?", metavar="DATA", help="a .csv or .npz file with labels")
+    p.add_argument("--target", help="label column of a CSV (default: the spec's `target=`)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="predict with a trained run")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("input", metavar="INPUT", help="a .csv or .npz file of examples")
+    p.add_argument("-o", "--output", metavar="OUT.csv", help="write predictions here instead of standard output")
+    p.add_argument("--target", help="a CSV column to leave out of the features (labels)")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="explain a diagnostic code, with a failing and a fixed example")
     p.add_argument("code", nargs="?", metavar="CODE")

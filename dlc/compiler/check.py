@@ -15,7 +15,7 @@ from typing import Any
 
 from dlc.compiler import ir, registry as reg
 from dlc.compiler.datafacts import DataFactError, FileFacts, csv_facts, npz_facts
-from dlc.compiler.diagnostics import Diagnostic, Label, error, sort_key, warning
+from dlc.compiler.diagnostics import Diagnostic, Label, error, file_span, sort_key, warning
 from dlc.compiler.registry import KINDS, Param, ShapeError, show_shape
 from dlc.compiler.suggest import closest, did_you_mean
 from dlc.grammar import nodes as n
@@ -25,14 +25,16 @@ _SYNONYM_STATEMENTS = {"optimiser": "optimizer", "layers": "layer", "epoch": "ep
                        "metric": "metrics", "early_stopping": "early_stop", "dataset": "data", "random_seed": "seed"}
 
 
-def check(spec: n.Spec, base_dir: Path | None = None,
-          extra: list[Diagnostic] | None = None) -> tuple[ir.Program | None, list[Diagnostic]]:
+def check(spec: n.Spec, base_dir: Path | None = None, extra: list[Diagnostic] | None = None, *,
+          arrays: ir.Data | None = None, training: bool = False) -> tuple[ir.Program | None, list[Diagnostic]]:
     """Check a parsed spec. Returns the IR (None when there is any error) and all diagnostics.
 
     `base_dir` resolves relative data paths (the spec file's folder; default the working directory).
     `extra` holds diagnostics from earlier stages (syntax errors), merged in source order.
+    `arrays` describes arrays given to `fit`, which take the place of the spec's `data`.
+    `training`: the program is about to train, so a missing loss or optimizer is an error.
     """
-    checker = _Checker(spec, base_dir or Path.cwd())
+    checker = _Checker(spec, base_dir or Path.cwd(), arrays, training, [d.span for d in extra or [] if d.is_error])
     program = checker.run()
     diagnostics = sorted((extra or []) + checker.diagnostics, key=sort_key)
     if any(d.is_error for d in diagnostics):
@@ -50,17 +52,30 @@ class _Bound:
 
 
 class _Checker:
-    def __init__(self, spec: n.Spec, base_dir: Path):
+    def __init__(self, spec: n.Spec, base_dir: Path, arrays: ir.Data | None = None, training: bool = False,
+                 syntax_errors: list[n.Span] | None = None):
         self.spec = spec
+        self.syntax_errors = syntax_errors or []
         self.base_dir = base_dir
+        self.arrays = arrays
+        self.training = training
         self.diagnostics: list[Diagnostic] = []
         self.settings: dict[str, _Bound | None] = {}  # None: present but broken
+        # Settings that a misspelled statement (`optimiser`) most likely meant: not reported missing,
+        # and not a first occurrence that the real statement would repeat.
+        self.misspelled: set[str] = set()
         self.layers: list[n.Node] = []
         self.bound_layers: dict[int, _Bound] = {}
-        self.file_start = n.Span(spec.path, 1, 1, 1, 1, 0, 0)
+        self.file_start = file_span(spec.path)
 
     def report(self, d: Diagnostic) -> None:
         self.diagnostics.append(d)
+
+    def holds_syntax_error(self, value: n.Value) -> bool:
+        """Whether a syntax error lies inside the value (a bad escape in a string): it was reported
+        then, and what the value means is unknown."""
+        span = value.span
+        return any(span.start <= e.start and e.end <= span.end for e in self.syntax_errors)
 
     # --- statements ----------------------------------------------------------------------
 
@@ -97,7 +112,7 @@ class _Checker:
             self.report_unknown_statement(node, in_block=False)
             suggestion = closest(node.keyword, self.setting_names(), _SYNONYM_STATEMENTS)
             if suggestion in self.setting_names() and not node.layer_prefix:
-                self.settings.setdefault(suggestion, None)
+                self.misspelled.add(suggestion)
                 return
         self.layers.append(node)
 
@@ -105,13 +120,17 @@ class _Checker:
     def setting_names() -> list[str]:
         return reg.names("statement")
 
+    def mentioned(self, name: str) -> bool:
+        """Whether the spec has a `name` statement, even a broken or misspelled one."""
+        return name in self.settings or name in self.misspelled
+
     def report_unknown_statement(self, node: n.Statement, in_block: bool) -> None:
         if node.layer_prefix or in_block:
             hint = did_you_mean(node.keyword, reg.names("layer"))
             if not hint and reg.lookup("statement", node.keyword):
                 hint = f"`{node.keyword}` is a setting: write it outside blocks, without `layer`"
             self.report(error("E201", node.keyword_span, f"unknown layer `{node.keyword}`",
-                              hint or f"layers are {', '.join(reg.names('layer'))}"))
+                              hint or f"layers are {', '.join(f'`{x}`' for x in reg.names('layer'))}"))
         else:
             hint = did_you_mean(node.keyword, reg.names("statement") + reg.names("layer") + ["layer"],
                                 _SYNONYM_STATEMENTS)
@@ -124,8 +143,8 @@ class _Checker:
         assert isinstance(setting, reg.Setting)
         if setting.selects and node.positionals and isinstance(node.positionals[0], n.Name):
             entry = reg.lookup(setting.selects, node.positionals[0].value)
-            if entry is not None:
-                return setting.params + entry.options
+            if entry is not None:  # the entry's own options first: they are the ones users look for
+                return setting.positionals + entry.options + setting.options
         return setting.params
 
     # --- binding values to parameters ----------------------------------------------------
@@ -134,20 +153,18 @@ class _Checker:
         """Bind positionals in order and options by name; check types and ranges; fill defaults."""
         args: dict[str, Any] = {}
         ok = True
-        what = f"`{node.keyword}`"
         slots = [p for p in params if p.positional]
         values = list(node.positionals)
         i = 0
         for value in values:
             if i >= len(slots):
-                self.report(error("E303", value.span, f"{what} takes {self.count_words(slots)}; "
-                                  f"`{self.source(value)}` is one too many",
-                                  f"write it as `{self.example(node)}`"))
+                self.report(error("E303", value.span, f"`{node.keyword}` takes {self.count_words(slots)}; "
+                                  f"`{self.source(value)}` is one too many", self.usage(node, slots)))
                 ok = False
                 continue
             slot = slots[i]
             if slot.variadic:
-                converted = self.convert(value, slot, f"{what} {slot.name}")
+                converted = self.convert(value, slot, *self.describe_positional(node, slots, slot))
                 args.setdefault(slot.name, []).append(converted)
                 ok &= converted is not _UNKNOWN
                 continue
@@ -158,7 +175,7 @@ class _Checker:
                     ok = False
                     i = later
                     slot = slots[i]
-            converted = self.convert(value, slot, f"{what} {slot.name}")
+            converted = self.convert(value, slot, *self.describe_positional(node, slots, slot))
             args[slot.name] = converted
             ok &= converted is not _UNKNOWN
             i += 1
@@ -174,7 +191,7 @@ class _Checker:
         for opt in node.options:
             if opt.name in seen:
                 self.report(error("E305", opt.span, f"option `{opt.name}` is given twice",
-                                  "keep one", (Label(seen[opt.name].span, "first given here"),)))
+                                  "remove one of them", (Label(seen[opt.name].span, "first given here"),)))
                 ok = False
                 continue
             seen[opt.name] = opt
@@ -183,7 +200,7 @@ class _Checker:
                 self.report_unknown_option(node, opt, by_name)
                 ok = False
                 continue
-            converted = self.convert(opt.value, param, f"`{opt.name}`")
+            converted = self.convert(opt.value, param, f"`{opt.name}`", f"`{opt.name}`: {param.doc}")
             args[opt.name] = converted
             ok &= converted is not _UNKNOWN
         for p in params:
@@ -203,14 +220,28 @@ class _Checker:
         return f"at most {len(slots)} positional value{'s' * (len(slots) != 1)}"
 
     @staticmethod
-    def example(node: n.Statement) -> str:
+    def describe_positional(node: n.Statement, slots: list[Param], slot: Param) -> tuple[str, str | None]:
+        """How messages name a positional value, and the hint that says what it is. A setting's only
+        value is named by the setting (`epochs`), others by the slot too (`dense` units)."""
+        if len(slots) == 1 and reg.lookup("statement", node.keyword) is not None:
+            return f"`{node.keyword}`", None
+        return f"`{node.keyword}` {slot.name}", f"`{slot.name}`: {slot.doc}"
+
+    @staticmethod
+    def usage(node: n.Statement, slots: list[Param]) -> str:
+        """The statement's form, `dense UNITS [ACTIVATION]`, with its registry example."""
+        words = [node.keyword]
+        for p in slots:
+            word = p.name.upper() + ("..." if p.variadic else "")
+            words.append(word if p.required else f"[{word}]")
         entry = reg.lookup("layer", node.keyword) or reg.lookup("statement", node.keyword)
-        return entry.example if entry and entry.example else node.keyword
+        example = f", as in `{entry.example}`" if entry and entry.example else ""
+        return f"the form is `{' '.join(words)}`{example}"
 
     def report_missing(self, node: n.Statement, slot: Param) -> None:
         entry = reg.lookup("layer", node.keyword) or reg.lookup("statement", node.keyword)
-        self.report(error("E302", node.span.to(node.span) if node.block is None else node.keyword_span,
-                          f"`{node.keyword}` needs {slot.doc} (`{slot.name}`, {KINDS[slot.kind]})",
+        self.report(error("E302", node.span if node.block is None else node.keyword_span,
+                          f"`{node.keyword}` needs `{slot.name}`: {slot.doc}",
                           f"for example `{entry.example}`" if entry and entry.example else None))
 
     def report_unknown_option(self, node: n.Statement, opt: n.Option, known: dict[str, Param]) -> None:
@@ -220,10 +251,10 @@ class _Checker:
                 and isinstance(node.positionals[0], n.Name):
             owner = f"`{node.positionals[0].value}`"
             # An option that belongs to a sibling entry (adam's `momentum`) says whose it is.
-            owners = [e.name for e in reg.TABLES[setting.selects] if e.param(opt.name)]
+            owners = [f"`{e.name}`" for e in reg.TABLES[setting.selects] if e.param(opt.name)]
             if owners:
                 self.report(error("E202", opt.name_span, f"{owner} has no option `{opt.name}`",
-                                  f"`{opt.name}` is an option of {', '.join(f'`{o}`' for o in owners)}; "
+                                  f"`{opt.name}` is an option of {_and(owners)}; "
                                   f"{owner} takes {self.option_list(known)}"))
                 return
         synonyms = {s: p.name for p in known.values() for s in p.synonyms}
@@ -254,8 +285,11 @@ class _Checker:
             "source": isinstance(value, (n.Name, n.Str)),
         }[kind]
 
-    def convert(self, value: n.Value, p: Param, what: str) -> Any:
-        """The Python value of `value` for parameter `p`, or _UNKNOWN after reporting why not."""
+    def convert(self, value: n.Value, p: Param, what: str, doc: str | None) -> Any:
+        """The Python value of `value` for parameter `p`, or _UNKNOWN after reporting why not.
+        `what` names the value in messages; `doc`, the hint of a range error, says what it means."""
+        if self.holds_syntax_error(value):
+            return _UNKNOWN
         if isinstance(value, n.List):
             self.report(error("E306", value.span, "sweeps (lists of values) are not supported yet",
                               "give one value; run one spec per value until sweeps arrive"))
@@ -270,8 +304,11 @@ class _Checker:
                 hint = "numbers are written without quotes, like `0.5`"
             elif p.kind == "string" and isinstance(value, n.Name):
                 hint = f'put it in double quotes: `"{value.value}"`'
+            elif isinstance(value, n.Str) and value.value.isidentifier():
+                hint = f"write it without quotes: `{value.value}`"
+            expected = _or([f"`{c}`" for c in p.choices]) if p.kind == "choice" else KINDS[p.kind]
             self.report(error("E300", value.span,
-                              f"{what} must be {KINDS[p.kind]}, got {got} `{self.source(value)}`", hint))
+                              f"{what} must be {expected}, got {got} `{self.source(value)}`", hint))
             return _UNKNOWN
         if p.kind in ("choice", "ref"):
             return self.resolve_name(value, p, what)
@@ -283,14 +320,14 @@ class _Checker:
                                   "write it as HxW, like `3x3`, or one integer for a square"))
                 return _UNKNOWN
             if p.range and not all(p.range.contains(d) for d in value.dims):
-                self.report(error("E301", value.span, f"{what} must be {p.range.describe()} on every side",
-                                  f"`{p.name}`: {p.doc}"))
+                self.report(error("E301", value.span, f"{what} must be {p.range.describe()} on every side, "
+                                  f"got {self.source(value)}", doc))
                 return _UNKNOWN
             return value.dims
         raw = value.value  # type: ignore[attr-defined]
         if p.range and isinstance(raw, (int, float)) and not isinstance(raw, bool) and not p.range.contains(raw):
             self.report(error("E301", value.span, f"{what} must be {p.range.describe()}, got {self.source(value)}",
-                              f"`{p.name}`: {p.doc}"))
+                              doc))
             return _UNKNOWN
         if p.kind == "float":
             return float(raw)
@@ -323,6 +360,8 @@ class _Checker:
 
     def check_data(self) -> ir.Data | None:
         bound = self.settings.get("data")
+        if self.arrays is not None:
+            return self.arrays
         if bound is None:
             return None
         a, node = bound.args, bound.statement
@@ -348,16 +387,18 @@ class _Checker:
             assert isinstance(entry, reg.Dataset)
             return ir.Data("builtin", entry.name, None, val, test, a["normalize"], a["shuffle"], None,
                            entry.features, "classification", entry.classes, None, val > 0, test > 0)
-        path = Path(source)
-        path = path if path.is_absolute() else self.base_dir / path
+        written = Path(source)
+        path = written if written.is_absolute() else self.base_dir / written
         suffix = path.suffix.lower()
         try:
             if suffix not in (".csv", ".npz"):
                 raise DataFactError("E601", f"unsupported data file `{source}`",
                                     "use a `.csv` file with a header row or a `.npz` file with arrays `x` and `y`")
-            if not path.is_file():
-                raise DataFactError("E600", f"data file `{source}` not found",
-                                    f"looked for `{path}`; a relative path starts at the spec's folder")
+            if not _is_file(path):
+                raise DataFactError("E600", f"data file `{source}` not found", f"looked for `{path}`" + (
+                    "" if written.is_absolute() else "; a relative path starts at the spec's folder"))
+            if a.get("target") is _UNKNOWN:
+                return None  # a `target=` of the wrong type, already reported
             if suffix == ".csv":
                 facts = csv_facts(path, a.get("target"))
             else:
@@ -390,7 +431,7 @@ class _Checker:
     def check_input(self, data: ir.Data | None) -> tuple[int, ...] | None:
         bound = self.settings.get("input")
         if bound is None:
-            broken_input = "input" in self.settings
+            broken_input = self.mentioned("input")
             if data is None or broken_input:
                 return None
             return data.features
@@ -567,7 +608,7 @@ class _Checker:
                 fix = ("E503", f"`{loss.name}` needs one class index per example, but `{data.name}` has "
                        f"{data.target_width} targets per example", "use `binary_crossentropy` for several labels")
             elif classes is not None and output[0] != classes:
-                fix = ("E501", f"the output has {output[0]} units but `{data.name}` has {classes} classes",
+                fix = ("E501", f"the output has {_units(output)} but `{data.name}` has {classes} classes",
                        f"end with `dense {classes} softmax`")
             elif data and data.task == "regression":
                 fix = ("E503", f"`{loss.name}` needs class labels, but the labels of `{data.name}` are not integers",
@@ -587,28 +628,27 @@ class _Checker:
                 fix = ("E501", f"`{loss.name}` needs one output unit for the two classes of `{data.name}`, "
                        f"got {output[0]}", "end with `dense 1 sigmoid`")
             elif data and data.target_width and data.task != "classification" and output[0] != data.target_width:
-                fix = ("E502", f"the output has {output[0]} units but `{data.name}` has {data.target_width} "
+                fix = ("E502", f"the output has {_units(output)} but `{data.name}` has {data.target_width} "
                        f"label{'s' * (data.target_width != 1)} per example", f"end with `dense {data.target_width} sigmoid`")
         else:
             if classes is not None:
                 fix = ("E503", f"`{loss.name}` is a regression loss, but `{data.name}` has class labels",
                        "use `loss categorical_crossentropy` (or `binary_crossentropy` for two classes)")
             elif data and data.target_width and output != (data.target_width,):
-                fix = ("E502", f"the output is {show_shape(output)} but `{data.name}` has "
+                fix = ("E502", f"the output has {_units(output)} but `{data.name}` has "
                        f"{data.target_width} target value{'s' * (data.target_width != 1)} per example",
                        f"end with `dense {data.target_width}`")
         if fix:
             self.report(error(fix[0], span, fix[1], fix[2]))
         elif loss.probability and activation not in (loss.probability, "linear"):
-            self.report(warning("W103", span, f"output activation `{activation}` before `{loss.name}`",
-                                f"end with `{loss.probability}` (or `linear` for logits); "
-                                "the loss treats this output as logits"))
+            self.report(warning("W103", span, f"`{loss.name}` expects a `{loss.probability}` output, "
+                                f"not `{activation}`", f"end with `{loss.probability}`, or `linear` for logits; "
+                                f"as written, the loss takes the `{activation}` outputs as logits"))
 
     def check_metrics(self, loss: reg.Loss | None) -> None:
         bound = self.settings.get("metrics")
         if not bound:
             return
-        names = [v for v in bound.args.get("names", ()) if v is not _UNKNOWN]
         seen: dict[str, n.Value] = {}
         for value, name in zip(bound.statement.positionals, bound.args.get("names", ())):
             if name is _UNKNOWN:
@@ -624,7 +664,6 @@ class _Checker:
                 self.report(error("E504", value.span, f"`{name}` needs a classification loss, but the loss is "
                                   f"`{loss.name}`", "use `mae` or `mse` to measure a regression"))
                 bound.ok = False
-        del names
 
     def check_early_stop(self, data: ir.Data | None) -> ir.EarlyStop | None:
         bound = self.settings.get("early_stop")
@@ -636,38 +675,75 @@ class _Checker:
         listed = [m for m in (metrics.args.get("names", ()) if metrics else ()) if m is not _UNKNOWN]
         known = ["loss", "val_loss"] + listed + [f"val_{m}" for m in listed]
         if monitor not in known:
+            if reg.lookup("metric", monitor.removeprefix("val_")) and self.mentioned("metrics") \
+                    and not (metrics and metrics.ok):
+                return None  # the `metrics` statement is broken or misspelled: it was reported there
             where = node.option("monitor")
-            base = monitor.removeprefix("val_")
-            if reg.lookup("metric", base) and metrics is not None and not metrics.ok:
-                return None  # the metrics statement is broken: it was reported there
-            hint = (f"add `metrics {base}` to monitor it" if reg.lookup("metric", base)
-                    else did_you_mean(monitor, known) or f"monitor one of {', '.join(f'`{k}`' for k in known)}")
             self.report(error("E505", where.value.span if where else node.span,
-                              f"cannot monitor `{monitor}`: it is not computed", hint))
+                              f"cannot monitor `{monitor}`: it is not computed", self.monitor_hint(monitor, known)))
             return None
         if monitor.startswith("val_") and data is not None and not data.has_val:
+            split = f"`data {data.name} val=0.1`" if data.source == "builtin" else "`val=0.1` on `data`"
             self.report(error("E506", node.span, f"`early_stop` monitors `{monitor}`, but there is no validation data",
-                              f"hold some out with `data {data.name if data.source == 'builtin' else '...'} val=0.1`, "
-                              "or monitor `loss`"))
+                              f"hold some out with {split}, or monitor `loss`"))
             return None
         base = reg.lookup("metric", monitor.removeprefix("val_"))
         mode = "max" if base is not None and base.higher_is_better and monitor.removeprefix("val_") != "loss" else "min"
         return ir.EarlyStop(a["patience"], monitor, a["min_delta"], a["restore_best"], mode)
 
+    @staticmethod
+    def monitor_hint(monitor: str, known: list[str]) -> str:
+        """The closest quantity that is computed, or could be with one more metric."""
+        could = [prefix + m for m in reg.names("metric") for prefix in ("", "val_")]
+        guess = closest(monitor, known + [q for q in could if q not in known])
+        if guess is None:
+            return f"monitor one of {', '.join(f'`{k}`' for k in known)}"
+        if guess in known:
+            return f"did you mean `{guess}`?"
+        needed = f"`metrics {guess.removeprefix('val_')}`"
+        return f"add {needed} to compute it" if guess == monitor else f"did you mean `{guess}`? it needs {needed}"
+
     def warn_missing(self, input_shape: Any, data: ir.Data | None) -> None:
-        if input_shape is None and data is None and "input" not in self.settings and "data" not in self.settings:
+        if input_shape is None and data is None and not self.mentioned("input") and not self.mentioned("data") \
+                and not self.training:
             first = next((x for x in self.layers if isinstance(x, n.Statement)), None)
             if first is not None:
                 self.report(warning("W100", first.span, "the input shape is unknown: shapes are checked when arrays "
                                     "arrive", "add `input SHAPE` or `data SOURCE` to check them now"))
-        for name, code in (("loss", "W101"), ("optimizer", "W102")):
-            if name not in self.settings:
-                self.report(warning(code, self.file_start, f"no `{name}`: `dlc run` and `fit` need one",
-                                    f"add, for example, `{reg.lookup('statement', name).example}`"))
+        for name, code, refusal in (("loss", "W101", "E507"), ("optimizer", "W102", "E508")):
+            if not self.mentioned(name):
+                hint = f"add, for example, `{reg.lookup('statement', name).example}`"
+                if self.training:
+                    self.report(error(refusal, self.file_start, f"no `{name}`: training needs one", hint))
+                else:
+                    self.report(warning(code, self.file_start, f"no `{name}`: `dlc run` and `fit` need one", hint))
+
+
+def _is_file(path: Path) -> bool:
+    """Whether a file is there; a name the file system refuses (too long, say) names none."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _entry_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k != "name"}
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _or(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _units(shape: tuple[int, ...]) -> str:
+    """An output's size in words: `3 units`, or `shape 6x6x4` when it is not flat."""
+    if len(shape) == 1:
+        return f"{shape[0]} unit{'s' * (shape[0] != 1)}"
+    return f"shape {show_shape(shape)}"
 
 
 def _prod(shape: tuple[int, ...]) -> int:
@@ -677,21 +753,28 @@ def _prod(shape: tuple[int, ...]) -> int:
     return out
 
 
-def check_text(text: str, path: str = "<spec>", base_dir: Path | None = None
+def check_text(text: str, path: str = "<spec>", base_dir: Path | None = None, *, training: bool = False
                ) -> tuple[ir.Program | None, list[Diagnostic]]:
     """Parse and check spec text: the whole front end in one call."""
     from dlc.grammar.parse import parse
 
     spec, syntax = parse(text, path)
-    return check(spec, base_dir, syntax)
+    return check(spec, base_dir, syntax, training=training)
+
+
+def check_bytes(data: bytes, path: str, base_dir: Path | None = None, *, training: bool = False
+                ) -> tuple[ir.Program | None, list[Diagnostic], str]:
+    """Check the bytes of a spec file. Returns the text too, for showing source lines; for a file
+    that is not UTF-8, the text with the bad bytes replaced, so its one error can still be shown."""
+    from dlc.grammar.parse import decode
+
+    text, problems = decode(data, path)
+    if problems:
+        return None, problems, data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    program, diagnostics = check_text(text, path, base_dir, training=training)
+    return program, diagnostics, text
 
 
 def check_file(path: Path) -> tuple[ir.Program | None, list[Diagnostic], str]:
     """Check a spec file; relative data paths start at its folder. Returns the text read too."""
-    from dlc.grammar.parse import decode
-
-    text, problems = decode(path.read_bytes(), str(path))
-    if problems:
-        return None, problems, text
-    program, diagnostics = check_text(text, str(path), path.parent)
-    return program, diagnostics, text
+    return check_bytes(path.read_bytes(), str(path), path.parent)

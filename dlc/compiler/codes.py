@@ -18,6 +18,7 @@ class Code:
     explanation: str
     bad: str | None  # None: the fault cannot be written as text (a file that is not UTF-8)
     good: str
+    training: bool = False  # reported only when a program is about to train (`dlc run`, `fit`)
 
 
 CODES: tuple[Code, ...] = (
@@ -165,6 +166,14 @@ CODES: tuple[Code, ...] = (
          "`x_val`/`y_val` in an NPZ file. Through the Python API it is checked when `fit` is called.",
          "data digits test=0.2\ndense 10 softmax\nloss categorical_crossentropy\nearly_stop 5",
          "data digits val=0.1 test=0.2\ndense 10 softmax\nloss categorical_crossentropy\nearly_stop 5"),
+    Code("E507", "no loss to train with",
+         "`dlc run` and `fit` train the model, which needs an objective. A spec without `loss` still checks "
+         "(with warning W101), so that fragments can be embedded.",
+         "input 4\ndense 1\noptimizer adam", "input 4\ndense 1\nloss mse\noptimizer adam", training=True),
+    Code("E508", "no optimizer to train with",
+         "`dlc run` and `fit` train the model, which needs an update rule. A spec without `optimizer` still "
+         "checks (with warning W102).",
+         "input 4\ndense 1\nloss mse", "input 4\ndense 1\nloss mse\noptimizer adam", training=True),
     # --- data files --------------------------------------------------------------------------
     Code("E600", "data file not found",
          "A relative path starts at the folder of the spec file (the working directory for a spec given "

@@ -84,21 +84,27 @@ def npz_facts(path: Path) -> FileFacts:
                             "write it with `numpy.savez(path, x=..., y=...)`") from None
     for name in ("x", "y"):
         if name not in arrays:
+            held = ", ".join(f"`{m.removesuffix('.npy')}`" for m in sorted(members)) or "no arrays"
             raise DataFactError("E604", f"`{path.name}` has no array `{name}`",
-                                f"an NPZ source holds arrays `x` and `y`; it has {sorted(members) or 'none'}")
+                                f"an NPZ source holds arrays `x` and `y`; this one holds {held}")
     for name, (kind, shape) in arrays.items():
         if kind not in "biuf":
-            what = "Python objects" if kind == "O" else f"dtype kind `{kind}`"
-            raise DataFactError("E604", f"array `{name}` in `{path.name}` holds {what}, not numbers",
-                                "save numeric arrays; object arrays are never loaded (they would need unpickling)")
+            what = {"O": "Python objects", "U": "strings", "S": "bytes"}.get(kind, f"values of dtype kind `{kind}`")
+            hint = ("object arrays are never loaded: that would mean unpickling, which can run code" if kind == "O"
+                    else "save the features and labels as numbers")
+            raise DataFactError("E604", f"array `{name}` in `{path.name}` holds {what}, not numbers", hint)
         if not shape:
-            raise DataFactError("E604", f"array `{name}` in `{path.name}` is a scalar, not examples")
+            raise DataFactError("E604", f"array `{name}` in `{path.name}` is a scalar, not examples",
+                                "the first axis of each array counts the examples")
     for split in ("", "_val", "_test"):
         x, y = arrays.get("x" + split), arrays.get("y" + split)
         if (x is None) != (y is None):
-            raise DataFactError("E604", f"`{path.name}` has `{'x' if x else 'y'}{split}` without its pair")
+            have, lack = ("x", "y") if x else ("y", "x")
+            raise DataFactError("E604", f"`{path.name}` has `{have}{split}` but no `{lack}{split}`",
+                                f"save `x{split}` and `y{split}` together")
         if x and y and x[1][0] != y[1][0]:
-            raise DataFactError("E604", f"`x{split}` has {x[1][0]} examples but `y{split}` has {y[1][0]}")
+            raise DataFactError("E604", f"`x{split}` in `{path.name}` has {x[1][0]} examples but `y{split}` has "
+                                f"{y[1][0]}", "each example needs its label: the first axes must agree")
     y_kind, y_shape = arrays["y"]
     return FileFacts(arrays["x"][1][1:] or (1,), y_kind in "biu" and len(y_shape) == 1,
                      1 if len(y_shape) == 1 else y_shape[1] if len(y_shape) == 2 else None,

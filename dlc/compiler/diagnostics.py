@@ -2,7 +2,8 @@
 
 The text form is the contract's: `PATH:LINE:COL: severity[CODE]: message`, the source
 line, a caret under the span, then `hint: ...`. Secondary labels (a setting's first
-occurrence, say) follow as `note:` with their own source line.
+occurrence, say) follow as `note:` with their own source line. A diagnostic about the whole
+file (`no loss`) has no source line to show.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ class Diagnostic:
         }
 
 
+def file_span(path: str) -> Span:
+    """Where a diagnostic about the whole file points: empty, at line 1, column 1."""
+    return Span(path, 1, 1, 1, 1, 0, 0)
+
+
+def _is_whole_file(span: Span) -> bool:
+    return span.start == span.end == 0
+
+
 def error(code: str, span: Span, message: str, hint: str | None = None, labels: tuple[Label, ...] = ()) -> Diagnostic:
     return Diagnostic(code, "error", span, message, hint, labels)
 
@@ -65,7 +75,8 @@ def warning(code: str, span: Span, message: str, hint: str | None = None) -> Dia
 
 
 def sort_key(d: Diagnostic) -> tuple:
-    return (d.span.path, d.span.start, d.code)
+    """Source order, file by file; what is about a whole file (`no loss`) after what points into it."""
+    return (d.span.path, _is_whole_file(d.span), d.span.start, d.code)
 
 
 _STYLE = {"error": "\033[1;31m", "warning": "\033[1;33m", "note": "\033[1;36m", "hint": "\033[1;32m",
@@ -78,7 +89,7 @@ def _paint(text: str, style: str, color: bool) -> str:
 
 def _snippet(span: Span, source: str | None, style: str, color: bool) -> list[str]:
     """The span's first source line with a caret under the span (to the line's end if it runs on)."""
-    if source is None:
+    if source is None or _is_whole_file(span):
         return []
     lines = source.splitlines() or [""]
     if not 1 <= span.line <= len(lines):

@@ -135,7 +135,9 @@ def show_shape(shape: Shape | None) -> str:
 @dataclass(frozen=True)
 class Layer(Entry):
     """`shape(input, args) -> output` raises ShapeError; `count(input, args)` gives trainable
-    parameters; `build(args, lib)` returns a Flax module or function (lib: nn, jnp, jax)."""
+    parameters; `build(args, lib)` returns `apply(x, train) -> y`, called inside a Flax compact
+    method (lib: nn, jnp, jax and helpers). A layer's `activation` argument is applied by the
+    lowering, which may fuse the output activation into the loss."""
 
     shape: Callable[[Shape, dict], Shape] = lambda s, a: s
     count: Callable[[Shape, dict], int] = lambda s, a: 0
@@ -195,21 +197,37 @@ def _any_rank(name: str) -> Callable[[Shape, dict], Shape]:
 
 
 def _build_dense(a: dict, lib: Any) -> Any:
-    return lib.nn.Dense(a["units"], use_bias=a["bias"], kernel_init=lib.initializer(a["init"]))
+    dense = lib.nn.Dense(a["units"], use_bias=a["bias"], kernel_init=lib.initializer(a["init"]))
+    return lambda x, train: dense(x)
 
 
 def _build_conv(a: dict, lib: Any) -> Any:
-    return lib.nn.Conv(a["filters"], _pair(a["kernel"]), strides=_pair(a["stride"]),
+    conv = lib.nn.Conv(a["filters"], _pair(a["kernel"]), strides=_pair(a["stride"]), use_bias=a["bias"],
                        padding=a["padding"].upper(), kernel_init=lib.initializer(a["init"]))
+    return lambda x, train: conv(x)
 
 
-def _build_pool(pool: str) -> Callable[[dict, Any], Any]:
+def _build_pool(pool: Callable[[Any], Callable]) -> Callable[[dict, Any], Any]:
     def build(a: dict, lib: Any) -> Any:
         window = _pair(a["size"])
         strides = _pair(a["stride"] if a["stride"] is not None else a["size"])
-        fn = getattr(lib.nn, pool)  # pool is one of two names fixed in this file, never spec text
-        return lambda x: fn(x, window, strides=strides, padding=a["padding"].upper())
+        return lambda x, train: pool(lib.nn)(x, window, strides=strides, padding=a["padding"].upper())
     return build
+
+
+def _build_dropout(a: dict, lib: Any) -> Any:
+    dropout = lib.nn.Dropout(a["rate"])
+    return lambda x, train: dropout(x, deterministic=not train)
+
+
+def _build_batchnorm(a: dict, lib: Any) -> Any:
+    norm = lib.nn.BatchNorm(momentum=a["momentum"], epsilon=a["eps"])
+    return lambda x, train: norm(x, use_running_average=not train)
+
+
+def _build_layernorm(a: dict, lib: Any) -> Any:
+    norm = lib.nn.LayerNorm(epsilon=a["eps"])
+    return lambda x, train: norm(x)
 
 
 ACTIVATION_PARAM = positional("activation", "ref", "activation applied to the output", "linear", table="activation")
@@ -230,15 +248,15 @@ LAYERS: tuple[Layer, ...] = (
     Layer("dropout", "randomly zero a fraction of inputs while training (a regulariser)",
           (positional("rate", "float", "fraction of inputs dropped", range=FRACTION),),
           example="dropout 0.5",
-          build=lambda a, lib: lib.dropout(a["rate"]), train_only=True),
+          build=_build_dropout, train_only=True),
     Layer("activation", "apply an activation function on its own",
           (positional("activation", "ref", "the activation", table="activation"),),
           example="activation relu",
-          build=lambda a, lib: lib.activation(a["activation"])),
+          build=lambda a, lib: lambda x, train: x),
     Layer("flatten", "reshape each example to one axis",
           example="flatten",
           shape=lambda s, a: (math.prod(s),),
-          build=lambda a, lib: lambda x: x.reshape((x.shape[0], -1))),
+          build=lambda a, lib: lambda x, train: x.reshape((x.shape[0], -1))),
     Layer("conv2d", "a 2-D convolution over height and width",
           (positional("filters", "int", "number of output channels", range=POSITIVE),
            positional("kernel", "size", "kernel size, `3` or `3x3`", range=POSITIVE),
@@ -256,24 +274,24 @@ LAYERS: tuple[Layer, ...] = (
            option("stride", "size", "step between windows (default: the window size)", None, range=POSITIVE),
            PADDING),
           example="maxpool2d 2",
-          shape=_pool_shape("maxpool2d"), build=_build_pool("max_pool")),
+          shape=_pool_shape("maxpool2d"), build=_build_pool(lambda nn: nn.max_pool)),
     Layer("avgpool2d", "average each window",
           (positional("size", "size", "window size, `2` or `2x2`", range=POSITIVE),
            option("stride", "size", "step between windows (default: the window size)", None, range=POSITIVE),
            PADDING),
           example="avgpool2d 2",
-          shape=_pool_shape("avgpool2d"), build=_build_pool("avg_pool")),
+          shape=_pool_shape("avgpool2d"), build=_build_pool(lambda nn: nn.avg_pool)),
     Layer("batchnorm", "normalise each channel over the batch; running statistics are used at evaluation",
           (option("momentum", "float", "decay of the running statistics", 0.99, range=FRACTION),
            option("eps", "float", "added to the variance", 1e-3, range=GREATER_THAN_ZERO)),
           example="batchnorm",
           shape=_any_rank("batchnorm"), count=lambda s, a: 2 * s[-1],
-          build=lambda a, lib: lib.nn.BatchNorm(momentum=a["momentum"], epsilon=a["eps"]), stateful=True),
+          build=_build_batchnorm, stateful=True),
     Layer("layernorm", "normalise each example over its last axis",
           (option("eps", "float", "added to the variance", 1e-6, range=GREATER_THAN_ZERO),),
           example="layernorm",
           shape=_any_rank("layernorm"), count=lambda s, a: 2 * s[-1],
-          build=lambda a, lib: lib.nn.LayerNorm(epsilon=a["eps"])),
+          build=_build_layernorm),
     Layer("repeat", "the layers of the block, N times over, each time with their own weights",
           (positional("times", "int", "how many times", range=Range(lo=1, hi=1000)),),
           example="repeat 3 { dense 64 relu; dropout 0.1 }", block=True),
@@ -326,37 +344,62 @@ INITIALIZERS: tuple[Initializer, ...] = (
 @dataclass(frozen=True)
 class Loss(Entry):
     """`task`: `categorical` (integer class labels), `binary` (0/1 per unit) or `regression`.
-    `probability`: the output activation this loss fuses with (the from-logits form)."""
+    `probability`: the output activation this loss fuses with (the from-logits form).
+    `per_example(outputs, labels, args, lib)`: one loss value per example; cross-entropies get
+    logits (the output before its softmax/sigmoid)."""
 
     task: str = "regression"
     probability: str | None = None
+    per_example: Callable[..., Any] | None = None
 
 
 LOSSES: tuple[Loss, ...] = (
-    Loss("mse", "mean squared error", example="loss mse"),
-    Loss("mae", "mean absolute error", example="loss mae"),
+    Loss("mse", "mean squared error", example="loss mse",
+         per_example=lambda out, y, a, lib: lib.jnp.mean((out - y) ** 2, axis=-1)),
+    Loss("mae", "mean absolute error", example="loss mae",
+         per_example=lambda out, y, a, lib: lib.jnp.mean(lib.jnp.abs(out - y), axis=-1)),
     Loss("huber", "squared error near zero, absolute error beyond `delta`",
          (option("delta", "float", "where the loss turns linear", 1.0, range=GREATER_THAN_ZERO),),
-         example="loss huber delta=1.0"),
+         example="loss huber delta=1.0",
+         per_example=lambda out, y, a, lib: lib.jnp.mean(lib.optax.huber_loss(out, y, a["delta"]), axis=-1)),
     Loss("binary_crossentropy", "log loss of one probability per unit (two classes, or several labels)",
-         example="loss binary_crossentropy", task="binary", probability="sigmoid"),
+         example="loss binary_crossentropy", task="binary", probability="sigmoid",
+         per_example=lambda out, y, a, lib: lib.jnp.mean(lib.optax.sigmoid_binary_cross_entropy(out, y), axis=-1)),
     Loss("categorical_crossentropy", "log loss of a probability over classes; labels are class indices",
          aliases=("sparse_categorical_crossentropy",), example="loss categorical_crossentropy",
-         task="categorical", probability="softmax"),
+         task="categorical", probability="softmax",
+         per_example=lambda out, y, a, lib: lib.optax.softmax_cross_entropy_with_integer_labels(out, y)),
 )
 
 
 @dataclass(frozen=True)
 class Metric(Entry):
+    """`per_example(predictions, labels, task, lib)`: one value per example. Predictions are
+    probabilities for classification losses, outputs for regression."""
+
     needs_classification: bool = False
     higher_is_better: bool = False
+    per_example: Callable[..., Any] | None = None
+
+
+def _accuracy(pred: Any, y: Any, task: str, lib: Any) -> Any:
+    if task == "categorical":
+        return (lib.jnp.argmax(pred, axis=-1) == y).astype(lib.jnp.float32)
+    return lib.jnp.mean(((pred > 0.5) == (y > 0.5)).astype(lib.jnp.float32), axis=-1)
+
+
+def _as_target(pred: Any, y: Any, task: str, lib: Any) -> Any:
+    """Labels in the shape of the predictions: one-hot for class indices."""
+    return lib.jax.nn.one_hot(y, pred.shape[-1]) if task == "categorical" else y
 
 
 METRICS: tuple[Metric, ...] = (
     Metric("accuracy", "fraction of examples whose predicted class is right", example="metrics accuracy",
-           needs_classification=True, higher_is_better=True),
-    Metric("mse", "mean squared error", example="metrics mse"),
-    Metric("mae", "mean absolute error", example="metrics mae"),
+           needs_classification=True, higher_is_better=True, per_example=_accuracy),
+    Metric("mse", "mean squared error", example="metrics mse",
+           per_example=lambda p, y, task, lib: lib.jnp.mean((p - _as_target(p, y, task, lib)) ** 2, axis=-1)),
+    Metric("mae", "mean absolute error", example="metrics mae",
+           per_example=lambda p, y, task, lib: lib.jnp.mean(lib.jnp.abs(p - _as_target(p, y, task, lib)), axis=-1)),
 )
 
 # --- optimizers, schedules --------------------------------------------------------------------
@@ -465,24 +508,25 @@ SCHEDULES: tuple[Schedule, ...] = (
 
 @dataclass(frozen=True)
 class Dataset(Entry):
-    """A built-in dataset's static facts, so that checking never loads it. `loader` names the
-    scikit-learn function that reads the copy shipped in its wheel (no download)."""
+    """A built-in dataset's static facts, so that checking never loads it. `load(sklearn.datasets)`
+    reads the copy shipped in scikit-learn's wheel (never a download) as `(x, y)`."""
 
     features: Shape = ()
     classes: int = 0
     examples: int = 0
-    loader: str = ""
+    load: Callable[[Any], tuple] | None = None
 
 
 DATASETS: tuple[Dataset, ...] = (
     Dataset("digits", "8x8 images of handwritten digits, 10 classes (scikit-learn)", example="data digits val=0.1",
-            features=(64,), classes=10, examples=1797, loader="load_digits"),
+            features=(64,), classes=10, examples=1797, load=lambda sk: sk.load_digits(return_X_y=True)),
     Dataset("iris", "iris flower measurements, 3 species", example="data iris val=0.2",
-            features=(4,), classes=3, examples=150, loader="load_iris"),
+            features=(4,), classes=3, examples=150, load=lambda sk: sk.load_iris(return_X_y=True)),
     Dataset("wine", "chemical analysis of wines, 3 cultivars", example="data wine val=0.2",
-            features=(13,), classes=3, examples=178, loader="load_wine"),
+            features=(13,), classes=3, examples=178, load=lambda sk: sk.load_wine(return_X_y=True)),
     Dataset("breast_cancer", "breast mass measurements, malignant or benign", example="data breast_cancer val=0.2",
-            features=(30,), classes=2, examples=569, loader="load_breast_cancer"),
+            features=(30,), classes=2, examples=569,
+            load=lambda sk: sk.load_breast_cancer(return_X_y=True)),
 )
 
 DATA_OPTIONS: tuple[Param, ...] = (

@@ -81,7 +81,7 @@ class Option:
 
 @dataclass(frozen=True)
 class Statement:
-    """`keyword positional* option* [{ block }]`. A leading `layer` is dropped by the builder."""
+    """`keyword positional* option* [{ block }]`. A leading `layer` becomes `layer_prefix`."""
 
     keyword: str
     positionals: tuple[Value, ...] = ()
@@ -89,8 +89,9 @@ class Statement:
     block: tuple[Node, ...] | None = None
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
     keyword_span: Span = field(default=NO_SPAN, compare=False, repr=False)
-    # True when the source said `layer NAME`: the statement must then be a layer.
-    layer_prefix: bool = field(default=False, compare=False)
+    # True when the source said `layer NAME`: the statement must then be a layer. It takes part
+    # in equality because it changes what the statement means.
+    layer_prefix: bool = False
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)

@@ -37,6 +37,7 @@ class _Lines:
 
     def __init__(self, path: str, text: str):
         self.path = path
+        self.length = len(text)
         self.starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
 
     def position(self, offset: int) -> tuple[int, int]:
@@ -44,9 +45,12 @@ class _Lines:
         return line, offset - self.starts[line - 1] + 1
 
     def span(self, start: int, end: int) -> n.Span:
+        """The span of `text[start:end]`, kept inside the text (recovery may parse past its end)."""
+        start = min(start, self.length)
+        end = min(max(end, start), self.length)
         line, col = self.position(start)
-        end_line, end_col = self.position(max(end, start))
-        return n.Span(self.path, line, col, end_line, end_col, start, max(end, start))
+        end_line, end_col = self.position(end)
+        return n.Span(self.path, line, col, end_line, end_col, start, end)
 
 
 def decode(data: bytes, path: str) -> tuple[str, list[Diagnostic]]:
@@ -54,7 +58,7 @@ def decode(data: bytes, path: str) -> tuple[str, list[Diagnostic]]:
     try:
         return data.decode("utf-8").removeprefix("\ufeff"), []
     except UnicodeDecodeError as e:
-        good = data[: e.start].decode("utf-8", errors="replace")
+        good = data[: e.start].decode("utf-8").removeprefix("\ufeff")  # columns as in the text we would return
         lines = _Lines(path, good + " ")
         return "", [error("E111", lines.span(len(good), len(good) + 1),
                           f"the file is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
@@ -69,7 +73,7 @@ def parse(text: str, path: str = "<spec>") -> tuple[n.Spec, list[Diagnostic]]:
     for i, c in enumerate(text):
         if c == PLACEHOLDER or (c < " " and c not in "\n\t\r\f"):
             working[i] = " "
-            diagnostics.append(error("E100", lines.span(i, i + 1), f"unexpected control character {c!r}",
+            diagnostics.append(error("E100", lines.span(i, i + 1), f"unexpected control character `{_code_point(c)}`",
                                      "remove it: a spec is plain text"))
             if len(diagnostics) >= MAX_SYNTAX_ERRORS:
                 break
@@ -87,8 +91,10 @@ def parse(text: str, path: str = "<spec>") -> tuple[n.Spec, list[Diagnostic]]:
             diagnostics.append(diagnostic)
             changed = False
             for start, end, replacement in edits:
+                # Line breaks inside a broken statement are blanked too, so that it stays one `Broken`
+                # node; positions still come from `text`, so lines and columns stay true.
                 for i in range(start, end):
-                    if i < len(working) and working[i] not in ("\n", PLACEHOLDER):
+                    if i < len(working) and working[i] != PLACEHOLDER:
                         working[i] = replacement
                         changed = True
                 if start >= len(working):
@@ -138,8 +144,13 @@ def _scan(text: str, upto: int) -> tuple[list[int], int | None, int]:
 
 
 def _statement_end(text: str, pos: int) -> int:
-    """The offset where the statement around `pos` ends: the next separator or closing brace of its level."""
+    """The offset where the statement around `pos` ends: the next separator or closing brace of its level.
+
+    A block of the statement that is never closed does not swallow the rest of the file: the
+    statement then ends at its first line break, and the lines after it are parsed as usual.
+    """
     depth = 0
+    first_break: int | None = None
     i = pos
     while i < len(text):
         c = text[i]
@@ -159,8 +170,10 @@ def _statement_end(text: str, pos: int) -> int:
             depth -= 1
         elif c in ";\n" and depth == 0:
             return i
+        elif c == "\n" and first_break is None:
+            first_break = i
         i += 1
-    return len(text)
+    return first_break if depth > 0 and first_break is not None else len(text)
 
 
 def _previous_char(text: str, pos: int) -> tuple[str, int]:
@@ -177,6 +190,27 @@ def _previous_char(text: str, pos: int) -> tuple[str, int]:
     while i >= 0 and text[i] in " \t\r\f":
         i -= 1
     return (text[i], i) if i >= 0 else ("", -1)
+
+
+def _list_end(text: str, line_end: int) -> int:
+    """Where a list that runs past `line_end` was meant to end: a line carries on to the next when
+    its code ends with `,` or `[`, or when the next line starts with `]` or `,`. A line with a
+    brace is never taken: it belongs to a block."""
+    end = line_end
+    while end < len(text):
+        next_end = text.find("\n", end + 1)
+        next_end = len(text) if next_end < 0 else next_end
+        next_line = text[end + 1:next_end]
+        carries_on = _previous_char(text, end)[0] in (",", "[") or next_line.lstrip()[:1] in ("]", ",")
+        if not carries_on or "{" in next_line or "}" in next_line:
+            break
+        end = next_end
+    return end
+
+
+def _code_point(c: str) -> str:
+    """An invisible character as the user can look it up: `U+00A0`."""
+    return f"U+{ord(c):04X}"
 
 
 def _describe(token: Token) -> str:
@@ -207,7 +241,10 @@ def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tupl
         if c == "=" and prev_at >= 0 and prev_at < pos - 1:
             return (error("E108", lines.span(prev_at + 1, pos + 1), "space before `=` in an option",
                           "write options as `name=value`, with no spaces around `=`"), blank_statement)
-        shown = c if c.isprintable() else repr(c)
+        if c == "=" and bracket is not None:
+            return (error("E101", lines.span(pos, pos + 1), "an option cannot go inside a list",
+                          "a list holds values only, like `[16, 32]`"), blank_statement)
+        shown = c if c.isprintable() else _code_point(c)
         return (error("E100", lines.span(pos, pos + 1), f"unexpected character `{shown}`",
                       "names are letters, digits and `_`; strings go in double quotes"), blank_statement)
 
@@ -222,12 +259,14 @@ def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tupl
         return (error("E102", lines.span(key_start, prev_at + 1), f"missing value after `{key}=`",
                       f"give `{key}` a value, as in `{key}=0.1`, or remove the option"), blank_statement)
     if bracket is not None and at_end:
+        # A list continued over lines is one error, not one more for each line it continues on.
         return (error("E110", lines.span(bracket, bracket + 1), "this `[` is never closed",
-                      "close the list with `]` on the same line"), blank_statement)
+                      "close the list with `]` on the same line"), [(stmt_start, _list_end(current, pos), PLACEHOLDER)])
     if token.type == "$END" and braces:
-        # Close every open block at the end of the file so that its statements are still checked.
+        # Close every open block at the end of the file so that its statements are still checked;
+        # on a line of its own, so that a comment on the last line cannot swallow the `}`.
         return (error("E103", lines.span(braces[-1], braces[-1] + 1), "this `{` is never closed",
-                      "close the block with `}`"), [(len(current), len(current), "}")])
+                      "close the block with `}`"), [(len(current), len(current), "\n}")])
     if token.type == "RBRACE" and not braces:
         return (error("E104", lines.span(pos, pos + 1), "unmatched `}`", "remove it, or open a block before it"),
                 [(pos, pos + 1, " ")])
@@ -237,9 +276,6 @@ def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tupl
     if token.type == "LSQB" and bracket is not None:
         return (error("E101", lines.span(pos, pos + 1), "a list cannot hold another list",
                       "a sweep axis is one flat list, like `[1e-3, 1e-2]`"), blank_statement)
-    if token.type == "OPTION_KEY" and bracket is not None:
-        return (error("E101", lines.span(pos, token.end_pos), "an option cannot go inside a list",
-                      "a list holds values only, like `[16, 32]`"), blank_statement)
     if bracket is not None:
         return (error("E101", lines.span(pos, max(token.end_pos or pos + 1, pos + 1)),
                       f"unexpected {_describe(token)} in a list", "separate list items with `,`"), blank_statement)
@@ -358,6 +394,11 @@ class _Builder:
             return n.Str(self.unescape(text, span), span=span)
         if kind == "shape":
             return n.Shape(tuple(int(d) for d in text.split("x")), span=span)
+        if kind == "bad_number":
+            self.diagnostics.append(error("E109", span, f"`{text}` is not a valid number",
+                                          "separate values with spaces; numbers look like `64`, `60_000`, "
+                                          "`0.5`, `1e-3`, and shapes like `3x3`"))
+            return n.Int(0, span=span)
         try:
             if kind == "int":
                 return n.Int(int(text), span=span)

@@ -1,5 +1,8 @@
-"""AST to canonical text: one statement per line, blocks indented, `layer` dropped,
-floats in Python's shortest round-trip form. `parse(print_spec(ast))` equals `ast`."""
+"""AST to canonical text: one statement per line, blocks indented, floats in Python's
+shortest round-trip form. `parse(print_spec(ast))` equals `ast`.
+
+A `layer` word the source wrote is kept: it changes meaning (`layer optimizer adam` is an
+unknown layer, `optimizer adam` a setting), so dropping it could turn an error into a valid spec."""
 
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ def print_statement(statement: n.Node, indent: int = 0) -> str:
     if isinstance(statement, n.Broken):
         raise ValueError("a spec with syntax errors has no canonical form")
     pad = "  " * indent
-    words = [statement.keyword, *(print_value(v) for v in statement.positionals),
+    words = [*(["layer"] if statement.layer_prefix else []), statement.keyword,
+             *(print_value(v) for v in statement.positionals),
              *(f"{o.name}={print_value(o.value)}" for o in statement.options)]
     line = pad + " ".join(words)
     if statement.block is None:

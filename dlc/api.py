@@ -1,0 +1,121 @@
+"""The Python API: `compile`, `load`, `load_run`, `Program`, `SpecError`. The CLI is a thin shell
+over these functions; other tools embed specs through them.
+
+JAX, Flax and Optax are imported only when a program trains, evaluates or predicts, so that
+`dlc.compile(...)` and `summary()` stay as fast as `dlc check`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from dlc.compiler import ir
+from dlc.compiler.check import check
+from dlc.compiler.diagnostics import Diagnostic, render_text
+from dlc.grammar import nodes as n
+from dlc.grammar.parse import decode, parse
+
+
+class SpecError(ValueError):
+    """An invalid spec. `diagnostics` hold what `dlc check` would print; str() is that text."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: dict[str, str]):
+        self.diagnostics = [d for d in diagnostics]
+        super().__init__(render_text([d for d in diagnostics if d.is_error] or diagnostics, sources).rstrip())
+
+
+def _checked(spec: n.Spec, syntax: list[Diagnostic], base_dir: Path, **kw: Any) -> tuple[ir.Program, list]:
+    program, diagnostics = check(spec, base_dir, syntax, **kw)
+    if program is None:
+        raise SpecError(diagnostics, {spec.path: spec.source})
+    return program, diagnostics
+
+
+def compile(source: str, *, path: str = "<spec>", base_dir: str | Path | None = None) -> Program:  # noqa: A001
+    """A program from spec text. Relative data paths start at `base_dir` (default: the working directory)."""
+    spec, syntax = parse(source, path)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    program, diagnostics = _checked(spec, syntax, base)
+    return Program(spec, syntax, program, diagnostics, base)
+
+
+def load(path: str | Path) -> Program:
+    """A program from a spec file; relative data paths start at the file's folder."""
+    path = Path(path)
+    text, problems = decode(path.read_bytes(), str(path))
+    if problems:
+        raise SpecError(problems, {str(path): text})
+    spec, syntax = parse(text, str(path))
+    program, diagnostics = _checked(spec, syntax, path.parent)
+    return Program(spec, syntax, program, diagnostics, path.parent)
+
+
+def load_run(run_dir: str | Path) -> Program:
+    """A trained program from a run folder written by `dlc run` or `Program.save`."""
+    from dlc.runtime.runfolder import load_trained
+
+    return load_trained(Path(run_dir))
+
+
+class Program:
+    """A checked spec, and once fitted, its trained state."""
+
+    def __init__(self, spec: n.Spec, syntax: list[Diagnostic], program: ir.Program,
+                 diagnostics: list[Diagnostic], base_dir: Path):
+        self._spec, self._syntax, self._base_dir = spec, syntax, base_dir
+        self.ir = program
+        self.diagnostics = diagnostics  # warnings of a valid spec
+        self.trained = None  # a runtime.session.Session once fitted or loaded
+
+    @property
+    def name(self) -> str:
+        return self.ir.name
+
+    @property
+    def source(self) -> str:
+        return self._spec.source
+
+    def summary(self) -> str:
+        from dlc.compiler.summary import summary
+
+        return summary(self.ir)
+
+    def __repr__(self) -> str:
+        return f"<dlc.Program {self.ir.name!r}: {self.ir.params if self.ir.params is not None else '?'} params>"
+
+    def recheck(self, arrays: ir.Data | None) -> ir.Program:
+        """The IR for training: with the facts of the arrays given to `fit`, and a loss and an
+        optimizer required. Errors point into the spec, as `dlc check` would."""
+        program, _ = _checked(self._spec, self._syntax, self._base_dir, arrays=arrays, training=True)
+        return program
+
+    def fit(self, x: Any = None, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
+            epochs: int | None = None, seed: int | None = None,
+            on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+        """Train. Arrays from the caller, or the spec's `data` when none are given. Returns the
+        history: one dict per epoch (loss, metrics, `val_` ones, `epoch_time`)."""
+        from dlc.runtime.session import Session
+
+        if (x is None) != (y is None):
+            raise ValueError("fit needs both x and y, or neither (to use the spec's `data`)")
+        self.trained = Session.fit(self, x, y, validation_data=validation_data, epochs=epochs, seed=seed,
+                                   on_epoch=on_epoch)
+        return self.trained.history
+
+    def _session(self):
+        if self.trained is None:
+            raise RuntimeError(f"program {self.ir.name!r} is not trained: call fit() first, or dlc.load_run(dir)")
+        return self.trained
+
+    def evaluate(self, x: Any = None, y: Any = None) -> dict[str, float]:
+        """Loss and metrics on (x, y); with no arguments, on the test split (else validation, else train)."""
+        return self._session().evaluate(x, y)
+
+    def predict(self, x: Any) -> Any:
+        """The model's outputs for x, as a NumPy array (its softmax/sigmoid applied)."""
+        return self._session().predict(x)
+
+    def save(self, run_dir: str | Path) -> Path:
+        """Write the spec, checkpoint, normalization and label mapping to a run folder."""
+        return self._session().save(Path(run_dir))

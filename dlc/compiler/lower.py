@@ -1,0 +1,114 @@
+"""Lowering: the checked IR becomes a Flax (linen) module, an Optax transformation, and loss and
+metric functions. The only module that imports Flax and Optax; every builder it calls is a
+registry entry, so a new layer, loss or optimizer never touches this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from dlc.compiler import ir, registry as reg
+
+
+def _initializer(name: str) -> Any:
+    return reg.lookup("initializer", name).build(LIB)
+
+
+def activation(name: str) -> Callable:
+    return reg.lookup("activation", name).build(LIB)
+
+
+# What registry builders get: the libraries they may use, passed in so the registry never imports them.
+LIB = SimpleNamespace(nn=nn, jnp=jnp, jax=jax, optax=optax, initializer=_initializer)
+
+_SHAPE_ONLY = ("dropout", "flatten")  # layers that leave the output activation as it was
+
+
+def _last_active(layers: tuple[ir.Layer, ...]) -> int | None:
+    """Index of the layer whose activation is the output's (as the checker's `output_activation`)."""
+    for i in range(len(layers) - 1, -1, -1):
+        if layers[i].kind not in _SHAPE_ONLY:
+            return i
+    return None
+
+
+def _apply(layers: tuple[ir.Layer, ...], x: jax.Array, train: bool, strip_output: bool) -> jax.Array:
+    """Run IR layers in order. `strip_output` skips the output activation (it is fused into the loss)."""
+    last = _last_active(layers) if strip_output else None
+    for i, layer in enumerate(layers):
+        strip = i == last
+        if layer.kind == "repeat":
+            x = _apply(layer.body, x, train, strip)
+        elif layer.kind == "residual":
+            x = x + _apply(layer.body, x, train, False)
+        else:
+            x = reg.layer(layer.kind).build(layer.args, LIB)(x, train)
+            if "activation" in layer.args and not strip:
+                x = activation(layer.args["activation"])(x)
+    return x
+
+
+class SpecModule(nn.Module):
+    """The model of a spec. `logits=True` leaves out an output softmax/sigmoid that the loss fuses."""
+
+    layers: tuple[ir.Layer, ...]
+    fused_output: bool
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False, logits: bool = False) -> jax.Array:
+        return _apply(self.layers, x, train, logits and self.fused_output)
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """Everything the runtime needs to train and evaluate a program."""
+
+    module: SpecModule
+    loss: Callable[[jax.Array, jax.Array], jax.Array]  # (training outputs, labels) -> per-example loss
+    predictions: Callable[[jax.Array], jax.Array]  # training outputs -> what metrics compare
+    metrics: dict[str, Callable[[jax.Array, jax.Array], jax.Array]]  # name -> per-example value
+    task: str
+
+
+def lower(program: ir.Program) -> Lowered:
+    loss_entry = reg.lookup("loss", program.loss.name) if program.loss else None
+    task = loss_entry.task if loss_entry else "regression"
+    fused = bool(loss_entry and program.from_logits and program.output_activation == loss_entry.probability)
+    module = SpecModule(program.layers, fused)
+    if loss_entry and program.from_logits:
+        # Cross-entropy works on logits; metrics see probabilities, as `predict` would.
+        probability = activation(loss_entry.probability)
+    else:
+        probability = activation("linear")
+
+    def loss(out: jax.Array, y: jax.Array) -> jax.Array:
+        return loss_entry.per_example(out, y, program.loss.args, LIB)
+
+    metrics = {}
+    for name in program.metrics:
+        entry = reg.lookup("metric", name)
+        metrics[name] = (lambda e: lambda pred, y: e.per_example(pred, y, task, LIB))(entry)
+    return Lowered(module, loss, probability, metrics, task)
+
+
+def optimizer(program: ir.Program, steps_per_epoch: int, total_steps: int) -> optax.GradientTransformation:
+    """The Optax chain: `clip` in front, the update rule driven by the schedule's shape, and the
+    learning rate last as an injected hyperparameter (in the optimizer state, so a sweep can vary
+    it without recompiling). Scaling by `lr` after the rule equals the rule with `lr` built in."""
+    opt = program.optimizer
+    entry = reg.lookup("optimizer", opt.name)
+    schedule_entry = reg.lookup("schedule", program.schedule.name)
+    unit_schedule = schedule_entry.build(program.schedule.args, 1.0, total_steps, steps_per_epoch, optax)
+    parts = []
+    if opt.args.get("clip") is not None:
+        parts.append(optax.clip_by_global_norm(opt.args["clip"]))
+    parts.append(entry.build(opt.args, unit_schedule, optax))
+    parts.append(optax.inject_hyperparams(optax.scale)(step_size=opt.args["lr"]))
+    return optax.chain(*parts)

@@ -1,0 +1,177 @@
+"""Run folders: what `dlc run` leaves behind and `dlc eval`/`predict`/`dlc.load_run` read back.
+
+    spec.dl             the spec as it was run
+    history.csv         a row per epoch: epoch, loss, metrics, val_ columns, epoch_time (s)
+    metrics.json        epochs_run, stopped_early, best_epoch, and loss/metrics per split
+    checkpoint/         final (or restored best) parameters and batch statistics (Orbax)
+    preprocessing.json  normalization and label mapping, fitted on the training part
+    curves.png          loss and metrics per epoch
+    run.json            versions, device, seed, spec hash, wall time, where the spec came from
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import platform
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import jax
+import numpy as np
+
+from dlc.compiler import ir
+
+if TYPE_CHECKING:
+    from dlc.api import Program
+    from dlc.runtime.session import Session
+
+
+class RunFolderError(Exception):
+    """A run folder that cannot be read back: one line naming what is missing or broken."""
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+
+
+def save_checkpoint(path: Path, state_tree: dict) -> None:
+    import orbax.checkpoint as ocp
+
+    if path.exists():
+        shutil.rmtree(path)
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(path.absolute(), state_tree)
+        checkpointer.wait_until_finished()
+
+
+def restore_checkpoint(path: Path, target: dict) -> dict:
+    import orbax.checkpoint as ocp
+
+    with ocp.StandardCheckpointer() as checkpointer:
+        return checkpointer.restore(path.absolute(), target)
+
+
+def save_trained(run_dir: Path, session: Session) -> Path:
+    """The parts of a run folder that reload a trained program."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    program = session.program
+    (run_dir / "spec.dl").write_text(program.source, encoding="utf-8")
+    save_checkpoint(run_dir / "checkpoint", {"params": session.state.params,
+                                             "batch_stats": session.state.batch_stats})
+    _write_json(run_dir / "preprocessing.json", {"normalization": session.prepared.normalization,
+                                                 "labels": session.prepared.labels})
+    import flax
+    import optax
+
+    from dlc import __version__
+
+    _write_json(run_dir / "run.json", {
+        "dlc": __version__, "jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__,
+        "python": platform.python_version(), "device": str(jax.devices()[0]), "backend": jax.default_backend(),
+        "seed": program.seed, "epochs": program.epochs,
+        "spec_sha256": hashlib.sha256(program.source.encode()).hexdigest(),
+        "spec_path": str(Path(program.path).resolve()) if not program.path.startswith("<") else program.path,
+        "spec_dir": str(session.owner._base_dir.resolve()),
+        "arrays": dataclasses.asdict(session.arrays) if session.arrays else None,
+        "wall_time": session.result.wall_time if session.result else None,
+    })
+    return run_dir
+
+
+def write_run(run_dir: Path, session: Session) -> dict:
+    """A whole run folder after `dlc run`; returns the metrics written to metrics.json."""
+    save_trained(run_dir, session)
+    history = session.history
+    if history:
+        columns = list(history[0])
+        with (run_dir / "history.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            for row in history:
+                writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    result = session.result
+    metrics = {"epochs_run": len(history), "stopped_early": bool(result and result.stopped_early),
+               "best_epoch": result.best_epoch if result else 0, **session.split_metrics()}
+    _write_json(run_dir / "metrics.json", metrics)
+    plot_curves(run_dir / "curves.png", history, session.program.name)
+    return metrics
+
+
+def plot_curves(path: Path, history: list[dict], title: str) -> None:
+    """Loss and each metric per epoch, training and validation, one panel each."""
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for k in history[0] if k not in ("epoch", "epoch_time") and not k.startswith("val_")]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for ax, name in zip(axes[0], names):
+        ax.plot(epochs, [row[name] for row in history], label="train")
+        if f"val_{name}" in history[0]:
+            ax.plot(epochs, [row[f"val_{name}"] for row in history], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFolderError(f"`{path.parent}` is not a run folder: it has no `{path.name}`") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunFolderError(f"cannot read `{path}`: {e}") from None
+    if not isinstance(value, dict):
+        raise RunFolderError(f"`{path}` does not hold a JSON object")
+    return value
+
+
+def load_trained(run_dir: Path) -> Program:
+    """Rebuild a trained program: the spec, re-checked as it was trained, and its checkpoint."""
+    from dlc.api import compile as compile_spec
+    from dlc.runtime.data import Prepared, Split
+    from dlc.runtime.session import Session
+    from dlc.runtime.train import TrainState, init_state, make_trainer
+
+    if not run_dir.is_dir():
+        raise RunFolderError(f"no run folder at `{run_dir}`")
+    run = _read_json(run_dir / "run.json")
+    pre = _read_json(run_dir / "preprocessing.json")
+    try:
+        source = (run_dir / "spec.dl").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"cannot read the spec of `{run_dir}`: {e}") from None
+    spec_dir = run.get("spec_dir") or "."
+    owner = compile_spec(source, path=str(run_dir / "spec.dl"), base_dir=spec_dir)
+    arrays = None
+    if run.get("arrays"):
+        fields = dict(run["arrays"])
+        fields["features"] = tuple(fields["features"]) if fields.get("features") else None
+        arrays = ir.Data(**fields)
+    program = dataclasses.replace(owner.recheck(arrays), seed=int(run.get("seed", 0)))
+    trainer = make_trainer(program, 1, 1)
+    abstract = jax.eval_shape(lambda: init_state(trainer, program.input_shape, jax.random.key(0)))
+    target = {"params": abstract.params, "batch_stats": abstract.batch_stats}
+    try:
+        restored = restore_checkpoint(run_dir / "checkpoint", target)
+    except Exception as e:  # orbax raises many types for a missing or damaged checkpoint
+        raise RunFolderError(f"cannot restore the checkpoint of `{run_dir}`: {str(e).splitlines()[0][:200]}") \
+            from None
+    state = TrainState(restored["params"], restored["batch_stats"], None)
+    empty = Split(np.zeros((0, *program.input_shape), np.float32), np.zeros((0,), np.int32))
+    prepared = Prepared(empty, None, None, pre.get("normalization") or {"kind": "none"}, pre.get("labels"))
+    owner.trained = Session(owner, program, trainer, state, prepared, None, arrays)
+    return owner

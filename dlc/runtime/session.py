@@ -1,0 +1,149 @@
+"""A trained (or training) program: data prepared, state on the device, and the normalization and
+label mapping that evaluation and prediction must reuse. `Program` delegates here."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import jax
+import numpy as np
+
+from dlc.compiler import ir
+from dlc.runtime import data as data_mod
+from dlc.runtime.train import FitResult, Trainer, TrainState, fit, init_state, make_trainer
+
+if TYPE_CHECKING:
+    from dlc.api import Program
+
+
+def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_val: bool) -> ir.Data:
+    """What the checker needs to know about arrays given to `fit`, in the spec's data options."""
+    integer = y.ndim == 1 and (y.dtype.kind in "biu" or y.dtype.kind in "USO")
+    task = "classification" if integer else ("regression" if y.ndim <= 1 or y.shape[1] == 1 else "multilabel")
+    d = spec_data
+    val, test = (d.val, d.test) if d else (0.0, 0.0)
+    return ir.Data("arrays", "arrays", None, val, test, d.normalize if d else "none", d.shuffle if d else True,
+                   None, tuple(int(s) for s in x.shape[1:]), task, None, 1 if y.ndim == 1 else int(y.shape[1]),
+                   has_val or val > 0, test > 0)
+
+
+class Session:
+    def __init__(self, owner: Program, program: ir.Program, trainer: Trainer, state: TrainState,
+                 prepared: data_mod.Prepared, result: FitResult | None, arrays: ir.Data | None):
+        self.owner, self.program, self.trainer, self.state = owner, program, trainer, state
+        self.prepared, self.result, self.arrays = prepared, result, arrays
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.result.history if self.result else []
+
+    @classmethod
+    def prepare(cls, owner: Program, x: Any, y: Any, validation_data: Any, seed: int | None,
+                epochs: int | None) -> tuple[ir.Program, data_mod.Prepared, ir.Data | None]:
+        """Check the spec against the data it will train on, then load, split and normalize it."""
+        if x is None:
+            if owner.ir.data is None:
+                raise ValueError(f"program {owner.name!r} has no `data`: pass x and y to fit()")
+            program, arrays = owner.recheck(None), None
+            x_raw, y_raw, given = data_mod.load_source(program.data)
+        else:
+            x_raw, y_raw = np.asarray(x), np.asarray(y)
+            if len(x_raw) != len(y_raw):
+                raise ValueError(f"x has {len(x_raw)} examples but y has {len(y_raw)}")
+            given = {}
+            if validation_data is not None:
+                given["val"] = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
+            arrays = _arrays_facts(x_raw, y_raw, owner.ir.data, validation_data is not None)
+            program = owner.recheck(arrays)
+        changes = {k: v for k, v in (("seed", seed), ("epochs", epochs)) if v is not None}
+        program = dataclasses.replace(program, **changes)
+        d = program.data
+        prepared = data_mod.prepare(
+            x_raw, y_raw, task=program.task, input_shape=program.input_shape,
+            output_units=program.output_shape[-1] if program.output_shape else None,
+            val=0.0 if "val" in given else d.val, test=0.0 if "test" in given else d.test,
+            normalize=d.normalize, shuffle=d.shuffle, seed=program.seed, given=given,
+            source=d.name if d.source != "arrays" else "the arrays")
+        return program, prepared, arrays
+
+    @classmethod
+    def fit(cls, owner: Program, x: Any, y: Any, *, validation_data: Any = None, epochs: int | None = None,
+            seed: int | None = None, on_epoch: Callable[[int, dict], None] | None = None) -> Session:
+        program, prepared, arrays = cls.prepare(owner, x, y, validation_data, seed, epochs)
+        trainer = make_trainer(program, len(prepared.train.x), program.epochs)
+        state = init_state(trainer, program.input_shape, jax.random.fold_in(jax.random.key(program.seed), 0))
+        val = (prepared.val.x, prepared.val.y) if prepared.val is not None else None
+        result = fit(trainer, state, (prepared.train.x, prepared.train.y), val, program.epochs, program.seed,
+                     on_epoch)
+        return cls(owner, program, trainer, result.state, prepared, result, arrays)
+
+    # --- using the trained model ---------------------------------------------------------
+
+    def _evaluate_split(self, split: data_mod.Split) -> dict[str, float]:
+        metrics = self.trainer._evaluate(self.state.params, self.state.batch_stats, split.x, split.y)
+        return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+    def split_metrics(self) -> dict[str, dict[str, float]]:
+        """Loss and metrics of the final parameters on every split that exists."""
+        out = {}
+        for name in ("train", "val", "test"):
+            split = getattr(self.prepared, name)
+            if split is not None and len(split.x):
+                out[name] = self._evaluate_split(split)
+        return out
+
+    def evaluate_spec_splits(self) -> dict[str, dict[str, float]]:
+        """Reload the spec's data, split it as training did (same seed), and evaluate every split."""
+        program = self.owner.recheck(self.arrays) if self.arrays is None else self.program
+        if program.data is None or program.data.source == "arrays":
+            raise ValueError("this run was trained on arrays: give a data file to evaluate on")
+        x, y, given = data_mod.load_source(program.data)
+        d = program.data
+        self.prepared = data_mod.prepare(
+            x, y, task=self.program.task, input_shape=self.program.input_shape,
+            output_units=self.program.output_shape[-1], val=0.0 if "val" in given else d.val,
+            test=0.0 if "test" in given else d.test, normalize=d.normalize, shuffle=d.shuffle,
+            seed=self.program.seed, given=given, labels=self.prepared.labels, source=d.name)
+        return self.split_metrics()
+
+    def _inputs(self, x: Any) -> np.ndarray:
+        return data_mod.apply_normalization(np.asarray(x, dtype=np.float32), self.prepared.normalization,
+                                            self.program.input_shape)
+
+    def evaluate(self, x: Any = None, y: Any = None) -> dict[str, float]:
+        if x is None:
+            split = self.prepared.test or self.prepared.val or self.prepared.train
+            return self._evaluate_split(split)
+        prepared = data_mod.prepare(
+            np.asarray(x), np.asarray(y), task=self.program.task, input_shape=self.program.input_shape,
+            output_units=self.program.output_shape[-1], val=0.0, test=0.0, normalize="none", shuffle=False,
+            seed=self.program.seed, labels=self.prepared.labels, source="the arrays")
+        split = data_mod.Split(self._inputs(np.asarray(x)), prepared.train.y)
+        return self._evaluate_split(split)
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.trainer.predict(self.state.params, self.state.batch_stats, self._inputs(x))
+
+    def save(self, run_dir: Path) -> Path:
+        from dlc.runtime.runfolder import save_trained
+
+        return save_trained(run_dir, self)
+
+
+def prediction_rows(session: Session, outputs: np.ndarray) -> list[list]:
+    """CSV rows for `dlc predict`: the predicted label (classification) or values, then the
+    probability of each class or label."""
+    labels = session.prepared.labels
+    task = session.program.task
+    if task == "categorical":
+        names = [str(label) for label in (labels or range(outputs.shape[-1]))]
+        header = ["prediction", *(f"p_{name}" for name in names)]
+        return [header] + [[names[int(np.argmax(row))], *(f"{p:.6g}" for p in row)] for row in outputs]
+    if task == "binary" and outputs.shape[-1] == 1 and labels:
+        names = [str(label) for label in labels]
+        return [["prediction", f"p_{names[-1]}"]] + [[names[int(row[0] > 0.5)], f"{row[0]:.6g}"] for row in outputs]
+    width = outputs.shape[-1]
+    header = ["prediction"] if width == 1 else [f"prediction_{i}" for i in range(width)]
+    return [header] + [[f"{v:.6g}" for v in row] for row in outputs.reshape(len(outputs), -1)]

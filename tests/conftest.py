@@ -1,0 +1,33 @@
+"""Fixtures shared by the test folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data files that case files and the examples of `dlc/compiler/codes.py` name.
+
+    - `houses.csv`: columns `rooms,area,price` (two features and a regression target)
+    - `empty.csv`: an empty file
+    - `objects.npz`: `x` is an object array, which must never be unpickled
+    - `classes.npz`: 4 features, integer class labels, and a validation split (`x_val`, `y_val`)
+    - `multilabel.npz`: 4 features and 5 labels of 0/1 per example
+    """
+    import numpy as np  # only here: checking never needs NumPy, building these files does
+
+    root = tmp_path_factory.mktemp("data")
+    (root / "houses.csv").write_text("rooms,area,price\n3,120,250000\n2,80,180000\n4,150,320000\n", encoding="utf-8")
+    (root / "empty.csv").write_bytes(b"")
+    objects = np.empty(2, dtype=object)
+    objects[:] = [{"a": 1}, {"b": 2}]
+    np.savez(root / "objects.npz", x=objects, y=np.array([0, 1]))
+    rng = np.random.default_rng(0)
+    np.savez(root / "classes.npz", x=rng.normal(size=(12, 4)).astype("float32"), y=np.arange(12) % 3,
+             x_val=rng.normal(size=(3, 4)).astype("float32"), y_val=np.arange(3))
+    np.savez(root / "multilabel.npz", x=rng.normal(size=(12, 4)).astype("float32"),
+             y=(rng.random(size=(12, 5)) > 0.5).astype("float32"))
+    return root
