@@ -33,11 +33,10 @@ def _color(choice: str, stream) -> bool:
 
 def _read_spec(name: str):
     """(program, diagnostics, text, display path) for a spec file or `-` (stdin)."""
-    from dlc.compiler.check import check_file, check_text
+    from dlc.compiler.check import check_bytes, check_file
 
-    if name == "-":
-        text = sys.stdin.read()
-        program, diagnostics = check_text(text, "<stdin>")
+    if name == "-":  # bytes, so that text that is not UTF-8 gets the same error as such a file
+        program, diagnostics, text = check_bytes(sys.stdin.buffer.read(), "<stdin>")
         return program, diagnostics, text, "<stdin>"
     path = Path(name)
     program, diagnostics, text = check_file(path)

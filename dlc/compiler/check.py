@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlc.compiler import ir, registry as reg
+from dlc.compiler import ir
+from dlc.compiler import registry as reg
 from dlc.compiler.datafacts import DataFactError, FileFacts, csv_facts, npz_facts
 from dlc.compiler.diagnostics import Diagnostic, Label, error, file_span, sort_key, warning
 from dlc.compiler.registry import KINDS, Param, ShapeError, show_shape
@@ -183,8 +184,9 @@ class _Checker:
             if slot.variadic and slot.name in args:
                 continue
             if slot.required:
-                self.report_missing(node, slot)
                 ok = False
+                if node.option(slot.name) is None:  # `early_stop patience=3` is reported as an option
+                    self.report_missing(node, slot)
                 break  # one missing piece is one error
         seen: dict[str, n.Option] = {}
         by_name = {p.name: p for p in params if not p.positional}
@@ -197,7 +199,7 @@ class _Checker:
             seen[opt.name] = opt
             param = by_name.get(opt.name)
             if param is None:
-                self.report_unknown_option(node, opt, by_name)
+                self.report_unknown_option(node, opt, by_name, slots)
                 ok = False
                 continue
             converted = self.convert(opt.value, param, f"`{opt.name}`", f"`{opt.name}`: {param.doc}")
@@ -235,8 +237,9 @@ class _Checker:
             word = p.name.upper() + ("..." if p.variadic else "")
             words.append(word if p.required else f"[{word}]")
         entry = reg.lookup("layer", node.keyword) or reg.lookup("statement", node.keyword)
-        example = f", as in `{entry.example}`" if entry and entry.example else ""
-        return f"the form is `{' '.join(words)}`{example}"
+        form = " ".join(words)
+        example = f", as in `{entry.example}`" if entry and entry.example and entry.example != form else ""
+        return f"the form is `{form}`{example}"
 
     def report_missing(self, node: n.Statement, slot: Param) -> None:
         entry = reg.lookup("layer", node.keyword) or reg.lookup("statement", node.keyword)
@@ -244,8 +247,14 @@ class _Checker:
                           f"`{node.keyword}` needs `{slot.name}`: {slot.doc}",
                           f"for example `{entry.example}`" if entry and entry.example else None))
 
-    def report_unknown_option(self, node: n.Statement, opt: n.Option, known: dict[str, Param]) -> None:
+    def report_unknown_option(self, node: n.Statement, opt: n.Option, known: dict[str, Param],
+                              slots: list[Param]) -> None:
         owner = f"`{node.keyword}`"
+        if any(p.name == opt.name for p in slots):  # `early_stop patience=3`
+            self.report(error("E202", opt.name_span, f"{owner} has no option `{opt.name}`",
+                              f"`{opt.name}` is a positional value, written without its name: "
+                              + self.usage(node, slots).removeprefix("the form is ")))
+            return
         setting = reg.lookup("statement", node.keyword)
         if isinstance(setting, reg.Setting) and setting.selects and node.positionals \
                 and isinstance(node.positionals[0], n.Name):
@@ -650,7 +659,7 @@ class _Checker:
         if not bound:
             return
         seen: dict[str, n.Value] = {}
-        for value, name in zip(bound.statement.positionals, bound.args.get("names", ())):
+        for value, name in zip(bound.statement.positionals, bound.args.get("names", ()), strict=True):
             if name is _UNKNOWN:
                 continue
             if name in seen:

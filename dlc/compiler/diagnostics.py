@@ -9,8 +9,9 @@ file (`no loss`) has no source line to show.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 from dlc.grammar.nodes import Span
 

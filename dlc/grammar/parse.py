@@ -20,6 +20,8 @@ from dlc.grammar import nodes as n
 
 PLACEHOLDER = "\x00"
 MAX_SYNTAX_ERRORS = 50
+# Deeper blocks are refused: every later stage walks blocks recursively, and no network needs them.
+MAX_BLOCK_DEPTH = 32
 
 _parser: Lark | None = None
 
@@ -300,6 +302,7 @@ class _Builder:
         self.text = text
         self.lines = lines
         self.diagnostics: list[Diagnostic] = []
+        self.depth = 0  # of the block being built
 
     def span_of(self, item: Tree | Token) -> n.Span:
         if isinstance(item, Token):
@@ -333,12 +336,11 @@ class _Builder:
         errors_before = len(self.diagnostics)
         positionals: list[n.Value] = []
         options: list[n.Option] = []
-        block = None
         misplaced: list[n.Value] = []
-        for child in tree.children[1:]:
-            if child.data == "block":
-                block = tuple(self.statements(child.children))
-            elif child.data == "option":
+        args = tree.children[1:]
+        block_tree = args.pop() if args and args[-1].data == "block" else None
+        for child in args:
+            if child.data == "option":
                 options.append(self.option(child))
             else:
                 value = self.value(child)
@@ -362,9 +364,22 @@ class _Builder:
                 where = positionals[0].span if positionals else keyword_span
                 self.diagnostics.append(error("E101", where, "`layer` must be followed by a layer name",
                                               "write `layer dense 64 relu`, or just `dense 64 relu`"))
+        # A bad number leaves the statement's meaning unknown; errors inside its block do not.
+        broken = any(d.code == "E109" for d in self.diagnostics[errors_before:]) or (
+            keyword == "layer" and not layer_prefix)
+        block = None
+        if block_tree is not None and self.depth == MAX_BLOCK_DEPTH:
+            start = block_tree.meta.start_pos
+            self.diagnostics.append(error("E101", self.lines.span(start, start + 1),
+                                          f"blocks nest more than {MAX_BLOCK_DEPTH} deep",
+                                          "repeat a block with `repeat N { ... }` instead of nesting it"))
+            broken = True
+        elif block_tree is not None:
+            self.depth += 1
+            block = tuple(self.statements(block_tree.children))
+            self.depth -= 1
         span = self.span_of(tree)
-        if any(d.code in ("E109",) for d in self.diagnostics[errors_before:]) or (
-                keyword == "layer" and not layer_prefix):
+        if broken:
             return n.Broken(keyword, span=span)
         return n.Statement(keyword, tuple(positionals), tuple(options), block, span=span,
                            keyword_span=keyword_span, layer_prefix=layer_prefix)

@@ -163,7 +163,7 @@ def load_trained(run_dir: Path) -> Program:
         arrays = ir.Data(**fields)
     program = dataclasses.replace(owner.recheck(arrays), seed=int(run.get("seed", 0)))
     trainer = make_trainer(program, 1, 1)
-    abstract = jax.eval_shape(lambda: init_state(trainer, program.input_shape, jax.random.key(0)))
+    abstract = jax.eval_shape(lambda: init_state(trainer, program.input_shape, 0))
     target = {"params": abstract.params, "batch_stats": abstract.batch_stats}
     try:
         restored = restore_checkpoint(run_dir / "checkpoint", target)

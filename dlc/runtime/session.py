@@ -73,7 +73,7 @@ class Session:
             seed: int | None = None, on_epoch: Callable[[int, dict], None] | None = None) -> Session:
         program, prepared, arrays = cls.prepare(owner, x, y, validation_data, seed, epochs)
         trainer = make_trainer(program, len(prepared.train.x), program.epochs)
-        state = init_state(trainer, program.input_shape, jax.random.fold_in(jax.random.key(program.seed), 0))
+        state = init_state(trainer, program.input_shape, program.seed)
         val = (prepared.val.x, prepared.val.y) if prepared.val is not None else None
         result = fit(trainer, state, (prepared.train.x, prepared.train.y), val, program.epochs, program.seed,
                      on_epoch)
@@ -82,7 +82,8 @@ class Session:
     # --- using the trained model ---------------------------------------------------------
 
     def _evaluate_split(self, split: data_mod.Split) -> dict[str, float]:
-        metrics = self.trainer._evaluate(self.state.params, self.state.batch_stats, split.x, split.y)
+        metrics = self.trainer.evaluate(self.state.params, self.state.batch_stats,
+                                        self.trainer.eval_set(split.x, split.y))
         return {k: float(v) for k, v in jax.device_get(metrics).items()}
 
     def split_metrics(self) -> dict[str, dict[str, float]]:

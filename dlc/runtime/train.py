@@ -9,6 +9,7 @@ sharding over devices, take it as it is.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -21,7 +22,9 @@ import optax
 from dlc.compiler import ir
 from dlc.compiler.lower import Lowered, lower, optimizer
 
-EVAL_BATCH = 2048  # evaluation has no gradients: bigger batches, fewer scan steps
+# Evaluation and prediction run in chunks of this many rows, padded: one compiled program serves
+# every split of every size.
+EVAL_CHUNK = 1024
 
 
 @dataclass
@@ -60,11 +63,13 @@ class Trainer:
     batch: int
     shuffle: bool
     _train_epoch: Callable = field(init=False, repr=False)
-    _evaluate: Callable = field(init=False, repr=False)
+    _eval_jit: Callable = field(init=False, repr=False)
+    _predict_jit: Callable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._train_epoch = jax.jit(self.train_epoch, donate_argnums=(0,))
-        self._evaluate = jax.jit(self.evaluate)
+        self._eval_jit = jax.jit(self._eval_chunk)
+        self._predict_jit = jax.jit(lambda variables, x: self.lowered.module.apply(variables, x, train=False))
 
     # --- pure functions ------------------------------------------------------------------
 
@@ -120,42 +125,80 @@ class Trainer:
         (state, totals), _ = jax.lax.scan(step, (state, zeros), (jnp.arange(steps), index, mask))
         return state, jax.tree.map(lambda t: t / n, totals)
 
-    def evaluate(self, params, batch_stats, x, y):
-        """Mean loss and metrics over a whole split, in evaluation mode."""
-        n = x.shape[0]
-        batch = min(EVAL_BATCH, n)
-        index, mask = _padded_index(jnp.arange(n), n, batch)
+    def _eval_chunk(self, params, batch_stats, x, y, mask):
+        """Masked sums of loss and metrics over one fixed-size chunk, in evaluation mode."""
+        out, _ = self.forward(params, batch_stats, x, False)
+        return self._sums(out, y, mask, self.lowered.loss(out, y))
 
-        def step(totals, inputs):
-            idx, m = inputs
-            out, _ = self.forward(params, batch_stats, x[idx], False)
-            sums = self._sums(out, y[idx], m, self.lowered.loss(out, y[idx]))
-            return jax.tree.map(jnp.add, totals, sums), None
+    def eval_set(self, x: np.ndarray, y: np.ndarray) -> EvalSet:
+        """A split cut into chunks of EVAL_CHUNK rows (the last padded and masked), on the device:
+        every split of every size shares one compiled evaluation program."""
+        n = len(x)
+        chunks = []
+        for start in range(0, max(n, 1), EVAL_CHUNK):
+            xb, yb = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
+            pad = EVAL_CHUNK - len(xb)
+            mask = np.concatenate([np.ones(len(xb), np.float32), np.zeros(pad, np.float32)])
+            xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
+            yb = np.concatenate([yb, np.zeros((pad, *yb.shape[1:]), yb.dtype)])
+            chunks.append(jax.device_put((xb, yb, mask)))
+        return EvalSet(n, chunks)
 
-        zeros = {name: jnp.zeros((), jnp.float32) for name in ("loss", *self.lowered.metrics)}
-        totals, _ = jax.lax.scan(step, zeros, (index, mask))
-        return jax.tree.map(lambda t: t / n, totals)
+    def evaluate(self, params, batch_stats, data: EvalSet) -> dict:
+        """Mean loss and metrics over a split, left on the device (the caller decides when to sync)."""
+        totals = None
+        for xb, yb, mask in data.chunks:
+            sums = self._eval_jit(params, batch_stats, xb, yb, mask)
+            totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+        return jax.tree.map(lambda t: t / max(data.n, 1), totals)
 
-    def predict(self, params, batch_stats, x, chunk: int = EVAL_BATCH) -> np.ndarray:
-        """The spec's outputs (its softmax/sigmoid applied), chunked to bound memory."""
+    def predict(self, params, batch_stats, x: np.ndarray) -> np.ndarray:
+        """The spec's outputs (its softmax/sigmoid applied), in fixed-size chunks: one compile."""
         variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
-        apply = jax.jit(lambda v, xb: self.lowered.module.apply(v, xb, train=False))
-        outs = [np.asarray(apply(variables, jnp.asarray(x[i:i + chunk]))) for i in range(0, len(x), chunk)]
-        return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+        outs = []
+        for start in range(0, len(x), EVAL_CHUNK):
+            xb = x[start:start + EVAL_CHUNK]
+            padded = np.concatenate([xb, np.zeros((EVAL_CHUNK - len(xb), *xb.shape[1:]), np.float32)])
+            outs.append(np.asarray(self._predict_jit(variables, padded))[:len(xb)])
+        return np.concatenate(outs) if outs else np.zeros((0, *(self.program.output_shape or ())), np.float32)
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    n: int
+    chunks: list
+
+
+def use_compilation_cache() -> str:
+    """Keep compiled XLA programs on disk, so a second run of an unchanged spec skips compiling.
+    The folder is `$DLC_CACHE_DIR`, else `$XDG_CACHE_HOME/dlc/xla` (`~/.cache/dlc/xla`)."""
+    folder = os.environ.get("DLC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dlc", "xla")
+    if jax.config.jax_compilation_cache_dir != folder:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
 
 
 def make_trainer(program: ir.Program, n_train: int, epochs: int) -> Trainer:
+    use_compilation_cache()
     steps, _ = _batches(n_train, program.batch)
     tx = optimizer(program, steps, steps * epochs)
     shuffle = program.data.shuffle if program.data else True
     return Trainer(program, lower(program), tx, program.batch, shuffle)
 
 
-def init_state(trainer: Trainer, input_shape: tuple[int, ...], key) -> TrainState:
-    variables = trainer.lowered.module.init({"params": key, "dropout": key},
-                                            jnp.zeros((1, *input_shape), jnp.float32), train=False)
-    params = variables["params"]
-    return TrainState(params, variables.get("batch_stats", {}), trainer.tx.init(params))
+def init_state(trainer: Trainer, input_shape: tuple[int, ...], seed: int) -> TrainState:
+    """Initial parameters, batch statistics and optimizer state: one compiled program."""
+
+    def init(key):
+        variables = trainer.lowered.module.init({"params": key, "dropout": key},
+                                                jnp.zeros((1, *input_shape), jnp.float32), train=False)
+        params = variables["params"]
+        return TrainState(params, variables.get("batch_stats", {}), trainer.tx.init(params))
+
+    return jax.jit(init)(jax.random.fold_in(jax.random.key(seed), 0))
 
 
 @dataclass
@@ -201,7 +244,8 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
     """Train for up to `epochs`, with early stopping when the program asks for it."""
     start = time.perf_counter()
     x, y = jax.device_put(train[0]), jax.device_put(train[1])
-    xv, yv = (jax.device_put(val[0]), jax.device_put(val[1])) if val is not None else (None, None)
+    val_set = trainer.eval_set(*val) if val is not None else None
+    copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
     stopper = EarlyStopping(trainer.program.early_stop)
     restore = trainer.program.early_stop is None or trainer.program.early_stop.restore_best
     best: tuple[Any, Any] | None = None
@@ -211,7 +255,7 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         state, train_metrics = trainer._train_epoch(state, x, y, jax.random.fold_in(base_key, epoch))
-        val_metrics = trainer._evaluate(state.params, state.batch_stats, xv, yv) if xv is not None else {}
+        val_metrics = trainer.evaluate(state.params, state.batch_stats, val_set) if val_set else {}
         fetched = jax.device_get((train_metrics, val_metrics))  # the one host sync of the epoch
         logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
                 **{f"val_{k}": float(v) for k, v in fetched[1].items()}}
@@ -219,7 +263,7 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         history.append(logs)
         is_best, stop = stopper.update(epoch, logs)
         if is_best and trainer.program.early_stop is not None and restore:
-            best = jax.tree.map(jnp.copy, (state.params, state.batch_stats))
+            best = copy((state.params, state.batch_stats))
         if on_epoch:
             on_epoch(epoch, logs)
         if stop:

@@ -9,7 +9,7 @@ from grammar_helpers import expected_span, fields
 from dlc.compiler.check import check_file
 from dlc.compiler.codes import BY_CODE
 from dlc.grammar import nodes as n
-from dlc.grammar.parse import MAX_SYNTAX_ERRORS, decode, parse
+from dlc.grammar.parse import MAX_BLOCK_DEPTH, MAX_SYNTAX_ERRORS, decode, parse
 
 # (text, code, the piece of text the error must point at, which occurrence of it)
 SYNTAX_ERRORS = [
@@ -80,9 +80,14 @@ def test_every_broken_statement_is_reported_in_one_pass_and_good_ones_are_kept()
     spec, diagnostics = parse(THREE_BROKEN)
     assert [(d.code, d.span.line) for d in diagnostics] == [("E100", 2), ("E102", 4), ("E101", 6)]
     assert spec.statements == (
-        n.Statement("model", (n.Name("m"),)), n.Broken("dense"), n.Statement("batch", (n.Int(32),)),
-        n.Broken("optimizer"), n.Statement("epochs", (n.Int(3),)), n.Broken("dense"),
-        n.Statement("seed", (n.Int(1),)))
+        n.Statement("model", (n.Name("m"),)),
+        n.Broken("dense"),
+        n.Statement("batch", (n.Int(32),)),
+        n.Broken("optimizer"),
+        n.Statement("epochs", (n.Int(3),)),
+        n.Broken("dense"),
+        n.Statement("seed", (n.Int(1),)),
+    )
 
 
 def test_recovery_resumes_after_a_semicolon_on_the_same_line():
@@ -98,8 +103,10 @@ def test_a_broken_statement_is_a_broken_node_spanning_it_with_its_keyword():
     assert fields(broken.span) == expected_span(text, "layer dense 64 @ # note")
 
 
-@pytest.mark.parametrize(("text", "keyword"), [("optimizer adam lr=", "optimizer"), ("@ x", None), ("= 1", None),
-                                               ("lr=0.1", "lr"), ("dense 64 relu @", "dense")])
+@pytest.mark.parametrize(
+    ("text", "keyword"),
+    [("optimizer adam lr=", "optimizer"), ("@ x", None), ("= 1", None), ("lr=0.1", "lr"), ("dense 64 relu @", "dense")],
+)
 def test_broken_keeps_the_first_word_when_it_is_a_name(text, keyword):
     assert parse(text)[0].statements == (n.Broken(keyword),)
 
@@ -161,9 +168,14 @@ def test_positionals_after_an_option_are_reported_and_left_out():
     assert spec.statements == (n.Statement("conv2d", (n.Int(8), n.Shape((3, 3))), (n.Option("stride", n.Int(2)),)),)
 
 
-@pytest.mark.parametrize("text", ["optimizer adam lr=[1e-3,\n  1e-2,\n  1e-1]\nbatch 2",
-                                  "optimizer adam lr=[1e-3, 1e-2 # comment\n]\nbatch 2",
-                                  "optimizer adam lr=[\n1e-3\n, 1e-2]\nbatch 2"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "optimizer adam lr=[1e-3,\n  1e-2,\n  1e-1]\nbatch 2",
+        "optimizer adam lr=[1e-3, 1e-2 # comment\n]\nbatch 2",
+        "optimizer adam lr=[\n1e-3\n, 1e-2]\nbatch 2",
+    ],
+)
 def test_a_list_continued_over_lines_is_one_error_and_one_broken_statement(text):
     spec, diagnostics = parse(text)
     assert [d.code for d in diagnostics] == ["E110"]
@@ -173,12 +185,42 @@ def test_a_list_continued_over_lines_is_one_error_and_one_broken_statement(text)
 def test_an_unclosed_list_at_the_end_of_a_block_leaves_the_block_closed():
     spec, diagnostics = parse("repeat 2 {\n  dense [1,\n}\nbatch 2")
     assert [d.code for d in diagnostics] == ["E110"]
-    assert spec.statements == (n.Statement("repeat", (n.Int(2),), block=(n.Broken("dense"),)),
-                               n.Statement("batch", (n.Int(2),)))
+    assert spec.statements == (
+        n.Statement("repeat", (n.Int(2),), block=(n.Broken("dense"),)),
+        n.Statement("batch", (n.Int(2),)),
+    )
 
 
 def test_errors_in_values_break_their_statement():
     assert parse("batch 1__0\nseed 1")[0].statements == (n.Broken("batch"), n.Statement("seed", (n.Int(1),)))
+
+
+def test_a_bad_number_inside_a_block_breaks_only_its_own_statement():
+    spec, _ = parse("repeat 2 {\n  dense 1__0\n  dense 2\n}")
+    assert spec.statements == (
+        n.Statement("repeat", (n.Int(2),), block=(n.Broken("dense"), n.Statement("dense", (n.Int(2),)))),
+    )
+
+
+def nested(depth: int) -> str:
+    return "repeat 1 {\n" * depth + "dense 1\n" + "}\n" * depth
+
+
+def test_blocks_nest_up_to_the_limit():
+    spec, diagnostics = parse(nested(MAX_BLOCK_DEPTH))
+    assert diagnostics == []
+    (innermost,) = spec.statements
+    for _ in range(MAX_BLOCK_DEPTH - 1):
+        (innermost,) = innermost.block
+    assert innermost.block == (n.Statement("dense", (n.Int(1),)),)
+
+
+@pytest.mark.parametrize("depth", [MAX_BLOCK_DEPTH + 1, 5000])
+def test_blocks_nested_too_deep_are_one_error_at_the_first_brace_too_many(depth):
+    text = nested(depth)
+    _, diagnostics = parse(text)
+    assert [(d.code, d.span.line) for d in diagnostics] == [("E101", MAX_BLOCK_DEPTH + 1)]
+    assert fields(diagnostics[0].span) == expected_span(text, "{", MAX_BLOCK_DEPTH)
 
 
 # --- characters, bytes, limits --------------------------------------------------------------

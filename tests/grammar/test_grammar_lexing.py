@@ -55,22 +55,25 @@ def test_a_hash_inside_a_string_is_text_not_a_comment():
 # --- values --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("64", n.Int(64)),
-    ("0", n.Int(0)),
-    ("-1", n.Int(-1)),
-    ("60_000", n.Int(60_000)),
-    ("0.5", n.Float(0.5)),
-    ("-0.2", n.Float(-0.2)),
-    (".5", n.Float(0.5)),
-    ("-.5", n.Float(-0.5)),
-    ("2.", n.Float(2.0)),
-    ("1e-3", n.Float(1e-3)),
-    ("3E-4", n.Float(3e-4)),
-    ("1e+16", n.Float(1e16)),
-    ("5.e3", n.Float(5e3)),
-    ("1_000.25", n.Float(1000.25)),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("64", n.Int(64)),
+        ("0", n.Int(0)),
+        ("-1", n.Int(-1)),
+        ("60_000", n.Int(60_000)),
+        ("0.5", n.Float(0.5)),
+        ("-0.2", n.Float(-0.2)),
+        (".5", n.Float(0.5)),
+        ("-.5", n.Float(-0.5)),
+        ("2.", n.Float(2.0)),
+        ("1e-3", n.Float(1e-3)),
+        ("3E-4", n.Float(3e-4)),
+        ("1e+16", n.Float(1e16)),
+        ("5.e3", n.Float(5e3)),
+        ("1_000.25", n.Float(1000.25)),
+    ],
+)
 def test_numbers(text, value):
     parsed = single_value(text)
     assert parsed == value
@@ -82,20 +85,25 @@ def test_shapes(text, dims):
     assert single_value(text) == n.Shape(dims)
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ('"data/train.csv"', "data/train.csv"),
-    ('""', ""),
-    (r'"say \"hi\""', 'say "hi"'),
-    (r'"C:\\data"', "C:\\data"),
-    (r'"\\\""', '\\"'),
-    ('"é ü 日本"', "é ü 日本"),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('"data/train.csv"', "data/train.csv"),
+        ('""', ""),
+        (r'"say \"hi\""', 'say "hi"'),
+        (r'"C:\\data"', "C:\\data"),
+        (r'"\\\""', '\\"'),
+        ('"é ü 日本"', "é ü 日本"),
+    ],
+)
 def test_strings_with_their_two_escapes(text, value):
     assert single_value(text) == n.Str(value)
 
 
-@pytest.mark.parametrize(("text", "value"), [("true", n.Bool(True)), ("false", n.Bool(False)),
-                                             ("True", n.Name("True")), ("FALSE", n.Name("FALSE"))])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("true", n.Bool(True)), ("false", n.Bool(False)), ("True", n.Name("True")), ("FALSE", n.Name("FALSE"))],
+)
 def test_booleans_are_lowercase_words(text, value):
     assert single_value(text) == value
 
@@ -105,13 +113,18 @@ def test_names(name):
     assert single_value(name) == n.Name(name)
 
 
-@pytest.mark.parametrize(("text", "items"), [
-    ("[1e-3, 3e-3, 1e-2]", (n.Float(1e-3), n.Float(3e-3), n.Float(1e-2))),
-    ("[]", ()),
-    ("[ 16 ,32 ]", (n.Int(16), n.Int(32))),
-    ('[0, -1.5, 3x3, "s", relu, true]', (n.Int(0), n.Float(-1.5), n.Shape((3, 3)), n.Str("s"), n.Name("relu"),
-                                          n.Bool(True))),
-])
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        ("[1e-3, 3e-3, 1e-2]", (n.Float(1e-3), n.Float(3e-3), n.Float(1e-2))),
+        ("[]", ()),
+        ("[ 16 ,32 ]", (n.Int(16), n.Int(32))),
+        (
+            '[0, -1.5, 3x3, "s", relu, true]',
+            (n.Int(0), n.Float(-1.5), n.Shape((3, 3)), n.Str("s"), n.Name("relu"), n.Bool(True)),
+        ),
+    ],
+)
 def test_lists(text, items):
     assert single_value(text) == n.List(items)
 
@@ -130,9 +143,16 @@ def test_values_run_together_are_one_bad_number_not_two_values(glued):
 def test_a_statement_is_keyword_positionals_then_options():
     (statement,) = parse_clean('conv2d 16 3x3 relu stride=2 padding=same bias=false target="y" lr=[1, 2]').statements
     assert statement == n.Statement(
-        "conv2d", (n.Int(16), n.Shape((3, 3)), n.Name("relu")),
-        (n.Option("stride", n.Int(2)), n.Option("padding", n.Name("same")), n.Option("bias", n.Bool(False)),
-         n.Option("target", n.Str("y")), n.Option("lr", n.List((n.Int(1), n.Int(2))))))
+        "conv2d",
+        (n.Int(16), n.Shape((3, 3)), n.Name("relu")),
+        (
+            n.Option("stride", n.Int(2)),
+            n.Option("padding", n.Name("same")),
+            n.Option("bias", n.Bool(False)),
+            n.Option("target", n.Str("y")),
+            n.Option("lr", n.List((n.Int(1), n.Int(2)))),
+        ),
+    )
     assert statement.option("padding").value == n.Name("same")
     assert statement.option("missing") is None
 

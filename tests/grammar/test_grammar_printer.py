@@ -51,27 +51,33 @@ def test_shipped_specs_are_found():
     assert {p.parent.name for p in shipped_specs()} >= {"specs", "valid", "invalid"}
 
 
-@pytest.mark.parametrize(("text", "canonical"), [
-    ("dense   64\trelu  # comment", "dense 64 relu"),
-    ("optimizer adam lr=1e-3", "optimizer adam lr=0.001"),
-    ("x .5 2. 3E-4 +5 60_000 1_000.5", "x 0.5 2.0 0.0003 5 60000 1000.5"),
-    ("x [ 1 ,2 ]", "x [1, 2]"),
-    ("a; b;; c", "a\nb\nc"),
-    ("repeat 2 { dense 1; dropout 0.5 }", "repeat 2 {\n  dense 1\n  dropout 0.5\n}"),
-    ("repeat 2 { residual { layer dense 4 } }", "repeat 2 {\n  residual {\n    layer dense 4\n  }\n}"),
-])
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("dense   64\trelu  # comment", "dense 64 relu"),
+        ("optimizer adam lr=1e-3", "optimizer adam lr=0.001"),
+        ("x .5 2. 3E-4 +5 60_000 1_000.5", "x 0.5 2.0 0.0003 5 60000 1000.5"),
+        ("x [ 1 ,2 ]", "x [1, 2]"),
+        ("a; b;; c", "a\nb\nc"),
+        ("repeat 2 { dense 1; dropout 0.5 }", "repeat 2 {\n  dense 1\n  dropout 0.5\n}"),
+        ("repeat 2 { residual { layer dense 4 } }", "repeat 2 {\n  residual {\n    layer dense 4\n  }\n}"),
+    ],
+)
 def test_layout_and_number_spelling_become_canonical(text, canonical):
     assert print_spec(parse_clean(text)) == canonical + "\n"
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (n.Str('a"b\\c'), r'"a\"b\\c"'),
-    (n.Bool(True), "true"),
-    (n.Float(1e-3), "0.001"),
-    (n.Int(-7), "-7"),
-    (n.Shape((2, 3)), "2x3"),
-    (n.List(()), "[]"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (n.Str('a"b\\c'), r'"a\"b\\c"'),
+        (n.Bool(True), "true"),
+        (n.Float(1e-3), "0.001"),
+        (n.Int(-7), "-7"),
+        (n.Shape((2, 3)), "2x3"),
+        (n.List(()), "[]"),
+    ],
+)
 def test_values_print_in_source_form(value, text):
     assert print_value(value) == text
 

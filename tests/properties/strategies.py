@@ -90,8 +90,13 @@ def statement_of(draw: st.DrawFn, entry: reg.Entry, depth: int) -> n.Statement:
     is_layer = isinstance(entry, reg.Layer)
     if is_layer and entry.block:
         block = tuple(draw(st.lists(layer_statements(depth - 1), max_size=3))) if depth > 0 else ()
-    return n.Statement(entry.name, tuple(positionals), tuple(n.Option(p.name, draw(of_kind(p))) for p in picked),
-                       block, layer_prefix=is_layer and draw(st.booleans()))
+    return n.Statement(
+        entry.name,
+        tuple(positionals),
+        tuple(n.Option(p.name, draw(of_kind(p))) for p in picked),
+        block,
+        layer_prefix=is_layer and draw(st.booleans()),
+    )
 
 
 def layer_statements(depth: int = 2) -> st.SearchStrategy[n.Statement]:
@@ -113,8 +118,8 @@ def in_range(param: reg.Param, cap: int = 64) -> st.SearchStrategy[n.Value]:
     """A value the checker must accept for `param` (numbers within its range, capped above)."""
     r = param.range or reg.Range()
     if param.kind == "int":
-        lo = 0 if r.lo is None else math.floor(r.lo) + 1 if r.lo_open else math.ceil(r.lo)
-        hi = lo + cap if r.hi is None else min(math.ceil(r.hi) - 1 if r.hi_open else math.floor(r.hi), lo + cap)
+        lo = 0 if r.lo is None else (math.floor(r.lo) + 1 if r.lo_open else math.ceil(r.lo))
+        hi = lo + cap if r.hi is None else min((math.ceil(r.hi) - 1 if r.hi_open else math.floor(r.hi)), lo + cap)
         return st.integers(lo, hi).map(n.Int)
     if param.kind == "float":
         lo = -float(cap) if r.lo is None else r.lo
@@ -175,8 +180,9 @@ def flat_layer(draw: st.DrawFn, kind: str, units: int | None = None) -> n.Statem
     for slot in layer.positionals:
         if slot.required or draw(st.booleans()):
             positionals.append(n.Int(units) if units is not None and slot.name == "units" else draw(in_range(slot)))
-    return n.Statement(kind, tuple(positionals), draw(options_in_range(layer.options)),
-                       layer_prefix=draw(st.booleans()))
+    return n.Statement(
+        kind, tuple(positionals), draw(options_in_range(layer.options)), layer_prefix=draw(st.booleans())
+    )
 
 
 FLAT_LAYERS = ("dense", "dropout", "activation", "layernorm", "batchnorm", "flatten")
@@ -215,13 +221,21 @@ def valid_specs(draw: st.DrawFn) -> ValidSpec:
         val, test = draw(st.floats(0, 0.45)), draw(st.floats(0, 0.45))
         has_val = val > 0
         options = draw(options_in_range(tuple(p for p in reg.DATA_OPTIONS if p.kind in ("bool", "choice"))))
-        settings.append(n.Statement("data", (n.Name(dataset.name),),
-                                    (n.Option("val", n.Float(val)), n.Option("test", n.Float(test))) + options))
+        settings.append(
+            n.Statement(
+                "data",
+                (n.Name(dataset.name),),
+                (n.Option("val", n.Float(val)), n.Option("test", n.Float(test))) + options,
+            )
+        )
     categorical = [name for name in reg.names("loss") if reg.lookup("loss", name).task == "categorical"]
     settings.append(n.Statement("loss", (n.Name(draw(st.sampled_from(categorical))),)))
     optimizer = draw(st.sampled_from(reg.OPTIMIZERS))
-    settings.append(n.Statement("optimizer", (n.Name(optimizer.name),),
-                                draw(options_in_range(optimizer.params + reg.OPTIMIZER_COMMON))))
+    settings.append(
+        n.Statement(
+            "optimizer", (n.Name(optimizer.name),), draw(options_in_range(optimizer.params + reg.OPTIMIZER_COMMON))
+        )
+    )
     if draw(st.booleans()):
         schedule = draw(st.sampled_from(reg.SCHEDULES))
         settings.append(n.Statement("schedule", (n.Name(schedule.name),), draw(options_in_range(schedule.params))))
@@ -233,9 +247,14 @@ def valid_specs(draw: st.DrawFn) -> ValidSpec:
     if draw(st.booleans()):
         monitors = ["loss", *metrics] + (["val_loss", *(f"val_{m}" for m in metrics)] if has_val or not dataset else [])
         early = _setting("early_stop")
-        settings.append(n.Statement("early_stop", (draw(in_range(early.positionals[0])),),
-                                    (n.Option("monitor", n.Name(draw(st.sampled_from(monitors)))),)
-                                    + draw(options_in_range(tuple(p for p in early.options if p.name != "monitor")))))
+        settings.append(
+            n.Statement(
+                "early_stop",
+                (draw(in_range(early.positionals[0])),),
+                (n.Option("monitor", n.Name(draw(st.sampled_from(monitors)))),)
+                + draw(options_in_range(tuple(p for p in early.options if p.name != "monitor"))),
+            )
+        )
     layers = draw(hidden_layers(width)) + (n.Statement("dense", (n.Int(classes), n.Name("softmax"))),)
     settings = draw(st.permutations(settings))
     split = draw(st.integers(0, len(settings)))
@@ -246,9 +265,48 @@ def valid_specs(draw: st.DrawFn) -> ValidSpec:
 # --- arbitrary and nearly valid text -------------------------------------------------------
 
 # Pieces of the language, so that random text often gets deep into the parser.
-FRAGMENTS = ("dense", "64", "relu", "layer", "repeat", "residual", "input", "data", "digits", "loss", "optimizer",
-             "adam", "lr=", "=", "1e-3", "-0.5", ".5", "2.", "3x3", "60_000", "1__0", "true", '"', "\\", '"a\\"b"',
-             "[", "]", "{", "}", ",", ";", "\n", "\r\n", " ", "\t", "#", "\x00", "\ufeff", "é", "x")
+FRAGMENTS = (
+    "dense",
+    "64",
+    "relu",
+    "layer",
+    "repeat",
+    "residual",
+    "input",
+    "data",
+    "digits",
+    "loss",
+    "optimizer",
+    "adam",
+    "lr=",
+    "=",
+    "1e-3",
+    "-0.5",
+    ".5",
+    "2.",
+    "3x3",
+    "60_000",
+    "1__0",
+    "true",
+    '"',
+    "\\",
+    '"a\\"b"',
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ";",
+    "\n",
+    "\r\n",
+    " ",
+    "\t",
+    "#",
+    "\x00",
+    "\ufeff",
+    "é",
+    "x",
+)
 texts = st.lists(st.sampled_from(FRAGMENTS) | st.characters(), max_size=80).map("".join) | st.text(max_size=200)
 
 
@@ -266,7 +324,7 @@ def mutated(draw: st.DrawFn, sources: tuple[str, ...]) -> str:
             text = text[:i] + text[j:]
         elif edit == "swap":
             if i < j < len(text):
-                text = text[:i] + text[j] + text[i + 1:j] + text[i] + text[j + 1:]
+                text = text[:i] + text[j] + text[i + 1 : j] + text[i] + text[j + 1 :]
         else:
             text = text[:j] + text[i:j] + text[j:]
     return text
