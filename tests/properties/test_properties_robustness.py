@@ -46,7 +46,7 @@ def test_mutated_shipped_specs_get_diagnostics_never_an_exception(text):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=200) | st.builds(lambda t, b: t.encode() + b, texts, st.binary(max_size=3)))
+@given(data=st.binary(max_size=200) | st.builds(lambda t, b: t.encode("utf-8", "surrogatepass") + b, texts, st.binary(max_size=3)))
 def test_any_bytes_through_check_file_get_diagnostics_never_an_exception(tmp_path, data):
     path = tmp_path / "spec.dl"
     path.write_bytes(data)

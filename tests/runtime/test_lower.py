@@ -1,0 +1,300 @@
+"""The lowering contract: what the checker promises (output shapes, parameter counts) is what the
+Flax module builds, for every layer of the registry; every activation, initializer, optimizer and
+schedule lowers and runs; a softmax/sigmoid output fuses into its cross-entropy without changing
+the loss, and without overflowing where the naive form does.
+
+Everything here runs eagerly or abstractly (`jax.eval_shape`): nothing is jitted, so nothing waits
+for XLA to compile.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from dlc.compiler import ir
+from dlc.compiler import registry as reg
+from dlc.compiler.check import check_text
+from dlc.compiler.lower import lower, optimizer
+
+KEY = jax.random.key(0)
+BATCH = 2
+
+# Minimal valid specs around each layer of the registry: image inputs for convolutions and pools,
+# flat ones for dense, odd sides so that strides and `same` padding round, nested blocks.
+LAYER_CASES: dict[str, tuple[str, ...]] = {
+    "dense": ("input 5\ndense 3", "input 5\ndense 3 relu bias=false init=he_normal"),
+    "dropout": ("input 5\ndropout 0.5\ndense 2", "input 3x3x2\ndropout 0.1"),
+    "activation": ("input 5\nactivation tanh", "input 4x4x2\nactivation softmax"),
+    "flatten": ("input 4x3x2\nflatten", "input 6\nflatten\ndense 2"),
+    "conv2d": ("input 7x7x1\nconv2d 4 3",
+               "input 7x7x2\nconv2d 4 3x2 relu stride=2 padding=same",
+               "input 9x8x3\nconv2d 2 3 stride=2x1 padding=valid bias=false init=zeros"),
+    "maxpool2d": ("input 7x7x2\nmaxpool2d 2",
+                  "input 7x7x2\nmaxpool2d 3 stride=2 padding=same",
+                  "input 6x9x1\nmaxpool2d 2x3 stride=1"),
+    "avgpool2d": ("input 7x7x2\navgpool2d 2",
+                  "input 7x5x2\navgpool2d 3 stride=2 padding=same",
+                  "input 6x9x1\navgpool2d 3x2 stride=2x1"),
+    "batchnorm": ("input 5\nbatchnorm", "input 4x4x3\nconv2d 2 3\nbatchnorm momentum=0.9 eps=1e-5"),
+    "layernorm": ("input 5\nlayernorm", "input 4x4x3\nlayernorm eps=1e-3"),
+    "repeat": ("input 5\nrepeat 3 { dense 5 relu; dropout 0.1 }",
+               "input 6x6x1\nrepeat 2 { conv2d 2 3 relu; batchnorm }\nflatten\ndense 2",
+               "input 4\nrepeat 2 { repeat 2 { dense 4 } ; residual { dense 4 tanh } }"),
+    "residual": ("input 5\nresidual { dense 8 relu; dense 5 }",
+                 "input 6x6x2\nresidual { conv2d 2 3 relu padding=same; batchnorm }",
+                 "input 4\nresidual { repeat 2 { dense 4 relu }; residual { layernorm } }"),
+}
+
+LAYER_PARAMS = [pytest.param(kind, spec, id=f"{kind}-{i}")
+                for kind, specs in LAYER_CASES.items() for i, spec in enumerate(specs)]
+
+
+def checked(text: str) -> ir.Program:
+    program, diagnostics = check_text(text)
+    assert program is not None, [(d.code, d.message) for d in diagnostics if d.is_error]
+    return program
+
+
+def kinds(layers: tuple[ir.Layer, ...]) -> set[str]:
+    """Every layer kind in the program, blocks and their bodies included."""
+    return {kind for layer in layers for kind in (layer.kind, *kinds(layer.body))}
+
+
+def abstract_variables(module, input_shape: tuple[int, ...]) -> dict:
+    x = jax.ShapeDtypeStruct((BATCH, *input_shape), jnp.float32)
+    return jax.eval_shape(lambda x: module.init({"params": KEY, "dropout": KEY}, x), x)
+
+
+def test_every_registry_layer_has_a_lowering_case():
+    assert set(LAYER_CASES) == {layer.name for layer in reg.LAYERS}
+
+
+@pytest.mark.parametrize(("kind", "spec"), LAYER_PARAMS)
+def test_module_builds_the_shapes_and_parameters_the_checker_inferred(kind, spec):
+    program = checked(spec)
+    assert kind in kinds(program.layers)
+    module = lower(program).module
+    variables = abstract_variables(module, program.input_shape)
+    assert sum(leaf.size for leaf in jax.tree.leaves(variables.get("params", {}))) == program.params
+    stateful = any(reg.layer(k).stateful for k in kinds(program.layers))
+    assert ("batch_stats" in variables) == stateful
+
+    x = jax.ShapeDtypeStruct((BATCH, *program.input_shape), jnp.float32)
+    evaluation = jax.eval_shape(lambda v, x: module.apply(v, x), variables, x)
+    training, _ = jax.eval_shape(lambda v, x: module.apply(v, x, train=True, rngs={"dropout": KEY},
+                                                           mutable=["batch_stats"]), variables, x)
+    assert evaluation.shape == training.shape == (BATCH, *program.output_shape)
+
+
+# --- activations and initializers -------------------------------------------------------------
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+# Each activation written out in NumPy, independently of the builders.
+REFERENCE_ACTIVATIONS = {
+    "relu": lambda z: np.maximum(z, 0),
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "softmax": _softmax,
+    # Flax's gelu: the tanh approximation of Hendrycks & Gimpel (2016).
+    "gelu": lambda z: 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3))),
+    "elu": lambda z: np.where(z > 0, z, np.expm1(z)),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "silu": lambda z: z / (1 + np.exp(-z)),
+    "softplus": lambda z: np.log1p(np.exp(z)),
+    "linear": lambda z: z,
+}
+
+
+@pytest.mark.parametrize("name", reg.names("activation"))
+def test_activation_layer_computes_its_function(name):
+    """Every name (aliases too) lowers to the function its registry entry stands for."""
+    program = checked(f"input 6\nactivation {name}")
+    z = np.linspace(-4, 4, 2 * 6, dtype=np.float32).reshape(2, 6)
+    module = lower(program).module
+    out = module.apply(module.init(KEY, z), z)
+    reference = REFERENCE_ACTIVATIONS[reg.lookup("activation", name).name]
+    np.testing.assert_allclose(np.asarray(out), reference(z.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+def test_every_initializer_builds_its_own_kernel():
+    kernels = {}
+    for entry in reg.INITIALIZERS:
+        program = checked(f"input 6\ndense 5 init={entry.name}")
+        module = lower(program).module
+        kernel = np.asarray(module.init(KEY, jnp.zeros((1, 6)))["params"]["Dense_0"]["kernel"])
+        assert kernel.shape == (6, 5)
+        assert np.isfinite(kernel).all()
+        kernels[entry.name] = kernel.tobytes()
+    assert len(set(kernels.values())) == len(kernels), "two initializers built the same kernel"
+
+
+# --- optimizers, clipping, schedules ----------------------------------------------------------
+
+
+def quadratic(params: dict) -> jax.Array:
+    return jnp.sum((params["w"] - 3.0) ** 2) + jnp.sum(params["b"] ** 2)
+
+
+def optimizer_of(statement: str, schedule: str = "constant", steps_per_epoch: int = 2, total_steps: int = 8):
+    program = checked(f"input 3\ndense 1\nloss mse\n{statement}\nschedule {schedule}")
+    return program, optimizer(program, steps_per_epoch, total_steps)
+
+
+def run_steps(tx: optax.GradientTransformation, steps: int) -> tuple[dict, list]:
+    params = {"w": jnp.ones(3), "b": jnp.full((2,), 0.5)}
+    state = tx.init(params)
+    updates_seen = []
+    for _ in range(steps):
+        updates, state = tx.update(jax.grad(quadratic)(params), state, params)
+        updates_seen.append(updates)
+        params = optax.apply_updates(params, updates)
+    return params, updates_seen
+
+
+@pytest.mark.parametrize("clip", ["", " clip=0.5"], ids=["no_clip", "clip"])
+@pytest.mark.parametrize("schedule", [s.name for s in reg.SCHEDULES])
+@pytest.mark.parametrize("name", [o.name for o in reg.OPTIMIZERS])
+def test_optimizer_makes_finite_updates_that_descend(name, schedule, clip):
+    start = quadratic({"w": jnp.ones(3), "b": jnp.full((2,), 0.5)})
+    _, tx = optimizer_of(f"optimizer {name}{clip}", schedule)
+    params, updates = run_steps(tx, steps=4)
+    assert all(np.isfinite(leaf).all() for u in updates for leaf in jax.tree.leaves(u))
+    assert quadratic(params) < start
+
+
+@pytest.mark.parametrize("name", [o.name for o in reg.OPTIMIZERS])
+def test_learning_rate_applied_last_equals_the_rule_with_it_built_in(name):
+    """The lowering scales by `lr` after the rule (so `lr` can vary without recompiling); every
+    optimizer must be linear in its learning rate for that to mean the same thing."""
+    program, tx = optimizer_of(f"optimizer {name} lr=0.05")
+    entry = reg.lookup("optimizer", name)
+    built_in = entry.build(program.optimizer.args, 0.05, optax)
+    _, ours = run_steps(tx, steps=3)
+    _, theirs = run_steps(built_in, steps=3)
+    for a, b in zip(ours, theirs, strict=True):
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-8), a, b)
+
+
+def test_clip_bounds_the_global_gradient_norm():
+    _, clipped = optimizer_of("optimizer sgd lr=1 clip=0.5")
+    _, free = optimizer_of("optimizer sgd lr=1")
+    (_, [update]), (_, [unclipped]) = run_steps(clipped, 1), run_steps(free, 1)
+    assert optax.tree.norm(unclipped) > 1
+    np.testing.assert_allclose(optax.tree.norm(update), 0.5, rtol=1e-6)
+
+
+def test_schedule_changes_the_step_size_between_epochs():
+    """With a constant gradient, sgd's steps follow the schedule: equal under `constant`,
+    shrinking under `exponential` (one decay per epoch of 2 steps by default)."""
+    def step_sizes(schedule: str) -> list[float]:
+        _, tx = optimizer_of("optimizer sgd lr=0.1", schedule)
+        params = {"w": jnp.ones(3)}
+        state = tx.init(params)
+        sizes = []
+        for _ in range(4):
+            updates, state = tx.update({"w": jnp.ones(3)}, state, params)
+            sizes.append(float(optax.tree.norm(updates)))
+        return sizes
+
+    constant, decaying = step_sizes("constant"), step_sizes("exponential decay_rate=0.5")
+    np.testing.assert_allclose(constant, [0.1 * math.sqrt(3)] * 4, rtol=1e-6)
+    np.testing.assert_allclose(decaying[2] / decaying[0], 0.5, rtol=1e-5)
+
+
+# --- from-logits fusion -----------------------------------------------------------------------
+
+
+def naive_categorical(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -np.log(probabilities[np.arange(len(y)), y])
+
+
+def naive_binary(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.mean(-(y * np.log(probabilities) + (1 - y) * np.log(1 - probabilities)), axis=-1)
+
+
+def stable_categorical(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    top = z.max(-1)
+    return top + np.log(np.exp(z - top[:, None]).sum(-1)) - z[np.arange(len(y)), y]
+
+
+def stable_binary(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), axis=-1)
+
+
+# (loss, output layers, labels of 8 examples, naive form on probabilities, stable form on logits)
+FUSED = {
+    "categorical_crossentropy": ("dense 3 softmax", np.arange(8) % 3, naive_categorical, stable_categorical),
+    "binary_crossentropy": ("dense 1 sigmoid", (np.arange(8) % 2).reshape(8, 1).astype(np.float32),
+                            naive_binary, stable_binary),
+}
+
+
+@pytest.fixture(scope="module", params=list(FUSED))
+def fused(request):
+    """A lowered classifier whose output activation is fused into its loss, its variables, and
+    its labels, with the two reference forms of the loss."""
+    output, y, naive, stable = FUSED[request.param]
+    program = checked(f"input 4\ndense 6 relu\n{output}\nloss {request.param}\noptimizer sgd")
+    lowered = lower(program)
+    assert lowered.module.fused_output
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    return lowered, lowered.module.init(KEY, x), x, y, naive, stable
+
+
+def test_fused_loss_equals_the_naive_loss_on_moderate_logits(fused):
+    lowered, variables, x, y, naive, _ = fused
+    z = lowered.module.apply(variables, x, logits=True)
+    probabilities = np.asarray(lowered.module.apply(variables, x), np.float64)
+    assert np.abs(np.asarray(z)).max() < 20
+    np.testing.assert_allclose(np.asarray(lowered.loss(z, y)), naive(probabilities, y), rtol=1e-5)
+
+
+def test_fused_loss_stays_finite_on_extreme_logits(fused):
+    lowered, variables, x, y, naive, stable = fused
+    x_big = x * 1e4 / np.abs(x).max()
+    z = lowered.module.apply(variables, x_big, logits=True)
+    assert 1e3 < np.abs(np.asarray(z)).max() < 1e5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert not np.isfinite(naive(np.asarray(lowered.module.apply(variables, x_big), np.float64), y)).all()
+    loss = np.asarray(lowered.loss(z, y))
+    np.testing.assert_allclose(loss, stable(np.asarray(z, np.float64), y), rtol=1e-5, atol=1e-2)
+
+    def mean_loss(params):
+        return jnp.mean(lowered.loss(lowered.module.apply({"params": params}, x_big, logits=True), y))
+
+    assert all(np.isfinite(g).all() for g in jax.tree.leaves(jax.grad(mean_loss)(variables["params"])))
+
+
+@pytest.mark.parametrize("output", ["dense 3 softmax", "dense 3 softmax\ndropout 0.2", "dense 3\nactivation softmax",
+                                    "repeat 2 { dense 3 softmax }"])
+def test_predictions_apply_the_fused_softmax_exactly_once(output):
+    program = checked(f"input 4\n{output}\nloss categorical_crossentropy\noptimizer sgd")
+    module = lower(program).module
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    variables = module.init(KEY, x)
+    z, probabilities = module.apply(variables, x, logits=True), np.asarray(module.apply(variables, x))
+    np.testing.assert_allclose(probabilities, _softmax(np.asarray(z, np.float64)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-6)
+
+
+def test_linear_output_is_already_logits():
+    """`dense 3` with a cross-entropy: nothing is fused, the outputs are the logits, and metrics
+    see their softmax."""
+    program = checked("input 4\ndense 3\nloss categorical_crossentropy\noptimizer sgd")
+    lowered = lower(program)
+    x = np.random.default_rng(2).normal(size=(5, 4)).astype(np.float32)
+    variables = lowered.module.init(KEY, x)
+    z = lowered.module.apply(variables, x, logits=True)
+    np.testing.assert_array_equal(np.asarray(z), np.asarray(lowered.module.apply(variables, x)))
+    np.testing.assert_allclose(np.asarray(lowered.predictions(z)), _softmax(np.asarray(z, np.float64)), rtol=1e-5)
