@@ -124,6 +124,8 @@ def _scan(text: str, upto: int) -> tuple[list[int], int | None, int]:
             i += 1
             while i < upto and text[i] not in '"\n':
                 i += 2 if text[i] == "\\" else 1
+            if i < upto and text[i] == "\n":
+                continue  # an unterminated string ends at the line break, which still separates statements
         elif c == "#":
             while i < upto and text[i] != "\n":
                 i += 1
@@ -160,6 +162,8 @@ def _statement_end(text: str, pos: int) -> int:
             i += 1
             while i < len(text) and text[i] not in '"\n':
                 i += 2 if text[i] == "\\" else 1
+            if i < len(text) and text[i] == "\n":
+                continue
         elif c == "#":
             while i < len(text) and text[i] != "\n":
                 i += 1
@@ -215,6 +219,16 @@ def _code_point(c: str) -> str:
     return f"U+{ord(c):04X}"
 
 
+def _missing_value(text: str, equals_at: int, lines: _Lines) -> Diagnostic:
+    """E102 for the option whose `=` is at `equals_at`."""
+    key_start = equals_at
+    while key_start > 0 and (text[key_start - 1].isalnum() or text[key_start - 1] == "_"):
+        key_start -= 1
+    key = text[key_start:equals_at]
+    return error("E102", lines.span(key_start, equals_at + 1), f"missing value after `{key}=`",
+                 f"give `{key}` a value right after `=`, or remove the option")
+
+
 def _describe(token: Token) -> str:
     if token.type in ("_NL", "$END"):
         return "end of line" if token.type == "_NL" else "end of file"
@@ -243,6 +257,13 @@ def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tupl
         if c == "=" and prev_at >= 0 and prev_at < pos - 1:
             return (error("E108", lines.span(prev_at + 1, pos + 1), "space before `=` in an option",
                           "write options as `name=value`, with no spaces around `=`"), blank_statement)
+        word_start = pos
+        while word_start > 0 and (current[word_start - 1].isalnum() or current[word_start - 1] == "_"):
+            word_start -= 1
+        before, before_at = _previous_char(current, word_start)
+        if c == "=" and before == "=" and word_start < pos:
+            # `init= bias=false`: the lexer took `bias` as the value of `init=`
+            return _missing_value(current, before_at, lines), blank_statement
         if c == "=" and bracket is not None:
             return (error("E101", lines.span(pos, pos + 1), "an option cannot go inside a list",
                           "a list holds values only, like `[16, 32]`"), blank_statement)
@@ -254,21 +275,19 @@ def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tupl
     token = e.token
     at_end = token.type in ("_NL", "$END", "SEMICOLON")
     if prev == "=" and (at_end or token.type in ("RBRACE", "RSQB", "OPTION_KEY")):
-        key_start = prev_at
-        while key_start > 0 and (current[key_start - 1].isalnum() or current[key_start - 1] == "_"):
-            key_start -= 1
-        key = current[key_start:prev_at]
-        return (error("E102", lines.span(key_start, prev_at + 1), f"missing value after `{key}=`",
-                      f"give `{key}` a value, as in `{key}=0.1`, or remove the option"), blank_statement)
+        return _missing_value(current, prev_at, lines), blank_statement
     if bracket is not None and at_end:
         # A list continued over lines is one error, not one more for each line it continues on.
         return (error("E110", lines.span(bracket, bracket + 1), "this `[` is never closed",
                       "close the list with `]` on the same line"), [(stmt_start, _list_end(current, pos), PLACEHOLDER)])
     if token.type == "$END" and braces:
-        # Close every open block at the end of the file so that its statements are still checked;
-        # on a line of its own, so that a comment on the last line cannot swallow the `}`.
-        return (error("E103", lines.span(braces[-1], braces[-1] + 1), "this `{` is never closed",
-                      "close the block with `}`"), [(len(current), len(current), "\n}")])
+        # Where the block was meant to end is unknowable, so the block's header becomes a broken
+        # statement and its `{` a separator: the statements after it are checked at the top level,
+        # and the broken header keeps the checker from blaming them for the missing block.
+        brace = braces[-1]
+        header_start = _scan(current, brace)[2]
+        return (error("E103", lines.span(brace, brace + 1), "this `{` is never closed",
+                      "close the block with `}`"), [(header_start, brace, PLACEHOLDER), (brace, brace + 1, ";")])
     if token.type == "RBRACE" and not braces:
         return (error("E104", lines.span(pos, pos + 1), "unmatched `}`", "remove it, or open a block before it"),
                 [(pos, pos + 1, " ")])

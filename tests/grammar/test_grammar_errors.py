@@ -131,25 +131,24 @@ def test_a_broken_header_of_an_unclosed_block_does_not_swallow_the_rest():
     assert [getattr(s, "keyword", None) for s in spec.statements] == ["repeat", "dense", "loss"]
 
 
-def test_an_unclosed_block_is_closed_at_the_end_and_its_statements_parsed():
-    spec, diagnostics = parse("input 64\nrepeat 2 {\n  dense 64 relu\n  dropout 0.5\n")
+def test_an_unclosed_block_becomes_a_broken_header_and_its_statements_stay():
+    spec, diagnostics = parse("input 64\nrepeat 2 {\n  dense 64 relu\n  dropout 0.5\nloss mse\n")
     assert [d.code for d in diagnostics] == ["E103"]
-    repeat = spec.statements[1]
-    assert [s.keyword for s in repeat.block] == ["dense", "dropout"]
-    assert repeat.span.end <= len(spec.source)
+    assert spec.statements[1] == n.Broken("repeat")
+    assert [s.keyword for s in spec.statements[2:]] == ["dense", "dropout", "loss"]
 
 
 def test_each_unclosed_block_is_reported_at_its_own_brace():
     text = "repeat 2 {\n residual {\n  dense 4"
     spec, diagnostics = parse(text)
     assert sorted(fields(d.span) for d in diagnostics) == [expected_span(text, "{"), expected_span(text, "{", 1)]
-    assert spec.statements[0].block[0].block == (n.Statement("dense", (n.Int(4),)),)
+    assert spec.statements == (n.Broken("repeat"), n.Broken("residual"), n.Statement("dense", (n.Int(4),)))
 
 
 def test_an_unclosed_block_ending_in_a_comment_is_one_error():
     spec, diagnostics = parse("repeat 2 { dense 1 # the end")
     assert [d.code for d in diagnostics] == ["E103"]
-    assert spec.statements[0].block == (n.Statement("dense", (n.Int(1),)),)
+    assert spec.statements == (n.Broken("repeat"), n.Statement("dense", (n.Int(1),)))
 
 
 def test_stray_closing_brackets_are_ignored_and_the_statement_kept():
