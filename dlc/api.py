@@ -92,15 +92,24 @@ class Program:
 
     def fit(self, x: Any = None, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
             epochs: int | None = None, seed: int | None = None,
-            on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+            on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+            checkpoint_dir: str | Path | None = None, resume: bool = False, checkpoint_interval: float = 2.0,
+            should_stop: Callable[[], bool] | None = None) -> list[dict[str, float]]:
         """Train. Arrays from the caller, or the spec's `data` when none are given. Returns the
-        history: one dict per epoch (loss, metrics, `val_` ones, `epoch_time`)."""
+        history: one dict per epoch (loss, metrics, `val_` ones, `epoch_time`).
+
+        With `checkpoint_dir`, the run is checkpointed after epochs (at most once per
+        `checkpoint_interval` seconds, and always at the end or when stopped) and `resume=True`
+        continues it exactly. `should_stop()` is asked after every epoch: True checkpoints and
+        raises `dlc.runtime.train.Interrupted`. A non-finite loss raises `Diverged`."""
         from dlc.runtime.session import Session
 
         if (x is None) != (y is None):
             raise ValueError("fit needs both x and y, or neither (to use the spec's `data`)")
         self.trained = Session.fit(self, x, y, validation_data=validation_data, epochs=epochs, seed=seed,
-                                   on_epoch=on_epoch)
+                                   on_epoch=on_epoch, resume=resume, checkpoint_interval=checkpoint_interval,
+                                   checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
+                                   should_stop=should_stop)
         return self.trained.history
 
     def _session(self):

@@ -154,6 +154,46 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
                      for r in rows) + "\n"
 
 
+def _spec_changes(before: str, after: str) -> str:
+    """The first lines that differ between two versions of a spec, for a refused resume."""
+    import difflib
+
+    old, new = before.splitlines(), after.splitlines()
+    changes = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new).get_opcodes():
+        if tag != "equal":
+            was = "; ".join(old[i1:i2]) or "nothing"
+            now = "; ".join(new[j1:j2]) or "nothing"
+            changes.append(f"line {i1 + 1}: `{was}` became `{now}`")
+    return ", ".join(changes[:3]) + (f" and {len(changes) - 3} more" if len(changes) > 3 else "")
+
+
+class _StopOnInterrupt:
+    """The first Ctrl-C asks training to stop at the end of the epoch (a safe point, where it is
+    checkpointed); a second one aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self):
+        import signal
+
+        self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def handle(self, signum, frame) -> None:
+        import signal
+
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\ndlc: stopping after this epoch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, self.previous)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import time
 
@@ -164,6 +204,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _usage_error("--epochs must be at least 1")
     if args.seed is not None and not 0 <= args.seed < 2**32:
         return _usage_error("--seed must be in [0, 2^32)")
+    if args.checkpoint_interval < 0:
+        return _usage_error("--checkpoint-interval must be 0 or more seconds")
+    if args.resume and not args.out:
+        return _usage_error("--resume needs --out DIR, the folder of the run to continue")
     try:
         program, diagnostics, text, shown = _read_spec(args.spec)
     except OSError as e:
@@ -172,25 +216,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     if program is None:
         return EXIT_ERRORS
     out = Path(args.out) if args.out else Path("runs") / f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        return _usage_error(f"{out} already exists and is not empty; choose another --out")
+    if args.resume:
+        try:
+            started = (out / "spec.dl").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return _failure(f"nothing to resume in `{out}`: it has no spec.dl")
+        if started != text:
+            return _failure(f"cannot resume `{out}`: the spec changed since the run started: "
+                            f"{_spec_changes(started, text)}")
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        return _usage_error(f"{out} already exists and is not empty; choose another --out (or --resume it)")
+    else:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "spec.dl").write_text(text, encoding="utf-8")
+        except OSError as e:
+            return _usage_error(f"cannot create the run folder {out}: {e.strerror or e}")
 
     from dlc.api import SpecError, load
+    from dlc.runtime.memory import MemoryGuardError
     from dlc.runtime.progress import EpochProgress
-    from dlc.runtime.runfolder import write_run
+    from dlc.runtime.runfolder import write_history, write_run
+    from dlc.runtime.session import ResumeError
+    from dlc.runtime.train import Diverged, Interrupted
 
     api_program = load(args.spec)
     progress = EpochProgress(args.epochs or program.epochs, program.name, quiet=args.quiet)
+    resume_command = f"dlc run {args.spec} --out {out} --resume" + \
+        "".join(f" --{k} {v}" for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None)
     try:
-        api_program.fit(epochs=args.epochs, seed=args.seed, on_epoch=progress)
+        with _StopOnInterrupt() as interrupt:
+            api_program.fit(epochs=args.epochs, seed=args.seed, on_epoch=progress, checkpoint_dir=out / "training",
+                            resume=args.resume, checkpoint_interval=args.checkpoint_interval,
+                            should_stop=lambda: interrupt.requested)
     except SpecError as e:
-        progress.close()
         _print_diagnostics(e.diagnostics, {shown: text}, "text", args.color, sys.stderr)
         return EXIT_ERRORS
-    except _runtime_errors() as e:
-        progress.close()
+    except Interrupted as e:
+        write_history(out, e.history)
+        print(f"dlc: interrupted after epoch {e.epoch}; the run is saved. Continue it with:\n  {resume_command}",
+              file=sys.stderr)
+        return 130
+    except Diverged as e:
+        write_history(out, e.history)
+        lr = program.optimizer.args["lr"] if program.optimizer else None
+        last = f"epoch {e.epoch - 1} is the last finite one; " if e.epoch > 1 else ""
+        return _failure(f"{e}; {last}lower the learning rate (`lr={lr:g}` now) or clip gradients "
+                        f"(`clip=1.0` on `optimizer`)")
+    except (MemoryGuardError, ResumeError, *_runtime_errors()) as e:
         return _failure(str(e))
-    progress.close()
+    finally:
+        progress.close()
     session = api_program.trained
     metrics = write_run(out, session)
     result = session.result
@@ -210,6 +286,12 @@ def _load_run(run_dir: str):
     return load_run(run_dir)
 
 
+def _spec_target(program) -> str | None:
+    """The label column the run was trained with (`target=` of a CSV source), if any."""
+    data = program.trained.program.data
+    return data.target if data else None
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
@@ -218,8 +300,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.data:
             from dlc.runtime.data import read_features
 
-            target = program.trained.program.data.target if program.trained.program.data else None
-            x, y = read_features(Path(args.data), target=args.target or target or "target")
+            x, y = read_features(Path(args.data), target=args.target or _spec_target(program) or "target")
             if y is None:
                 return _failure(f"{args.data} has no labels to evaluate against")
             metrics = {Path(args.data).name: program.evaluate(x, y)}
@@ -239,7 +320,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         program = _load_run(args.run_dir)
         from dlc.runtime.data import read_features
 
-        x, _ = read_features(Path(args.input), target=args.target)
+        # The training CSV itself can be given: its label column is dropped when present.
+        x, _ = read_features(Path(args.input), target=args.target or _spec_target(program))
         outputs = program.predict(x)
     except (ValueError, *_runtime_errors()) as e:  # SpecError is a ValueError
         return _failure(str(e))
@@ -290,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/NAME-TIMESTAMP)")
     p.add_argument("--epochs", type=int, metavar="N", help="train for N epochs instead of the spec's")
     p.add_argument("--seed", type=int, metavar="N", help="seed instead of the spec's")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out DIR exactly where it stopped")
+    p.add_argument("--checkpoint-interval", type=float, default=2.0, metavar="SECONDS",
+                   help="checkpoint after an epoch at most this often (default 2; 0: every epoch)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=cmd_run)
@@ -305,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("input", metavar="INPUT", help="a .csv or .npz file of examples")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="write predictions here instead of standard output")
-    p.add_argument("--target", help="a CSV column to leave out of the features (labels)")
+    p.add_argument("--target", help="a CSV column to leave out of the features (default: the spec's `target=`)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="explain a diagnostic code, with a failing and a fixed example")

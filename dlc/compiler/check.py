@@ -580,7 +580,8 @@ class _Checker:
         params = sum(layer.params for layer in layers) if all(layer.params is not None for layer in layers) \
             and input_shape is not None else None
         return ir.Program(
-            name=s.get("model", {}).get("name") or Path(self.spec.path).stem or "model",
+            name=s.get("model", {}).get("name") or (Path(self.spec.path).stem if not self.spec.path.startswith("<")
+                                                    else "") or "model",
             path=self.spec.path,
             data=data,
             input_shape=input_shape,

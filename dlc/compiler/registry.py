@@ -418,9 +418,11 @@ _EPS = option("eps", "float", "added to the denominator for stability", 1e-8, ra
 
 @dataclass(frozen=True)
 class Optimizer(Entry):
-    """`build(args, learning_rate, optax)` returns an optax GradientTransformation."""
+    """`build(args, learning_rate, optax)` returns an optax GradientTransformation;
+    `slots(args)` is how many parameter-sized arrays its state keeps (for the memory estimate)."""
 
     build: Callable[[dict, Any, Any], Any] | None = None
+    slots: Callable[[dict], int] = lambda a: 0
 
 
 OPTIMIZERS: tuple[Optimizer, ...] = (
@@ -428,35 +430,37 @@ OPTIMIZERS: tuple[Optimizer, ...] = (
               (_lr(0.01), option("momentum", "float", "fraction of the last update kept", 0.0, range=FRACTION),
                option("nesterov", "bool", "Nesterov's look-ahead momentum", False)),
               example="optimizer sgd lr=0.1 momentum=0.9",
-              build=lambda a, lr, optax: optax.sgd(lr, momentum=a["momentum"] or None, nesterov=a["nesterov"])),
+              build=lambda a, lr, optax: optax.sgd(lr, momentum=a["momentum"] or None, nesterov=a["nesterov"]),
+              slots=lambda a: 1 if a["momentum"] else 0),
     Optimizer("adam", "adaptive moments (Kingma & Ba, 2015)", (_lr(1e-3), _B1, _B2, _EPS),
               example="optimizer adam lr=1e-3",
-              build=lambda a, lr, optax: optax.adam(lr, b1=a["b1"], b2=a["b2"], eps=a["eps"])),
+              build=lambda a, lr, optax: optax.adam(lr, b1=a["b1"], b2=a["b2"], eps=a["eps"]), slots=lambda a: 2),
     Optimizer("adamw", "adam with decoupled weight decay (Loshchilov & Hutter, 2019)",
               (_lr(1e-3), _B1, _B2, _EPS,
                option("weight_decay", "float", "decay applied to the weights each step", 1e-4, range=NON_NEGATIVE,
                       synonyms=("wd", "decay"))),
               example="optimizer adamw lr=1e-3 weight_decay=1e-4",
               build=lambda a, lr, optax: optax.adamw(lr, b1=a["b1"], b2=a["b2"], eps=a["eps"],
-                                                     weight_decay=a["weight_decay"])),
+                                                     weight_decay=a["weight_decay"]), slots=lambda a: 2),
     Optimizer("adagrad", "per-parameter rates from the sum of squared gradients (Duchi et al., 2011)",
               (_lr(0.01), option("eps", "float", "added to the denominator for stability", 1e-7,
                                  range=GREATER_THAN_ZERO, synonyms=("epsilon",))),
               example="optimizer adagrad lr=0.05",
-              build=lambda a, lr, optax: optax.adagrad(lr, eps=a["eps"])),
+              build=lambda a, lr, optax: optax.adagrad(lr, eps=a["eps"]), slots=lambda a: 1),
     Optimizer("adadelta", "adagrad with a decaying window, nearly free of a learning rate (Zeiler, 2012)",
               (_lr(1.0), option("rho", "float", "decay of the squared-gradient average", 0.9, range=FRACTION),
                option("eps", "float", "added to the denominator for stability", 1e-6, range=GREATER_THAN_ZERO,
                       synonyms=("epsilon",))),
               example="optimizer adadelta lr=1.0",
-              build=lambda a, lr, optax: optax.adadelta(lr, rho=a["rho"], eps=a["eps"])),
+              build=lambda a, lr, optax: optax.adadelta(lr, rho=a["rho"], eps=a["eps"]), slots=lambda a: 2),
     Optimizer("rmsprop", "divide by a running average of squared gradients (Hinton, 2012)",
               (_lr(1e-3), option("decay", "float", "decay of the squared-gradient average", 0.9, range=FRACTION,
                                  synonyms=("rho",)),
                option("momentum", "float", "fraction of the last update kept", 0.0, range=FRACTION), _EPS),
               example="optimizer rmsprop lr=1e-3 decay=0.9",
               build=lambda a, lr, optax: optax.rmsprop(lr, decay=a["decay"], eps=a["eps"],
-                                                       momentum=a["momentum"] or None)),
+                                                       momentum=a["momentum"] or None),
+              slots=lambda a: 2 if a["momentum"] else 1),
 )
 
 # Options every optimizer takes besides its own.

@@ -82,17 +82,24 @@ def save_trained(run_dir: Path, session: Session) -> Path:
     return run_dir
 
 
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    """history.csv, a row per epoch; written to a temporary file and renamed, never half-written."""
+    if not history:
+        return
+    temporary = run_dir / "history.csv.tmp"
+    with temporary.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    temporary.replace(run_dir / "history.csv")
+
+
 def write_run(run_dir: Path, session: Session) -> dict:
     """A whole run folder after `dlc run`; returns the metrics written to metrics.json."""
     save_trained(run_dir, session)
     history = session.history
-    if history:
-        columns = list(history[0])
-        with (run_dir / "history.csv").open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            for row in history:
-                writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    write_history(run_dir, history)
     result = session.result
     metrics = {"epochs_run": len(history), "stopped_early": bool(result and result.stopped_early),
                "best_epoch": result.best_epoch if result else 0, **session.split_metrics()}

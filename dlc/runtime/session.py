@@ -4,6 +4,7 @@ label mapping that evaluation and prediction must reuse. `Program` delegates her
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from dlc.compiler import ir
 from dlc.runtime import data as data_mod
+from dlc.runtime.memory import guard_memory
 from dlc.runtime.train import FitResult, Trainer, TrainState, fit, init_state, make_trainer
 
 if TYPE_CHECKING:
@@ -27,6 +29,10 @@ def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_v
     return ir.Data("arrays", "arrays", None, val, test, d.normalize if d else "none", d.shuffle if d else True,
                    None, tuple(int(s) for s in x.shape[1:]), task, None, 1 if y.ndim == 1 else int(y.shape[1]),
                    has_val or val > 0, test > 0)
+
+
+class ResumeError(Exception):
+    """A run that cannot be resumed: one line saying why (nothing saved, or the spec changed)."""
 
 
 class Session:
@@ -70,14 +76,48 @@ class Session:
 
     @classmethod
     def fit(cls, owner: Program, x: Any, y: Any, *, validation_data: Any = None, epochs: int | None = None,
-            seed: int | None = None, on_epoch: Callable[[int, dict], None] | None = None) -> Session:
+            seed: int | None = None, on_epoch: Callable[[int, dict], None] | None = None,
+            checkpoint_dir: Path | None = None, resume: bool = False, checkpoint_interval: float = 2.0,
+            should_stop: Callable[[], bool] | None = None) -> Session:
         program, prepared, arrays = cls.prepare(owner, x, y, validation_data, seed, epochs)
+        guard_memory(program, prepared)
         trainer = make_trainer(program, len(prepared.train.x), program.epochs)
-        state = init_state(trainer, program.input_shape, program.seed)
         val = (prepared.val.x, prepared.val.y) if prepared.val is not None else None
-        result = fit(trainer, state, (prepared.train.x, prepared.train.y), val, program.epochs, program.seed,
-                     on_epoch)
+        checkpoints, restored = None, None
+        if checkpoint_dir is not None:
+            from dlc.runtime.checkpoints import TrainingCheckpoints
+
+            identity = {"spec_sha256": hashlib.sha256(program.source.encode()).hexdigest(),
+                        "seed": program.seed, "epochs": program.epochs}
+            checkpoints = TrainingCheckpoints(checkpoint_dir, identity, checkpoint_interval)
+            if resume:
+                restored = cls.resume_from(checkpoints, trainer, program, identity)
+        try:
+            if restored is not None:
+                state, best, progress = restored
+                resume_args = (progress, best)
+            else:
+                state, resume_args = init_state(trainer, program.input_shape, program.seed), None
+            result = fit(trainer, state, (prepared.train.x, prepared.train.y), val, program.epochs, program.seed,
+                         on_epoch, checkpointer=checkpoints, resume=resume_args, should_stop=should_stop)
+        finally:
+            if checkpoints is not None:
+                checkpoints.close()
         return cls(owner, program, trainer, result.state, prepared, result, arrays)
+
+    @staticmethod
+    def resume_from(checkpoints, trainer: Trainer, program: ir.Program, identity: dict):
+        """The latest checkpoint of a run to continue, after making sure it is the same run."""
+        meta = checkpoints.latest_meta()
+        if meta is None:
+            raise ResumeError(f"nothing to resume in `{checkpoints.folder.parent}`: it has no complete checkpoint")
+        changed = [k for k in identity if meta.get(k) != identity[k]]
+        if changed:
+            what = ", ".join("the spec" if k == "spec_sha256" else f"{k} ({meta.get(k)} -> {identity[k]})"
+                             for k in changed)
+            raise ResumeError(f"cannot resume: {what} changed since the run started")
+        abstract = jax.eval_shape(lambda: init_state(trainer, program.input_shape, program.seed))
+        return checkpoints.restore(abstract)
 
     # --- using the trained model ---------------------------------------------------------
 

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -195,7 +195,7 @@ def init_state(trainer: Trainer, input_shape: tuple[int, ...], seed: int) -> Tra
     def init(key):
         variables = trainer.lowered.module.init({"params": key, "dropout": key},
                                                 jnp.zeros((1, *input_shape), jnp.float32), train=False)
-        params = variables["params"]
+        params = variables.get("params", {})  # a model of parameter-free layers has none
         return TrainState(params, variables.get("batch_stats", {}), trainer.tx.init(params))
 
     return jax.jit(init)(jax.random.fold_in(jax.random.key(seed), 0))
@@ -238,21 +238,73 @@ class FitResult:
     wall_time: float
 
 
+@dataclass
+class Progress:
+    """The host side of a run, which a checkpoint holds beside the arrays: with the seed, it is
+    all a resumed run needs to continue exactly where the interrupted one stopped."""
+
+    epoch: int = 0  # epochs completed
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: float = math.nan
+    best_epoch: int = 0
+    waited: int = 0
+
+    def to_json(self) -> dict:
+        return {"epoch": self.epoch, "history": self.history, "best": None if math.isnan(self.best) else self.best,
+                "best_epoch": self.best_epoch, "waited": self.waited}
+
+    @classmethod
+    def from_json(cls, meta: dict) -> Progress:
+        best = meta.get("best")
+        return cls(int(meta["epoch"]), list(meta["history"]), math.nan if best is None else float(best),
+                   int(meta["best_epoch"]), int(meta["waited"]))
+
+
+class Interrupted(Exception):
+    """Training stopped at a safe point on request (Ctrl-C); the state is checkpointed."""
+
+    def __init__(self, epoch: int, history: list[dict[str, float]]):
+        super().__init__(f"interrupted after epoch {epoch}")
+        self.epoch, self.history = epoch, history
+
+
+class Diverged(Exception):
+    """A loss stopped being finite. The parameters of that epoch are not kept."""
+
+    def __init__(self, epoch: int, quantity: str, value: float, history: list[dict[str, float]]):
+        super().__init__(f"training diverged at epoch {epoch}: `{quantity}` is {value}")
+        self.epoch, self.quantity, self.value, self.history = epoch, quantity, value, history
+
+
+class Checkpointer(Protocol):
+    def save(self, state: TrainState, best: Any, progress: Progress, force: bool = False) -> None: ...
+
+
 def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray] | None, epochs: int, seed: int,
-        on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
-    """Train for up to `epochs`, with early stopping when the program asks for it."""
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None, *,
+        checkpointer: Checkpointer | None = None, resume: tuple[Progress, Any] | None = None,
+        should_stop: Callable[[], bool] | None = None) -> FitResult:
+    """Train for up to `epochs`, with early stopping when the program asks for it.
+
+    `resume` = (progress, best arrays) continues a checkpointed run; the keys of epoch e are
+    derived from (seed, e), so a resumed run draws exactly what the uninterrupted one would.
+    `should_stop` is polled after every epoch (a safe point): when it says so, the state is
+    checkpointed and Interrupted raised. A non-finite loss raises Diverged before anything of
+    that epoch is kept.
+    """
     start = time.perf_counter()
     x, y = jax.device_put(train[0]), jax.device_put(train[1])
     val_set = trainer.eval_set(*val) if val is not None else None
     copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
-    stopper = EarlyStopping(trainer.program.early_stop)
-    restore = trainer.program.early_stop is None or trainer.program.early_stop.restore_best
-    best: tuple[Any, Any] | None = None
-    history: list[dict[str, float]] = []
+    rule = trainer.program.early_stop
+    keep_best = rule is not None and rule.restore_best
+    progress, best = resume if resume is not None else (Progress(), None)
+    stopper = EarlyStopping(rule, progress.best, progress.best_epoch, progress.waited)
     base_key = jax.random.fold_in(jax.random.key(seed), 1)
     stopped = False
-    for epoch in range(1, epochs + 1):
+    finished = rule is not None and progress.waited >= rule.patience  # a resumed run that had stopped early
+    for epoch in range(progress.epoch + 1, epochs + 1 if not finished else 0):
         t0 = time.perf_counter()
         state, train_metrics = trainer._train_epoch(state, x, y, jax.random.fold_in(base_key, epoch))
         val_metrics = trainer.evaluate(state.params, state.batch_stats, val_set) if val_set else {}
@@ -260,16 +312,27 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
                 **{f"val_{k}": float(v) for k, v in fetched[1].items()}}
         logs["epoch_time"] = time.perf_counter() - t0
-        history.append(logs)
+        for quantity in ("loss", "val_loss"):
+            if quantity in logs and not math.isfinite(logs[quantity]):
+                raise Diverged(epoch, quantity, logs[quantity], progress.history + [logs])
+        progress.history.append(logs)
         is_best, stop = stopper.update(epoch, logs)
-        if is_best and trainer.program.early_stop is not None and restore:
-            best = copy((state.params, state.batch_stats))
+        if is_best and keep_best:
+            best = copy({"params": state.params, "batch_stats": state.batch_stats})
+        progress.epoch, progress.best, progress.best_epoch, progress.waited = \
+            epoch, stopper.best, stopper.best_epoch, stopper.waited
+        interrupted = should_stop is not None and should_stop()
+        if checkpointer is not None:
+            checkpointer.save(state, best, progress, force=interrupted or stop or epoch == epochs)
         if on_epoch:
             on_epoch(epoch, logs)
+        if interrupted:
+            raise Interrupted(epoch, progress.history)
         if stop:
             stopped = True
             break
-    if best is not None and trainer.program.early_stop is not None and restore:
-        state = TrainState(best[0], best[1], state.opt_state)
-    best_epoch = stopper.best_epoch if trainer.program.early_stop else len(history)
-    return FitResult(state, history, best_epoch, stopped, time.perf_counter() - start)
+    if best is not None and keep_best:
+        state = TrainState(best["params"], best["batch_stats"], state.opt_state)
+    best_epoch = stopper.best_epoch if rule else len(progress.history)
+    stopped = stopped or bool(rule and stopper.waited >= rule.patience)
+    return FitResult(state, progress.history, best_epoch, stopped, time.perf_counter() - start)

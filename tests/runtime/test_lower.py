@@ -92,6 +92,14 @@ def test_module_builds_the_shapes_and_parameters_the_checker_inferred(kind, spec
     assert evaluation.shape == training.shape == (BATCH, *program.output_shape)
 
 
+def test_residual_adds_its_input_to_the_blocks_output():
+    """A block of zeros (zero kernel, zero bias) leaves exactly the skip connection."""
+    program = checked("input 4\nresidual { dense 4 relu init=zeros }")
+    x = np.random.default_rng(3).normal(size=(2, 4)).astype(np.float32)
+    module = lower(program).module
+    np.testing.assert_array_equal(np.asarray(module.apply(module.init(KEY, x), x)), x)
+
+
 # --- activations and initializers -------------------------------------------------------------
 
 
@@ -273,7 +281,7 @@ def test_fused_loss_stays_finite_on_extreme_logits(fused):
     def mean_loss(params):
         return jnp.mean(lowered.loss(lowered.module.apply({"params": params}, x_big, logits=True), y))
 
-    assert all(np.isfinite(g).all() for g in jax.tree.leaves(jax.grad(mean_loss)(variables["params"])))
+    assert all(np.isfinite(g).all() for g in jax.tree.leaves(jax.jit(jax.grad(mean_loss))(variables["params"])))
 
 
 @pytest.mark.parametrize("output", ["dense 3 softmax", "dense 3 softmax\ndropout 0.2", "dense 3\nactivation softmax",
