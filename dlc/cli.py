@@ -233,6 +233,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         except OSError as e:
             return _usage_error(f"cannot create the run folder {out}: {e.strerror or e}")
 
+    if args.deterministic:  # read by XLA when JAX starts its backend, so set before importing it
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+        os.environ["TF_CUDNN_DETERMINISTIC"] = "1"
+
     from dlc.api import SpecError, load
     from dlc.runtime.memory import MemoryGuardError
     from dlc.runtime.progress import EpochProgress
@@ -277,7 +281,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{session.program.name}: {how}{best}, {result.wall_time:.1f} s")
     print(_metrics_table(metrics), end="")
     print(f"run folder: {out}")
+    if args.repeat_check:
+        return _repeat_check(args, session)
     return EXIT_OK
+
+
+def _repeat_check(args: argparse.Namespace, first) -> int:
+    """Train the same spec with the same seed again and compare every number: history (all but
+    the timings) and final parameters, bit for bit."""
+    import jax
+    import numpy as np
+
+    from dlc.api import load
+
+    again = load(args.spec)
+    again.fit(epochs=args.epochs, seed=args.seed)
+    second = again.trained
+    strip = [{k: v for k, v in row.items() if k != "epoch_time"} for row in first.history]
+    history_same = strip == [{k: v for k, v in row.items() if k != "epoch_time"} for row in second.history]
+    leaves = zip(jax.tree.leaves(first.state.params), jax.tree.leaves(second.state.params))
+    params_same = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in leaves)
+    if history_same and params_same:
+        print(f"repeat check: a second run gave the identical history ({len(strip)} epochs) and parameters")
+        return EXIT_OK
+    what = " and ".join(w for w, same in (("history", history_same), ("parameters", params_same)) if not same)
+    return _failure(f"repeat check: a second run with the same seed gave a different {what}")
 
 
 def _load_run(run_dir: str):
@@ -376,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the interrupted run in --out DIR exactly where it stopped")
     p.add_argument("--checkpoint-interval", type=float, default=2.0, metavar="SECONDS",
                    help="checkpoint after an epoch at most this often (default 2; 0: every epoch)")
+    p.add_argument("--repeat-check", action="store_true",
+                   help="train a second time with the same seed and check every number is identical")
+    p.add_argument("--deterministic", action="store_true",
+                   help="ask XLA for deterministic GPU kernels (slower); CPU runs are deterministic already")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=cmd_run)
