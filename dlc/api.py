@@ -94,14 +94,21 @@ class Program:
             epochs: int | None = None, seed: int | None = None,
             on_epoch: Callable[[int, dict[str, float]], None] | None = None,
             checkpoint_dir: str | Path | None = None, resume: bool = False, checkpoint_interval: float = 2.0,
-            should_stop: Callable[[], bool] | None = None) -> list[dict[str, float]]:
+            should_stop: Callable[[], bool] | None = None, devices: int | str | None = None,
+            data_budget: int | None = None,
+            on_compiled: Callable[[float, bool], None] | None = None) -> list[dict[str, float]]:
         """Train. Arrays from the caller, or the spec's `data` when none are given. Returns the
         history: one dict per epoch (loss, metrics, `val_` ones, `epoch_time`).
 
         With `checkpoint_dir`, the run is checkpointed after epochs (at most once per
         `checkpoint_interval` seconds, and always at the end or when stopped) and `resume=True`
         continues it exactly. `should_stop()` is asked after every epoch: True checkpoints and
-        raises `dlc.runtime.train.Interrupted`. A non-finite loss raises `Diverged`."""
+        raises `dlc.runtime.train.Interrupted`. A non-finite loss raises `Diverged`.
+
+        `devices` (an int or "all") shards each batch over that many devices (parameters
+        replicated); `data_budget` (bytes, default half the device's free memory, or
+        `$DLC_DATA_BUDGET`) bounds the training data kept on the device: more is streamed.
+        `on_compiled(seconds, from_cache)` is told when the epoch program is compiled."""
         from dlc.runtime.session import Session
 
         if (x is None) != (y is None):
@@ -109,7 +116,8 @@ class Program:
         self.trained = Session.fit(self, x, y, validation_data=validation_data, epochs=epochs, seed=seed,
                                    on_epoch=on_epoch, resume=resume, checkpoint_interval=checkpoint_interval,
                                    checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
-                                   should_stop=should_stop)
+                                   should_stop=should_stop, devices=devices, data_budget=data_budget,
+                                   on_compiled=on_compiled)
         return self.trained.history
 
     def _session(self):

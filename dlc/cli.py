@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+_STARTED = time.perf_counter()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -195,8 +197,6 @@ class _StopOnInterrupt:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import time
-
     problem = _missing([args.spec])
     if problem:
         return _usage_error(problem)
@@ -237,12 +237,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
         os.environ["TF_CUDNN_DETERMINISTIC"] = "1"
 
+    imports_started = time.perf_counter()
     from dlc.api import SpecError, load
     from dlc.runtime.memory import MemoryGuardError
     from dlc.runtime.progress import EpochProgress
     from dlc.runtime.runfolder import write_history, write_run
     from dlc.runtime.session import ResumeError
-    from dlc.runtime.train import Diverged, Interrupted
+    from dlc.runtime.train import DeviceError, Diverged, Interrupted
+
+    imports = time.perf_counter() - imports_started
 
     api_program = load(args.spec)
     progress = EpochProgress(args.epochs or program.epochs, program.name, quiet=args.quiet)
@@ -252,7 +255,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         with _StopOnInterrupt() as interrupt:
             api_program.fit(epochs=args.epochs, seed=args.seed, on_epoch=progress, checkpoint_dir=out / "training",
                             resume=args.resume, checkpoint_interval=args.checkpoint_interval,
-                            should_stop=lambda: interrupt.requested)
+                            should_stop=lambda: interrupt.requested, devices=args.devices,
+                            on_compiled=progress.compiled)
     except SpecError as e:
         _print_diagnostics(e.diagnostics, {shown: text}, "text", args.color, sys.stderr)
         return EXIT_ERRORS
@@ -267,7 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         last = f"epoch {e.epoch - 1} is the last finite one; " if e.epoch > 1 else ""
         return _failure(f"{e}; {last}lower the learning rate (`lr={lr:g}` now) or clip gradients "
                         f"(`clip=1.0` on `optimizer`)")
-    except (MemoryGuardError, ResumeError, *_runtime_errors()) as e:
+    except (MemoryGuardError, ResumeError, DeviceError, *_runtime_errors()) as e:
         return _failure(str(e))
     finally:
         progress.close()
@@ -281,9 +285,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{session.program.name}: {how}{best}, {result.wall_time:.1f} s")
     print(_metrics_table(metrics), end="")
     print(f"run folder: {out}")
+    if args.profile:
+        print(_profile(imports, result))
     if args.repeat_check:
         return _repeat_check(args, session)
     return EXIT_OK
+
+
+def _profile(imports: float, result) -> str:
+    """Where the time to the first finished epoch went."""
+    t = result.timings
+    parts = [("imports", imports), ("data", t.get("data")), ("init", t.get("init")), ("trace", t.get("trace")),
+             ("compile", t.get("compile")), ("first epoch", t.get("first_epoch"))]
+    shown = [(name, v) for name, v in parts if v is not None]
+    cache = ""
+    if "compile_cached" in t:
+        cache = " (from the compilation cache)" if t["compile_cached"] else " (compiled; cached for the next run)"
+    total = time.perf_counter() - _STARTED
+    epochs = [row["epoch_time"] for row in result.history[1:]]
+    steady = f"; later epochs {1000 * sorted(epochs)[len(epochs) // 2]:.1f} ms (median)" if epochs else ""
+    first = sum(v for _, v in shown)
+    return (f"start-up: {', '.join(f'{n} {v:.2f} s' for n, v in shown)}{cache}\n"
+            f"first epoch finished {first:.2f} s after training was asked for{steady}; {total:.2f} s in all")
 
 
 def _repeat_check(args: argparse.Namespace, first) -> int:
@@ -371,6 +394,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _devices(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of devices or `all`, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("the number of devices must be at least 1")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dlc import __version__
 
@@ -404,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the interrupted run in --out DIR exactly where it stopped")
     p.add_argument("--checkpoint-interval", type=float, default=2.0, metavar="SECONDS",
                    help="checkpoint after an epoch at most this often (default 2; 0: every epoch)")
+    p.add_argument("--devices", type=_devices, metavar="N|all",
+                   help="shard each batch over N devices (or all), parameters replicated")
+    p.add_argument("--profile", action="store_true",
+                   help="print where the start-up time went: imports, data, init, trace, compile, first epoch")
     p.add_argument("--repeat-check", action="store_true",
                    help="train a second time with the same seed and check every number is identical")
     p.add_argument("--deterministic", action="store_true",

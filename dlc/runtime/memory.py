@@ -61,9 +61,24 @@ def available() -> tuple[int | None, str]:
         return None, "memory"
 
 
-def guard_memory(program: ir.Program, prepared) -> None:
+def device_data_budget() -> int | None:
+    """Bytes of training data kept on the device; more is streamed in chunks. `$DLC_DATA_BUDGET`
+    (bytes) sets it; by default half of what the device has free."""
+    if os.environ.get("DLC_DATA_BUDGET"):
+        try:
+            return max(1, int(float(os.environ["DLC_DATA_BUDGET"])))
+        except ValueError:
+            raise MemoryGuardError(f"DLC_DATA_BUDGET must be a number of bytes, got {os.environ['DLC_DATA_BUDGET']!r}") \
+                from None
+    have, _ = available()
+    return have // 2 if have else None
+
+
+def guard_memory(program: ir.Program, prepared, data_budget: int | None = None) -> None:
     n_val = len(prepared.val.x) if prepared.val is not None else 0
     parts = estimate(program, len(prepared.train.x), n_val)
+    if data_budget is not None:
+        parts["data on the device"] = min(parts["data on the device"], data_budget)
     need = sum(parts.values())
     have, what = available()
     if have is None or need <= HEADROOM * have:

@@ -36,6 +36,17 @@ class EpochProgress:
             print(f"epoch {epoch:>{width}}/{self.epochs}  {_format(logs)}  ({logs['epoch_time'] * 1000:.1f} ms)",
                   file=self.stream, flush=True)
 
+    def compiled(self, seconds: float, from_cache: bool) -> None:
+        """Say whether the epoch program was compiled or loaded from the persistent cache."""
+        if self.quiet:
+            return
+        text = (f"epoch program loaded from the compilation cache ({seconds:.2f} s)" if from_cache
+                else f"epoch program compiled in {seconds:.2f} s (cached for the next run)")
+        if self.bar is not None:
+            self.bar.update(self.task, logs=text)
+        else:
+            print(text, file=self.stream, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()

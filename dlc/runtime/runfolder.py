@@ -151,7 +151,7 @@ def load_trained(run_dir: Path) -> Program:
     from dlc.api import compile as compile_spec
     from dlc.runtime.data import Prepared, Split
     from dlc.runtime.session import Session
-    from dlc.runtime.train import TrainState, init_state, make_trainer
+    from dlc.runtime.train import TrainState, abstract_state, make_trainer
 
     if not run_dir.is_dir():
         raise RunFolderError(f"no run folder at `{run_dir}`")
@@ -170,7 +170,7 @@ def load_trained(run_dir: Path) -> Program:
         arrays = ir.Data(**fields)
     program = dataclasses.replace(owner.recheck(arrays), seed=int(run.get("seed", 0)))
     trainer = make_trainer(program, 1, 1)
-    abstract = jax.eval_shape(lambda: init_state(trainer, program.input_shape, 0))
+    abstract = abstract_state(trainer, program.input_shape)
     target = {"params": abstract.params, "batch_stats": abstract.batch_stats}
     try:
         restored = restore_checkpoint(run_dir / "checkpoint", target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -13,8 +14,8 @@ import numpy as np
 
 from dlc.compiler import ir
 from dlc.runtime import data as data_mod
-from dlc.runtime.memory import guard_memory
-from dlc.runtime.train import FitResult, Trainer, TrainState, fit, init_state, make_trainer
+from dlc.runtime.memory import device_data_budget, guard_memory
+from dlc.runtime.train import FitResult, Trainer, TrainState, abstract_state, fit, init_state, make_trainer
 
 if TYPE_CHECKING:
     from dlc.api import Program
@@ -78,10 +79,14 @@ class Session:
     def fit(cls, owner: Program, x: Any, y: Any, *, validation_data: Any = None, epochs: int | None = None,
             seed: int | None = None, on_epoch: Callable[[int, dict], None] | None = None,
             checkpoint_dir: Path | None = None, resume: bool = False, checkpoint_interval: float = 2.0,
-            should_stop: Callable[[], bool] | None = None) -> Session:
+            should_stop: Callable[[], bool] | None = None, devices: int | str | None = None,
+            data_budget: int | None = None, on_compiled: Callable[[float, bool], None] | None = None) -> Session:
+        started = time.perf_counter()
         program, prepared, arrays = cls.prepare(owner, x, y, validation_data, seed, epochs)
-        guard_memory(program, prepared)
-        trainer = make_trainer(program, len(prepared.train.x), program.epochs)
+        data_time = time.perf_counter() - started
+        budget = data_budget if data_budget is not None else device_data_budget()
+        guard_memory(program, prepared, budget)
+        trainer = make_trainer(program, len(prepared.train.x), program.epochs, devices)
         val = (prepared.val.x, prepared.val.y) if prepared.val is not None else None
         checkpoints, restored = None, None
         if checkpoint_dir is not None:
@@ -93,13 +98,18 @@ class Session:
             if resume:
                 restored = cls.resume_from(checkpoints, trainer, program, identity)
         try:
+            started = time.perf_counter()
             if restored is not None:
                 state, best, progress = restored
                 resume_args = (progress, best)
             else:
                 state, resume_args = init_state(trainer, program.input_shape, program.seed), None
+            jax.block_until_ready(state)
+            init_time = time.perf_counter() - started
             result = fit(trainer, state, (prepared.train.x, prepared.train.y), val, program.epochs, program.seed,
-                         on_epoch, checkpointer=checkpoints, resume=resume_args, should_stop=should_stop)
+                         on_epoch, checkpointer=checkpoints, resume=resume_args, should_stop=should_stop,
+                         data_budget=budget, on_compiled=on_compiled)
+            result.timings = {"data": data_time, "init": init_time, **result.timings}
         finally:
             if checkpoints is not None:
                 checkpoints.close()
@@ -116,7 +126,7 @@ class Session:
             what = ", ".join("the spec" if k == "spec_sha256" else f"{k} ({meta.get(k)} -> {identity[k]})"
                              for k in changed)
             raise ResumeError(f"cannot resume: {what} changed since the run started")
-        abstract = jax.eval_shape(lambda: init_state(trainer, program.input_shape, program.seed))
+        abstract = abstract_state(trainer, program.input_shape)
         return checkpoints.restore(abstract)
 
     # --- using the trained model ---------------------------------------------------------
@@ -155,6 +165,8 @@ class Session:
 
     def evaluate(self, x: Any = None, y: Any = None) -> dict[str, float]:
         if x is None:
+            if not len(self.prepared.train.x):  # loaded from a run folder, which keeps no data: reload it
+                self.evaluate_spec_splits()
             split = self.prepared.test or self.prepared.val or self.prepared.train
             return self._evaluate_split(split)
         prepared = data_mod.prepare(

@@ -62,12 +62,15 @@ class Trainer:
     tx: optax.GradientTransformation
     batch: int
     shuffle: bool
+    mesh: Any = None  # a jax.sharding.Mesh over several devices, or None for one
     _train_epoch: Callable = field(init=False, repr=False)
+    _train_chunk: Callable = field(init=False, repr=False)
     _eval_jit: Callable = field(init=False, repr=False)
     _predict_jit: Callable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._train_epoch = jax.jit(self.train_epoch, donate_argnums=(0,))
+        self._train_chunk = jax.jit(self.train_chunk, donate_argnums=(0,))
         self._eval_jit = jax.jit(self._eval_chunk)
         self._predict_jit = jax.jit(lambda variables, x: self.lowered.module.apply(variables, x, train=False))
 
@@ -94,18 +97,24 @@ class Trainer:
                 sums[name] = jnp.sum(fn(pred, y) * mask)
         return sums
 
-    def train_epoch(self, state: TrainState, x, y, key):
-        """One epoch: shuffle on the device, scan over mini-batches. Returns the new state and the
-        mean training loss and metrics (in training mode, as Keras reports them)."""
-        n = x.shape[0]
-        shuffle_key, dropout_key = jax.random.split(key)
-        order = jax.random.permutation(shuffle_key, n) if self.shuffle else jnp.arange(n)
-        index, mask = _padded_index(order, n, self.batch)
+    def _shard_batch(self, array):
+        """With several devices, split a batch (or chunk) over the mesh's data axis; parameters stay
+        replicated, and XLA's SPMD partitioner inserts the gradient all-reduce."""
+        if self.mesh is None:
+            return array
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        spec = PartitionSpec("data", *([None] * (array.ndim - 1)))
+        return jax.lax.with_sharding_constraint(array, NamedSharding(self.mesh, spec))
+
+    def _scan_batches(self, state: TrainState, x, y, index, mask, dropout_key, first_step):
+        """Train on the batches `x[index[s]]`, s = 0, 1, ...; `mask` zeroes padding rows. Returns
+        the new state and the sums of the loss and metrics."""
 
         def step(carry, inputs):
             state, totals = carry
             i, idx, m = inputs
-            xb, yb = x[idx], y[idx]
+            xb, yb, m = self._shard_batch(x[idx]), self._shard_batch(y[idx]), self._shard_batch(m)
             count = jnp.maximum(jnp.sum(m), 1.0)
 
             def objective(params):
@@ -121,18 +130,49 @@ class Trainer:
             return (TrainState(params, stats, opt_state), totals), None
 
         zeros = {name: jnp.zeros((), jnp.float32) for name in ("loss", *self.lowered.metrics)}
-        steps = index.shape[0]
-        (state, totals), _ = jax.lax.scan(step, (state, zeros), (jnp.arange(steps), index, mask))
+        steps = jnp.arange(index.shape[0]) + first_step
+        (state, totals), _ = jax.lax.scan(step, (state, zeros), (steps, index, mask))
+        return state, totals
+
+    def train_epoch(self, state: TrainState, x, y, key):
+        """One epoch with the data on the device: shuffle there, scan over mini-batches. A pure
+        function of (state with its hyperparameters, data, key). Returns the new state and the mean
+        training loss and metrics (in training mode, as Keras reports them)."""
+        n = x.shape[0]
+        shuffle_key, dropout_key = jax.random.split(key)
+        order = jax.random.permutation(shuffle_key, n) if self.shuffle else jnp.arange(n)
+        index, mask = _padded_index(order, n, self.batch)
+        state, totals = self._scan_batches(state, x, y, index, mask, dropout_key, 0)
         return state, jax.tree.map(lambda t: t / n, totals)
+
+    def train_chunk(self, state: TrainState, x, y, mask, key, first_step):
+        """Part of a streamed epoch: `x`, `y` are whole batches already in epoch order (the last
+        chunk padded, `mask` 0 there). The same step as `train_epoch`, for data that does not fit
+        on the device. Returns the new state and the sums of loss and metrics."""
+        steps = x.shape[0] // self.batch
+        index = jnp.arange(steps * self.batch).reshape(steps, self.batch)
+        _, dropout_key = jax.random.split(key)
+        return self._scan_batches(state, x, y, index, mask.reshape(steps, self.batch), dropout_key, first_step)
 
     def _eval_chunk(self, params, batch_stats, x, y, mask):
         """Masked sums of loss and metrics over one fixed-size chunk, in evaluation mode."""
+        if self.mesh is not None and EVAL_CHUNK % self.mesh.size == 0:
+            x, y, mask = self._shard_batch(x), self._shard_batch(y), self._shard_batch(mask)
         out, _ = self.forward(params, batch_stats, x, False)
         return self._sums(out, y, mask, self.lowered.loss(out, y))
 
-    def eval_set(self, x: np.ndarray, y: np.ndarray) -> EvalSet:
-        """A split cut into chunks of EVAL_CHUNK rows (the last padded and masked), on the device:
-        every split of every size shares one compiled evaluation program."""
+    def place(self, tree: Any) -> Any:
+        """Put arrays on the device, or replicated on every device of the mesh."""
+        if self.mesh is None:
+            return jax.device_put(tree)
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec()))
+
+    def eval_set(self, x: np.ndarray, y: np.ndarray, on_device: bool = True) -> EvalSet:
+        """A split cut into chunks of EVAL_CHUNK rows (the last padded and masked), on the device
+        (or left on the host for data too large for it): every split of every size shares one
+        compiled evaluation program."""
         n = len(x)
         chunks = []
         for start in range(0, max(n, 1), EVAL_CHUNK):
@@ -141,7 +181,7 @@ class Trainer:
             mask = np.concatenate([np.ones(len(xb), np.float32), np.zeros(pad, np.float32)])
             xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
             yb = np.concatenate([yb, np.zeros((pad, *yb.shape[1:]), yb.dtype)])
-            chunks.append(jax.device_put((xb, yb, mask)))
+            chunks.append(self.place((xb, yb, mask)) if on_device else (xb, yb, mask))
         return EvalSet(n, chunks)
 
     def evaluate(self, params, batch_stats, data: EvalSet) -> dict:
@@ -181,24 +221,65 @@ def use_compilation_cache() -> str:
     return folder
 
 
-def make_trainer(program: ir.Program, n_train: int, epochs: int) -> Trainer:
+class DeviceError(Exception):
+    """A device request that cannot be met: one line saying what is there."""
+
+
+def device_mesh(devices: int | str | None, batch: int):
+    """A one-axis ("data") mesh over the first N devices, or None for one device."""
+    if devices is None or devices == 1:
+        return None
+    available = jax.devices()
+    count = len(available) if devices == "all" else int(devices)
+    if count < 1 or count > len(available):
+        raise DeviceError(f"asked for {devices} devices, but JAX sees {len(available)} "
+                          f"({available[0].platform}); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
+                          f"makes N")
+    if count == 1:
+        return None
+    if batch % count:
+        raise DeviceError(f"`batch {batch}` does not split evenly over {count} devices; use a multiple of {count}")
+    from jax.sharding import Mesh
+
+    return Mesh(np.array(available[:count]), ("data",))
+
+
+def _cache_entries() -> int:
+    folder = jax.config.jax_compilation_cache_dir
+    try:
+        return len(os.listdir(folder)) if folder else 0
+    except OSError:
+        return 0
+
+
+def make_trainer(program: ir.Program, n_train: int, epochs: int, devices: int | str | None = None) -> Trainer:
     use_compilation_cache()
     steps, _ = _batches(n_train, program.batch)
     tx = optimizer(program, steps, steps * epochs)
     shuffle = program.data.shuffle if program.data else True
-    return Trainer(program, lower(program), tx, program.batch, shuffle)
+    return Trainer(program, lower(program), tx, program.batch, shuffle, device_mesh(devices, program.batch))
 
 
-def init_state(trainer: Trainer, input_shape: tuple[int, ...], seed: int) -> TrainState:
-    """Initial parameters, batch statistics and optimizer state: one compiled program."""
-
+def _initializer(trainer: Trainer, input_shape: tuple[int, ...]) -> Callable:
     def init(key):
         variables = trainer.lowered.module.init({"params": key, "dropout": key},
                                                 jnp.zeros((1, *input_shape), jnp.float32), train=False)
         params = variables.get("params", {})  # a model of parameter-free layers has none
         return TrainState(params, variables.get("batch_stats", {}), trainer.tx.init(params))
 
-    return jax.jit(init)(jax.random.fold_in(jax.random.key(seed), 0))
+    return init
+
+
+def init_state(trainer: Trainer, input_shape: tuple[int, ...], seed: int) -> TrainState:
+    """Initial parameters, batch statistics and optimizer state: one compiled program."""
+    key = jax.random.fold_in(jax.random.key(seed), 0)
+    # Runs once: XLA's backend optimisations cost more compile time than they save here.
+    return jax.jit(_initializer(trainer, input_shape)).lower(key).compile({"xla_backend_optimization_level": 0})(key)
+
+
+def abstract_state(trainer: Trainer, input_shape: tuple[int, ...]) -> TrainState:
+    """The shapes and dtypes of a train state, computing nothing: the target of a restore."""
+    return jax.eval_shape(_initializer(trainer, input_shape), jax.random.key(0))
 
 
 @dataclass
@@ -236,6 +317,7 @@ class FitResult:
     best_epoch: int
     stopped_early: bool
     wall_time: float
+    timings: dict[str, float] = field(default_factory=dict)  # start-up, seconds: trace, compile, ...
 
 
 @dataclass
@@ -276,6 +358,28 @@ class Diverged(Exception):
         self.epoch, self.quantity, self.value, self.history = epoch, quantity, value, history
 
 
+def _streamed_epoch(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray], key, seed: int,
+                   epoch: int, chunk_rows: int):
+    """One epoch over data kept on the host: a permutation drawn from (seed, epoch), then chunks of
+    whole batches moved to the device one at a time, through one compiled step (two shapes at most:
+    full chunks and the last one). Sums stay on the device: still one host sync per epoch."""
+    xs, ys = train
+    n = len(xs)
+    order = np.random.default_rng([seed, epoch]).permutation(n) if trainer.shuffle else np.arange(n)
+    totals, first_step = None, 0
+    for start in range(0, n, chunk_rows):
+        real = order[start:start + chunk_rows]
+        rows = -(-len(real) // trainer.batch) * trainer.batch
+        # Padding repeats example 0, as `_padded_index` does on the device: the same batches either way.
+        index = np.concatenate([real, np.zeros(rows - len(real), real.dtype)])
+        xb, yb = xs[index], ys[index]
+        mask = np.concatenate([np.ones(len(real), np.float32), np.zeros(rows - len(real), np.float32)])
+        state, sums = trainer._train_chunk(state, *trainer.place((xb, yb, mask)), key, first_step)
+        first_step += rows // trainer.batch
+        totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+    return state, jax.tree.map(lambda t: t / n, totals)
+
+
 class Checkpointer(Protocol):
     def save(self, state: TrainState, best: Any, progress: Progress, force: bool = False) -> None: ...
 
@@ -284,18 +388,26 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         val: tuple[np.ndarray, np.ndarray] | None, epochs: int, seed: int,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None, *,
         checkpointer: Checkpointer | None = None, resume: tuple[Progress, Any] | None = None,
-        should_stop: Callable[[], bool] | None = None) -> FitResult:
+        should_stop: Callable[[], bool] | None = None, data_budget: int | None = None,
+        on_compiled: Callable[[float, bool], None] | None = None) -> FitResult:
     """Train for up to `epochs`, with early stopping when the program asks for it.
 
     `resume` = (progress, best arrays) continues a checkpointed run; the keys of epoch e are
     derived from (seed, e), so a resumed run draws exactly what the uninterrupted one would.
     `should_stop` is polled after every epoch (a safe point): when it says so, the state is
     checkpointed and Interrupted raised. A non-finite loss raises Diverged before anything of
-    that epoch is kept.
+    that epoch is kept. Training data larger than `data_budget` bytes stays on the host and is
+    streamed through the device in chunks of whole batches.
     """
     start = time.perf_counter()
-    x, y = jax.device_put(train[0]), jax.device_put(train[1])
-    val_set = trainer.eval_set(*val) if val is not None else None
+    stream = data_budget is not None and train[0].nbytes + train[1].nbytes > data_budget
+    if stream:
+        row_bytes = max(1, (train[0].nbytes + train[1].nbytes) // max(len(train[0]), 1))
+        chunk_rows = max(trainer.batch, data_budget // row_bytes // trainer.batch * trainer.batch)
+    else:
+        x, y = trainer.place(train[0]), trainer.place(train[1])
+    val_set = trainer.eval_set(*val, on_device=not stream) if val is not None else None
+    state = trainer.place(state)
     copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
     rule = trainer.program.early_stop
     keep_best = rule is not None and rule.restore_best
@@ -304,9 +416,28 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
     base_key = jax.random.fold_in(jax.random.key(seed), 1)
     stopped = False
     finished = rule is not None and progress.waited >= rule.patience  # a resumed run that had stopped early
+    timings: dict[str, float] = {}
+    train_epoch = trainer._train_epoch
+    if not stream and not finished and progress.epoch < epochs:
+        # Trace and compile ahead of the first epoch, to time each and see whether the compiled
+        # program came from the persistent cache.
+        t0 = time.perf_counter()
+        lowered = trainer._train_epoch.lower(state, x, y, jax.random.fold_in(base_key, progress.epoch + 1))
+        timings["trace"] = time.perf_counter() - t0
+        cached_before = _cache_entries()
+        t0 = time.perf_counter()
+        train_epoch = lowered.compile()
+        timings["compile"] = time.perf_counter() - t0
+        timings["compile_cached"] = float(_cache_entries() == cached_before and cached_before > 0)
+        if on_compiled:
+            on_compiled(timings["compile"], bool(timings["compile_cached"]))
     for epoch in range(progress.epoch + 1, epochs + 1 if not finished else 0):
         t0 = time.perf_counter()
-        state, train_metrics = trainer._train_epoch(state, x, y, jax.random.fold_in(base_key, epoch))
+        key = jax.random.fold_in(base_key, epoch)
+        if stream:
+            state, train_metrics = _streamed_epoch(trainer, state, train, key, seed, epoch, chunk_rows)
+        else:
+            state, train_metrics = train_epoch(state, x, y, key)
         val_metrics = trainer.evaluate(state.params, state.batch_stats, val_set) if val_set else {}
         fetched = jax.device_get((train_metrics, val_metrics))  # the one host sync of the epoch
         logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
@@ -316,6 +447,7 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
             if quantity in logs and not math.isfinite(logs[quantity]):
                 raise Diverged(epoch, quantity, logs[quantity], progress.history + [logs])
         progress.history.append(logs)
+        timings.setdefault("first_epoch", logs["epoch_time"])
         is_best, stop = stopper.update(epoch, logs)
         if is_best and keep_best:
             best = copy({"params": state.params, "batch_stats": state.batch_stats})
@@ -335,4 +467,4 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         state = TrainState(best["params"], best["batch_stats"], state.opt_state)
     best_epoch = stopper.best_epoch if rule else len(progress.history)
     stopped = stopped or bool(rule and stopper.waited >= rule.patience)
-    return FitResult(state, progress.history, best_epoch, stopped, time.perf_counter() - start)
+    return FitResult(state, progress.history, best_epoch, stopped, time.perf_counter() - start, timings)

@@ -399,3 +399,14 @@ def test_apply_normalization_refuses_a_different_feature_count():
     normalization = prep(identified(6, 3), np.arange(6) % 2, normalize="standard").normalization
     with pytest.raises(DataError, match="have 2 values but the model was trained on 3"):
         apply_normalization(np.ones((2, 2)), normalization, None)
+
+
+@pytest.mark.parametrize("entry", DATASETS, ids=lambda e: e.name)
+def test_built_ins_read_straight_from_the_wheel_equal_scikit_learns_loader(entry):
+    import sklearn.datasets
+
+    from dlc.runtime.data import _read_shipped
+
+    x, y = _read_shipped(entry)
+    expected_x, expected_y = entry.load(sklearn.datasets)
+    assert np.array_equal(x, expected_x) and np.array_equal(y, expected_y)
