@@ -238,6 +238,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["TF_CUDNN_DETERMINISTIC"] = "1"
 
     imports_started = time.perf_counter()
+    if args.distributed:
+        import jax
+
+        try:
+            jax.distributed.initialize()  # coordinator, process count and id from the environment
+        except (RuntimeError, ValueError) as e:
+            return _failure(f"cannot join the distributed run: {str(e).splitlines()[0]}")
     from dlc.api import SpecError, load
     from dlc.runtime.memory import MemoryGuardError
     from dlc.runtime.progress import EpochProgress
@@ -439,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the interrupted run in --out DIR exactly where it stopped")
     p.add_argument("--checkpoint-interval", type=float, default=2.0, metavar="SECONDS",
                    help="checkpoint after an epoch at most this often (default 2; 0: every epoch)")
+    p.add_argument("--distributed", action="store_true",
+                   help="join a multi-host run first (jax.distributed.initialize; see docs/scaling.md)")
     p.add_argument("--devices", type=_devices, metavar="N|all",
                    help="shard each batch over N devices (or all), parameters replicated")
     p.add_argument("--profile", action="store_true",
