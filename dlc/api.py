@@ -7,8 +7,9 @@ JAX, Flax and Optax are imported only when a program trains, evaluates or predic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dlc.compiler import ir
 from dlc.compiler.check import check

@@ -5,16 +5,18 @@ registry entry, so a new layer, loss or optimizer never touches this file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
-from dlc.compiler import ir, registry as reg
+from dlc.compiler import ir
+from dlc.compiler import registry as reg
 
 
 def _initializer(name: str) -> Any:

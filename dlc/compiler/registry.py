@@ -10,8 +10,9 @@ namespace the lowering passes in, so importing this module stays cheap.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 REQUIRED = object()  # the default of a parameter that must be given
 

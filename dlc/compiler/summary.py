@@ -3,7 +3,8 @@ Keras's `model.summary()`, then every training setting with its defaults filled 
 
 from __future__ import annotations
 
-from dlc.compiler import ir, registry as reg
+from dlc.compiler import ir
+from dlc.compiler import registry as reg
 from dlc.compiler.registry import show_shape
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 import os
 
-from dlc.compiler import ir, registry as reg
+from dlc.compiler import ir
+from dlc.compiler import registry as reg
 
 BYTES = 4  # float32
 HEADROOM = 0.9  # leave some memory to XLA's own buffers and the rest of the process
