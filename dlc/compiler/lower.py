@@ -41,17 +41,20 @@ def _last_active(layers: tuple[ir.Layer, ...]) -> int | None:
     return None
 
 
-def _apply(layers: tuple[ir.Layer, ...], x: jax.Array, train: bool, strip_output: bool) -> jax.Array:
+def _apply(layers: tuple[ir.Layer, ...], x: jax.Array, train: bool, strip_output: bool,
+           rows: jax.Array | None = None) -> jax.Array:
     """Run IR layers in order. `strip_output` skips the output activation (it is fused into the loss)."""
     last = _last_active(layers) if strip_output else None
     for i, layer in enumerate(layers):
         strip = i == last
         if layer.kind == "repeat":
-            x = _apply(layer.body, x, train, strip)
+            x = _apply(layer.body, x, train, strip, rows)
         elif layer.kind == "residual":
-            x = x + _apply(layer.body, x, train, False)
+            x = x + _apply(layer.body, x, train, False, rows)
         else:
-            x = reg.layer(layer.kind).build(layer.args, LIB)(x, train)
+            entry = reg.layer(layer.kind)
+            apply = entry.build(layer.args, LIB)
+            x = apply(x, train, rows) if entry.stateful else apply(x, train)
             if "activation" in layer.args and not strip:
                 x = activation(layer.args["activation"])(x)
     return x
@@ -64,8 +67,10 @@ class SpecModule(nn.Module):
     fused_output: bool
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False, logits: bool = False) -> jax.Array:
-        return _apply(self.layers, x, train, logits and self.fused_output)
+    def __call__(self, x: jax.Array, train: bool = False, logits: bool = False,
+                 rows: jax.Array | None = None) -> jax.Array:
+        """`rows` marks the real examples of a padded batch (1) and the padding (0)."""
+        return _apply(self.layers, x, train, logits and self.fused_output, rows)
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,9 @@ class Layer(Entry):
     count: Callable[[Shape, dict], int] = lambda s, a: 0
     build: Callable[[dict, Any], Any] | None = None
     block: bool = False  # takes `{ ... }`
-    stateful: bool = False  # keeps non-trainable state (batchnorm's running statistics)
+    # Keeps non-trainable state (batchnorm's running statistics); its `apply` also takes `rows`,
+    # 1 for the real examples of the batch and 0 for padding, so that padding never enters it.
+    stateful: bool = False
     train_only: bool = False  # behaves differently in training (dropout)
 
 
@@ -223,7 +225,13 @@ def _build_dropout(a: dict, lib: Any) -> Any:
 
 def _build_batchnorm(a: dict, lib: Any) -> Any:
     norm = lib.nn.BatchNorm(momentum=a["momentum"], epsilon=a["eps"])
-    return lambda x, train: norm(x, use_running_average=not train)
+
+    def apply(x, train, rows=None):
+        # Statistics over the real examples only: the padding of a last partial batch is left out.
+        mask = None if rows is None else rows.reshape((-1,) + (1,) * (x.ndim - 1)) > 0
+        return norm(x, use_running_average=not train, mask=mask)
+
+    return apply
 
 
 def _build_layernorm(a: dict, lib: Any) -> Any:

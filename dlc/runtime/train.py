@@ -77,13 +77,13 @@ class Trainer:
 
     # --- pure functions ------------------------------------------------------------------
 
-    def forward(self, params, batch_stats, x, train: bool, rng=None):
+    def forward(self, params, batch_stats, x, train: bool, rng=None, rows=None):
         """Training outputs (logits for a fused loss) and the updated batch statistics."""
         variables = {"params": params}
         if batch_stats:
             variables["batch_stats"] = batch_stats
         if train and batch_stats:
-            out, updates = self.lowered.module.apply(variables, x, train=True, logits=True,
+            out, updates = self.lowered.module.apply(variables, x, train=True, logits=True, rows=rows,
                                                      rngs={"dropout": rng}, mutable=["batch_stats"])
             return out, updates["batch_stats"]
         out = self.lowered.module.apply(variables, x, train=train, logits=True, rngs={"dropout": rng} if train else None)
@@ -119,7 +119,7 @@ class Trainer:
             count = jnp.maximum(jnp.sum(m), 1.0)
 
             def objective(params):
-                out, stats = self.forward(params, state.batch_stats, xb, True, jax.random.fold_in(dropout_key, i))
+                out, stats = self.forward(params, state.batch_stats, xb, True, jax.random.fold_in(dropout_key, i), m)
                 per_example = self.lowered.loss(out, yb)
                 return jnp.sum(per_example * m) / count, (out, stats, per_example)
 
