@@ -16,4 +16,24 @@ __version__ = "0.1.0"
 
 from dlc.api import Program, SpecError, compile, load, load_run  # noqa: E402
 
-__all__ = ["Program", "SpecError", "compile", "load", "load_run", "__version__"]
+__all__ = ["Program", "SpecError", "compile", "load", "load_run", "__version__",
+           "DataError", "Diverged", "Interrupted", "MemoryGuardError"]
+
+
+
+def __getattr__(name: str):
+    """Errors raised while training live with the runtime, which imports JAX: they load on first
+    use, so that `import dlc` and checking stay JAX-free."""
+    if name == "DataError":
+        from dlc.runtime.data import DataError
+
+        return DataError
+    if name in ("Diverged", "Interrupted"):
+        from dlc.runtime import train
+
+        return train.Diverged if name == "Diverged" else train.Interrupted
+    if name == "MemoryGuardError":
+        from dlc.runtime.memory import MemoryGuardError
+
+        return MemoryGuardError
+    raise AttributeError(f"module 'dlc' has no attribute {name!r}")

@@ -12,18 +12,28 @@ import time
 from pathlib import Path
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+# A larger spec file is refused unread: a spec is a page of text (10,000 layers take about 150 KB),
+# and a file this size is a data file or a binary given by mistake.
+MAX_SPEC_BYTES = 2**20
 _STARTED = time.perf_counter()
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 on usage errors; keep its message short
         self.print_usage(sys.stderr)
-        print(f"dlc: error: {message}", file=sys.stderr)
+        print(f"dlc: error: {_one_line(message)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
+def _one_line(message: str) -> str:
+    """A message as one safe terminal line, whatever file name, cell or path it quotes."""
+    from dlc.compiler.diagnostics import SHOWN_MESSAGE, printable
+
+    return printable(message, SHOWN_MESSAGE)
+
+
 def _usage_error(message: str) -> int:
-    print(f"dlc: error: {message}", file=sys.stderr)
+    print(f"dlc: error: {_one_line(message)}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -34,21 +44,39 @@ def _color(choice: str, stream) -> bool:
 
 
 def _read_spec(name: str):
-    """(program, diagnostics, text, display path) for a spec file or `-` (stdin)."""
-    from dlc.compiler.check import check_bytes, check_file
+    """(program, diagnostics, text, display path) for a spec file or `-` (stdin). An OSError when
+    it cannot be read, or is too large to be a spec."""
+    import errno
 
-    if name == "-":  # bytes, so that text that is not UTF-8 gets the same error as such a file
-        program, diagnostics, text = check_bytes(sys.stdin.buffer.read(), "<stdin>")
-        return program, diagnostics, text, "<stdin>"
-    path = Path(name)
-    program, diagnostics, text = check_file(path)
-    return program, diagnostics, text, str(path)
+    from dlc.compiler.check import check_bytes
+
+    # Bytes, so that text that is not UTF-8 gets an error that points at the first bad byte.
+    if name == "-":
+        data, shown, base = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1), "<stdin>", None
+    else:
+        with open(name, "rb") as f:
+            data, shown, base = f.read(MAX_SPEC_BYTES + 1), str(Path(name)), Path(name).parent
+    if len(data) > MAX_SPEC_BYTES:
+        raise OSError(errno.EFBIG, f"over {MAX_SPEC_BYTES // 2**20} MiB, too large to be a spec")
+    program, diagnostics, text = check_bytes(data, shown, base)
+    return program, diagnostics, text, shown
 
 
 def _missing(specs: list[str]) -> str | None:
+    """Why a spec file named on the command line cannot be read, before reading any."""
+    import stat
+
     for name in specs:
-        if name != "-" and not Path(name).is_file():
-            return f"no such spec file: {name}" if not Path(name).exists() else f"not a file: {name}"
+        if name == "-":
+            continue
+        try:
+            mode = os.stat(name).st_mode
+        except (OSError, ValueError) as e:  # missing, a broken link or a loop of links, a name too long
+            if isinstance(e, OSError) and not isinstance(e, FileNotFoundError):
+                return f"cannot read {name}: {e.strerror or e}"
+            return f"no such spec file: {name}"
+        if not stat.S_ISREG(mode):
+            return f"not a file: {name}"
     return None
 
 
@@ -133,7 +161,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _failure(message: str) -> int:
-    print(f"dlc: error: {message}", file=sys.stderr)
+    print(f"dlc: error: {_one_line(message)}", file=sys.stderr)
     return EXIT_ERRORS
 
 
@@ -154,6 +182,15 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
                      for r in rows) + "\n"
+
+
+def _discard_unstarted(out: Path, created: bool) -> None:
+    """Remove a run folder this command made when training never started: it holds only the spec's
+    copy (and an empty checkpoint folder), and would block running the same command again."""
+    import shutil
+
+    if created and not any((out / "training").glob("[0-9]*")):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def _spec_changes(before: str, after: str) -> str:
@@ -216,6 +253,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if program is None:
         return EXIT_ERRORS
     out = Path(args.out) if args.out else Path("runs") / f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    created = False  # whether this command made the run folder (then a run that never starts removes it)
     if args.resume:
         try:
             started = (out / "spec.dl").read_text(encoding="utf-8")
@@ -227,6 +265,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         return _usage_error(f"{out} already exists and is not empty; choose another --out (or --resume it)")
     else:
+        created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / "spec.dl").write_text(text, encoding="utf-8")
@@ -265,6 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                             should_stop=lambda: interrupt.requested, devices=args.devices,
                             on_compiled=progress.compiled)
     except SpecError as e:
+        _discard_unstarted(out, created)
         _print_diagnostics(e.diagnostics, {shown: text}, "text", args.color, sys.stderr)
         return EXIT_ERRORS
     except Interrupted as e:
@@ -279,6 +319,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failure(f"{e}; {last}lower the learning rate (`lr={lr:g}` now) or clip gradients "
                         f"(`clip=1.0` on `optimizer`)")
     except (MemoryGuardError, ResumeError, DeviceError, *_runtime_errors()) as e:
+        _discard_unstarted(out, created)
         return _failure(str(e))
     finally:
         progress.close()
@@ -339,9 +380,14 @@ def _repeat_check(args: argparse.Namespace, first) -> int:
 
 
 def _load_run(run_dir: str):
-    from dlc.api import load_run
+    from dlc.api import SpecError, load_run
+    from dlc.runtime.runfolder import RunFolderError
 
-    return load_run(run_dir)
+    try:
+        return load_run(run_dir)
+    except SpecError as e:  # spec.dl edited after the run: its errors as `dlc check` prints them, then one line
+        print(e, file=sys.stderr)
+        raise RunFolderError(f"the spec of `{run_dir}` has errors: was spec.dl edited after the run?") from None
 
 
 def _spec_target(program) -> str | None:
@@ -358,7 +404,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.data:
             from dlc.runtime.data import read_features
 
-            x, y = read_features(Path(args.data), target=args.target or _spec_target(program) or "target")
+            x, y = read_features(Path(args.data), target=args.target or _spec_target(program) or "target",
+                                 need_target=args.target is not None)
             if y is None:
                 return _failure(f"{args.data} has no labels to evaluate against")
             metrics = {Path(args.data).name: program.evaluate(x, y)}
@@ -491,6 +538,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as e:  # a bug in dlc, never the user's input: still one line, unless asked for more
+        if os.environ.get("DLC_TRACEBACK"):
+            raise
+        return _failure(f"internal error: {type(e).__name__}: {e} (a bug in dlc: please report it; "
+                        "DLC_TRACEBACK=1 shows where it happened)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+# Compiled programs go to a cache of this test session, never the user's (~/.cache/dlc/xla).
+os.environ.setdefault("DLC_CACHE_DIR", tempfile.mkdtemp(prefix="dlc-tests-xla-"))
+
 from pathlib import Path
 
 import pytest

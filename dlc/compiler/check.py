@@ -22,6 +22,11 @@ from dlc.compiler.suggest import closest, did_you_mean
 from dlc.grammar import nodes as n
 
 _UNKNOWN = object()  # a value that failed its check: rules that need it stay silent
+# The largest count or size a spec may give: JAX computes with 32-bit integers, and no model needs more.
+MAX_INT = 2**31 - 1
+# How many layers a model may have once `repeat` blocks are expanded: ten times the deepest networks
+# in use (ResNet-1001), and few enough that checking and building the model stay fast.
+MAX_LAYERS = 10_000
 _SYNONYM_STATEMENTS = {"optimiser": "optimizer", "layers": "layer", "epoch": "epochs", "batch_size": "batch",
                        "metric": "metrics", "early_stopping": "early_stop", "dataset": "data", "random_seed": "seed"}
 
@@ -332,17 +337,31 @@ class _Checker:
                 self.report(error("E301", value.span, f"{what} must be {p.range.describe()} on every side, "
                                   f"got {self.source(value)}", doc))
                 return _UNKNOWN
+            if self.too_large(value, max(value.dims), p, what):
+                return _UNKNOWN
             return value.dims
         raw = value.value  # type: ignore[attr-defined]
         if p.range and isinstance(raw, (int, float)) and not isinstance(raw, bool) and not p.range.contains(raw):
             self.report(error("E301", value.span, f"{what} must be {p.range.describe()}, got {self.source(value)}",
                               doc))
             return _UNKNOWN
+        if isinstance(value, n.Int) and self.too_large(value, raw, p, what):
+            return _UNKNOWN
         if p.kind == "float":
             return float(raw)
         if p.kind == "shape":
             return (raw,)
         return raw
+
+    def too_large(self, value: n.Value, number: int, p: Param, what: str) -> bool:
+        """Report a count or size above MAX_INT, where the parameter's own range has no upper end."""
+        if number <= MAX_INT or (p.range is not None and p.range.hi is not None):
+            return False
+        shown = self.source(value)
+        shown = shown if len(shown) <= 40 else f"{shown[:30]}...{shown[-7:]}"
+        self.report(error("E301", value.span, f"{what} must be ≤ {MAX_INT}, got {shown}",
+                          "counts and sizes go up to 2^31 - 1; no model needs more"))
+        return True
 
     def resolve_name(self, value: n.Value, p: Param, what: str) -> Any:
         name = value.value  # type: ignore[attr-defined]
@@ -403,6 +422,9 @@ class _Checker:
             if suffix not in (".csv", ".npz"):
                 raise DataFactError("E601", f"unsupported data file `{source}`",
                                     "use a `.csv` file with a header row or a `.npz` file with arrays `x` and `y`")
+            if not _is_file(path) and _exists(path):  # a folder, a device, a pipe: never read
+                raise DataFactError("E606", f"data file `{source}` is {'a folder' if path.is_dir() else 'not a file'}",
+                                    "name a `.csv` or `.npz` file")
             if not _is_file(path):
                 raise DataFactError("E600", f"data file `{source}` not found", f"looked for `{path}`" + (
                     "" if written.is_absolute() else "; a relative path starts at the spec's folder"))
@@ -464,7 +486,11 @@ class _Checker:
                      top: bool = False) -> tuple[list[ir.Layer], tuple[int, ...] | None]:
         """Infer shapes through a list of layer statements. A broken layer makes the shape unknown."""
         out: list[ir.Layer] = []
+        over_limit, total = _first_over_layer_limit(nodes) if top else (None, 0)
         for node in nodes:
+            if node is over_limit:
+                self.report_too_many_layers(node, total)
+                shape = None  # the rest is bound and checked once, never expanded
             if isinstance(node, n.Broken):
                 shape = None
                 continue
@@ -485,6 +511,15 @@ class _Checker:
             if layer is not None:
                 out.append(layer)
         return out, shape
+
+    def report_too_many_layers(self, node: n.Statement, total: int) -> None:
+        if node.block is None:
+            self.report(error("E309", node.span, f"the model has {total:,} layers; at most {MAX_LAYERS:,} are allowed",
+                              "no network needs this many: remove layers"))
+            return
+        self.report(error("E309", node.keyword_span, f"the model has {total:,} layers once `repeat` blocks are "
+                          f"expanded; at most {MAX_LAYERS:,} are allowed",
+                          "repeat fewer times: `repeat N` makes N copies of its block, each with its own weights"))
 
     def check_layer(self, node: n.Statement, shape: tuple[int, ...] | None) -> tuple[ir.Layer | None, Any]:
         entry = reg.layer(node.keyword)
@@ -729,10 +764,40 @@ class _Checker:
                     self.report(warning(code, self.file_start, f"no `{name}`: `dlc run` and `fit` need one", hint))
 
 
+def _layer_count(node: n.Node) -> int:
+    """How many layers a statement becomes once `repeat` blocks are expanded; a block counts as one
+    too. Only known layers count: anything else was reported where it is."""
+    if not isinstance(node, n.Statement) or reg.lookup("layer", node.keyword) is None:
+        return 0
+    if node.block is None:
+        return 1
+    body = sum(_layer_count(child) for child in node.block)
+    times = node.positionals[0] if node.keyword == "repeat" and node.positionals else None
+    in_range = isinstance(times, n.Int) and reg.layer("repeat").positionals[0].range.contains(times.value)
+    return 1 + (times.value if in_range else 1) * body
+
+
+def _first_over_layer_limit(nodes: list[n.Node]) -> tuple[n.Node | None, int]:
+    """The first statement that takes the model past MAX_LAYERS, if any, and the model's layer count."""
+    total, first = 0, None
+    for node in nodes:
+        total += _layer_count(node)
+        if first is None and total > MAX_LAYERS:
+            first = node
+    return first, total
+
+
 def _is_file(path: Path) -> bool:
     """Whether a file is there; a name the file system refuses (too long, say) names none."""
     try:
         return path.is_file()
+    except OSError:
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
     except OSError:
         return False
 

@@ -55,7 +55,8 @@ CODES: tuple[Code, ...] = (
          "Options are written `name=value` with no spaces, so that `lr = 0.1` can never be read as three values.",
          "optimizer adam lr =1e-3", "optimizer adam lr=1e-3"),
     Code("E109", "invalid number",
-         "Numbers may use `_` between digits (`60_000`) and must be finite.",
+         "Numbers may use `_` between digits (`60_000`) and must be finite: a number beyond the largest "
+         "float, or an integer of thousands of digits, is too large.",
          "batch 1__0", "batch 100"),
     Code("E110", "unclosed list",
          "A list `[a, b, c]` must be closed on the line where it opens.",
@@ -90,7 +91,8 @@ CODES: tuple[Code, ...] = (
          'input 64\ndropout "half"', "input 64\ndropout 0.5"),
     Code("E301", "value out of range",
          "Units, filters, kernel sizes, batch, epochs and patience are positive integers; rates and "
-         "fractions are in [0, 1); a learning rate is greater than 0.",
+         "fractions are in [0, 1); a learning rate is greater than 0. No count or size may exceed "
+         "2147483647 (2^31 - 1): JAX computes with 32-bit integers.",
          "input 64\ndropout 1.5", "input 64\ndropout 0.5"),
     Code("E302", "missing value",
          "A required positional value is missing, like the unit count of `dense`.",
@@ -116,6 +118,11 @@ CODES: tuple[Code, ...] = (
          "Blocks hold layers only; settings such as `optimizer` go at the top level.",
          "input 64\nrepeat 2 { dense 64 relu; optimizer adam }",
          "input 64\nrepeat 2 { dense 64 relu }\noptimizer adam"),
+    Code("E309", "too many layers",
+         "A model may have at most 10,000 layers once `repeat` blocks are expanded, a block counting as one "
+         "layer too: ten times the deepest networks in use, and few enough that checking and building the "
+         "model stay fast. Nested blocks multiply: `repeat 100 { repeat 100 { dense 64 } }` is 10,101 layers.",
+         "input 64\nrepeat 1000 { repeat 1000 { dense 64 relu } }", "input 64\nrepeat 10 { dense 64 relu }"),
     # --- shapes ------------------------------------------------------------------------------
     Code("E400", "layer needs an image",
          "`conv2d`, `maxpool2d` and `avgpool2d` take rank-3 input: height x width x channels. Flat data can "
@@ -197,7 +204,7 @@ CODES: tuple[Code, ...] = (
          "`val=` and `test=` are fractions of the examples; together they must stay below 1.",
          "data digits val=0.5 test=0.5", "data digits val=0.1 test=0.2"),
     Code("E606", "data file cannot be read",
-         "The file exists but is empty, not UTF-8, or not a valid archive.",
+         "The file exists but is empty, not UTF-8, not a valid archive, or not a file at all (a folder).",
          'data "empty.csv" target="price"', 'data "houses.csv" target="price"'),
     # --- warnings ----------------------------------------------------------------------------
     Code("W100", "input shape unknown",

@@ -7,6 +7,7 @@ import ast
 import csv
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def csv_facts(path: Path, target: str | None) -> FileFacts:
         raise DataFactError("E603", "a CSV source needs `target=` naming its label column",
                             'add `target="COLUMN"`, naming a column of the header')
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a name
             header = next(csv.reader(f), None)
     except UnicodeDecodeError:
         raise DataFactError("E606", f"`{path.name}` is not UTF-8 text", "save the CSV as UTF-8") from None
@@ -58,16 +59,25 @@ def _npy_header(data: bytes, member: str) -> tuple[str, tuple[int, ...]]:
     """(dtype kind, shape) from the header of a `.npy` member, as NumPy's format documents it."""
     if data[:6] != b"\x93NUMPY":
         raise ValueError(f"`{member}` is not a .npy array")
-    major = data[6]
-    if major == 1:
-        (length,), start = struct.unpack("<H", data[8:10]), 10
-    else:
-        (length,), start = struct.unpack("<I", data[8:12]), 12
-    header = ast.literal_eval(data[start:start + length].decode("latin1"))
+    malformed = ValueError(f"`{member}` has a malformed header")
+    try:
+        if data[6] == 1:
+            (length,), start = struct.unpack("<H", data[8:10]), 10
+        else:
+            (length,), start = struct.unpack("<I", data[8:12]), 12
+        # A literal, never code: `literal_eval` builds Python values and calls nothing.
+        header = ast.literal_eval(data[start:start + length].decode("latin1"))
+    except (IndexError, struct.error, ValueError, SyntaxError, MemoryError, RecursionError):
+        raise malformed from None
+    if not isinstance(header, dict) or not {"descr", "shape"} <= header.keys():
+        raise malformed
     descr, shape = header["descr"], header["shape"]
-    if not isinstance(descr, str) or not isinstance(shape, tuple):
+    if isinstance(descr, list):
         raise ValueError(f"`{member}` holds structured data")
-    return descr.lstrip("<>|=")[:1], tuple(int(d) for d in shape)
+    if not isinstance(descr, str) or not descr or not isinstance(shape, tuple) \
+            or not all(type(d) is int and d >= 0 for d in shape):
+        raise malformed
+    return descr.lstrip("<>|=")[:1], shape
 
 
 def npz_facts(path: Path) -> FileFacts:
@@ -79,7 +89,8 @@ def npz_facts(path: Path) -> FileFacts:
                 if f"{name}.npy" in members:
                     with z.open(f"{name}.npy") as f:
                         arrays[name] = _npy_header(f.read(4096), f"{name}.npy")
-    except (zipfile.BadZipFile, OSError, ValueError, SyntaxError, KeyError, struct.error, IndexError) as e:
+    # An unknown compression method raises NotImplementedError, an encrypted member RuntimeError.
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError, RuntimeError) as e:
         raise DataFactError("E606", f"cannot read `{path.name}` as an NPZ archive: {e}",
                             "write it with `numpy.savez(path, x=..., y=...)`") from None
     for name in ("x", "y"):

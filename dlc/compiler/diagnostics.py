@@ -88,45 +88,73 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"{_STYLE[style]}{text}{_STYLE['reset']}" if color else text
 
 
-def _snippet(span: Span, source: str | None, style: str, color: bool) -> list[str]:
-    """The span's first source line with a caret under the span (to the line's end if it runs on)."""
-    if source is None or _is_whole_file(span):
+# A source line longer than this is shown as a window around the span, so that a megabyte-long line
+# prints as one screen line, and printing many errors on it costs no more than printing them elsewhere.
+SHOWN_WIDTH = 120
+
+# Characters that would move the cursor, ring the bell, switch colours or reorder the text of a terminal
+# (the bidirectional controls of "Trojan Source" among them): shown as U+FFFD, one character for one,
+# so that nothing in a spec or a data file can change what the user reads, and columns stay true.
+_UNPRINTABLE = dict.fromkeys([*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029,
+                              *range(0x202A, 0x202F), *range(0x2066, 0x206A)], "\ufffd")
+
+
+# Longer messages and hints (one that quotes a megabyte-long name) lose their middle when printed as text.
+SHOWN_MESSAGE = 400
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """`text` safe to print on one line of a terminal: control characters replaced, tabs kept, and
+    beyond `limit` characters, the middle left out."""
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit - 40]} ... {text[-35:]}"
+    return text.translate(_UNPRINTABLE)
+
+
+def _snippet(span: Span, lines: list[str] | None, style: str, color: bool) -> list[str]:
+    """The span's first source line with a caret under the span (to the line's end if it runs on).
+    `lines` is the source split at line breaks, as spans count lines."""
+    if lines is None or _is_whole_file(span) or not 1 <= span.line <= len(lines):
         return []
-    lines = source.splitlines() or [""]
-    if not 1 <= span.line <= len(lines):
-        # A span at the very end of a file that ends in a newline: show an empty line.
-        if span.line == len(lines) + 1:
-            lines = lines + [""]
-        else:
-            return []
-    raw = lines[span.line - 1]
-    text = raw.expandtabs(4)
+    raw = lines[span.line - 1].removesuffix("\r")
+    first = span.col - 1
+    last = max(span.end_col - 1 if span.end_line == span.line else len(raw), first)
+    lo = 0 if len(raw) <= SHOWN_WIDTH else max(0, min(first - SHOWN_WIDTH // 4, len(raw) - SHOWN_WIDTH))
+    hi = lo + SHOWN_WIDTH
+    shown = printable(raw[lo:hi])
+    before, after = ("..." if lo else ""), ("..." if hi < len(raw) else "")
     # Columns count characters of the raw line; re-measure after tab expansion.
-    start = len(raw[: span.col - 1].expandtabs(4))
-    end_col = span.end_col if span.end_line == span.line else len(raw) + 1
-    end = len(raw[: max(end_col - 1, span.col - 1)].expandtabs(4))
-    width = max(end - start, 1)
+    start = len(before) + len(shown[: first - lo].expandtabs(4))
+    end = len(before) + len(shown[: min(last, hi) - lo].expandtabs(4))
     gutter = str(span.line)
     pad = " " * len(gutter)
-    caret = _paint("^" * width, style, color)
-    return [f" {gutter} | {text}", f" {pad} | {' ' * start}{caret}"]
+    caret = _paint("^" * max(end - start, 1), style, color)
+    return [f" {gutter} | {before}{shown.expandtabs(4)}{after}", f" {pad} | {' ' * start}{caret}"]
 
 
 def render_text(diagnostics: Iterable[Diagnostic], sources: dict[str, str], color: bool = False) -> str:
     """All diagnostics as the text a user reads, in source order."""
+    split: dict[str, list[str]] = {}  # each source's lines, split once however many errors it has
+
+    def lines_of(path: str) -> list[str] | None:
+        if path not in split and path in sources:
+            split[path] = sources[path].split("\n")
+        return split.get(path)
+
     out: list[str] = []
     for d in diagnostics:
         s = d.span
-        head = f"{s.path}:{s.line}:{s.col}: "
+        head = printable(f"{s.path}:{s.line}:{s.col}: ")
         out.append(_paint(head, "bold", color) + _paint(f"{d.severity}[{d.code}]", d.severity, color)
-                   + _paint(f": {d.message}", "bold", color))
-        out.extend(_snippet(s, sources.get(s.path), d.severity, color))
+                   + _paint(f": {printable(d.message, SHOWN_MESSAGE)}", "bold", color))
+        out.extend(_snippet(s, lines_of(s.path), d.severity, color))
         for label in d.labels:
             ls = label.span
-            out.append(f"{ls.path}:{ls.line}:{ls.col}: " + _paint("note", "note", color) + f": {label.message}")
-            out.extend(_snippet(ls, sources.get(ls.path), "note", color))
+            out.append(printable(f"{ls.path}:{ls.line}:{ls.col}: ") + _paint("note", "note", color)
+                       + f": {printable(label.message, SHOWN_MESSAGE)}")
+            out.extend(_snippet(ls, lines_of(ls.path), "note", color))
         if d.hint:
-            out.append(_paint("hint", "hint", color) + f": {d.hint}")
+            out.append(_paint("hint", "hint", color) + f": {printable(d.hint, SHOWN_MESSAGE)}")
     return "\n".join(out) + ("\n" if out else "")
 
 

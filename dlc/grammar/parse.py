@@ -89,8 +89,13 @@ def parse(text: str, path: str = "<spec>") -> tuple[n.Spec, list[Diagnostic]]:
                 diagnostics.append(error("E101", lines.span(len(text), len(text)),
                                          f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}"))
                 return n.Spec((), path, text), diagnostics
-            diagnostic, edits = _recover(e, current, text, lines)
-            diagnostics.append(diagnostic)
+            found, edits = _recover(e, current, text, lines)
+            room = MAX_SYNTAX_ERRORS - len(diagnostics)
+            diagnostics.extend(found[:room])
+            if len(found) > room:  # more unclosed blocks than errors are shown
+                diagnostics.append(error("E101", lines.span(len(text), len(text)),
+                                         f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}"))
+                return n.Spec((), path, text), diagnostics
             changed = False
             for start, end, replacement in edits:
                 # Line breaks inside a broken statement are blanked too, so that it stays one `Broken`
@@ -112,9 +117,10 @@ def parse(text: str, path: str = "<spec>") -> tuple[n.Spec, list[Diagnostic]]:
 # --- recovery -------------------------------------------------------------------------------
 
 
-def _scan(text: str, upto: int) -> tuple[list[int], int | None, int]:
-    """Structure of `text[:upto]`: open `{` offsets, an open `[` in the current statement, statement start."""
-    braces: list[int] = []
+def _scan(text: str, upto: int) -> tuple[list[tuple[int, int]], int | None, int]:
+    """Structure of `text[:upto]`: each open `{` with where its header statement starts, an open `[`
+    in the current statement, and where the current statement starts."""
+    braces: list[tuple[int, int]] = []
     bracket: int | None = None
     stmt_start = 0
     i = 0
@@ -133,7 +139,7 @@ def _scan(text: str, upto: int) -> tuple[list[int], int | None, int]:
         elif c in ";\n":
             stmt_start, bracket = i + 1, None
         elif c == "{":
-            braces.append(i)
+            braces.append((i, stmt_start))
             stmt_start = i + 1
         elif c == "}":
             if braces:
@@ -214,6 +220,11 @@ def _list_end(text: str, line_end: int) -> int:
     return end
 
 
+def _abridged(text: str, keep: int = 40) -> str:
+    """Source text for a message, its middle left out when it is long (a megabyte-long number)."""
+    return text if len(text) <= keep else f"{text[:keep - 10]}...{text[-7:]}"
+
+
 def _code_point(c: str) -> str:
     """An invisible character as the user can look it up: `U+00A0`."""
     return f"U+{ord(c):04X}"
@@ -235,8 +246,9 @@ def _describe(token: Token) -> str:
     return f"`{token}`"
 
 
-def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tuple[Diagnostic, list]:
-    """One diagnostic for this parse error, and the edits to `current` that let parsing go on."""
+def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tuple[list[Diagnostic], list]:
+    """The diagnostics for this parse error (one, or one per unclosed block), and the edits to
+    `current` that let parsing go on."""
     if isinstance(e, UnexpectedToken) and e.token.type == "$END":
         pos = len(current)
     else:
@@ -251,63 +263,65 @@ def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tupl
     if isinstance(e, UnexpectedCharacters):
         c = current[pos]
         if c == '"':
-            return (error("E106", lines.span(pos, line_end), "unterminated string",
-                          'close it with `"` on the same line; write `\\"` for a quote inside it'),
+            return ([error("E106", lines.span(pos, line_end), "unterminated string",
+                           'close it with `"` on the same line; write `\\"` for a quote inside it')],
                     [(stmt_start, max(stmt_end, line_end), PLACEHOLDER)])
         if c == "=" and prev_at >= 0 and prev_at < pos - 1:
-            return (error("E108", lines.span(prev_at + 1, pos + 1), "space before `=` in an option",
-                          "write options as `name=value`, with no spaces around `=`"), blank_statement)
+            return ([error("E108", lines.span(prev_at + 1, pos + 1), "space before `=` in an option",
+                           "write options as `name=value`, with no spaces around `=`")], blank_statement)
         word_start = pos
         while word_start > 0 and (current[word_start - 1].isalnum() or current[word_start - 1] == "_"):
             word_start -= 1
         before, before_at = _previous_char(current, word_start)
         if c == "=" and before == "=" and word_start < pos:
             # `init= bias=false`: the lexer took `bias` as the value of `init=`
-            return _missing_value(current, before_at, lines), blank_statement
+            return [_missing_value(current, before_at, lines)], blank_statement
         if c == "=" and bracket is not None:
-            return (error("E101", lines.span(pos, pos + 1), "an option cannot go inside a list",
-                          "a list holds values only, like `[16, 32]`"), blank_statement)
+            return ([error("E101", lines.span(pos, pos + 1), "an option cannot go inside a list",
+                           "a list holds values only, like `[16, 32]`")], blank_statement)
         shown = c if c.isprintable() else _code_point(c)
-        return (error("E100", lines.span(pos, pos + 1), f"unexpected character `{shown}`",
-                      "names are letters, digits and `_`; strings go in double quotes"), blank_statement)
+        return ([error("E100", lines.span(pos, pos + 1), f"unexpected character `{shown}`",
+                       "names are letters, digits and `_`; strings go in double quotes")], blank_statement)
 
     assert isinstance(e, UnexpectedToken)
     token = e.token
     at_end = token.type in ("_NL", "$END", "SEMICOLON")
     if prev == "=" and (at_end or token.type in ("RBRACE", "RSQB", "OPTION_KEY")):
-        return _missing_value(current, prev_at, lines), blank_statement
+        return [_missing_value(current, prev_at, lines)], blank_statement
     if bracket is not None and at_end:
         # A list continued over lines is one error, not one more for each line it continues on.
-        return (error("E110", lines.span(bracket, bracket + 1), "this `[` is never closed",
-                      "close the list with `]` on the same line"), [(stmt_start, _list_end(current, pos), PLACEHOLDER)])
+        return ([error("E110", lines.span(bracket, bracket + 1), "this `[` is never closed",
+                       "close the list with `]` on the same line")], [(stmt_start, _list_end(current, pos), PLACEHOLDER)])
     if token.type == "$END" and braces:
-        # Where the block was meant to end is unknowable, so the block's header becomes a broken
-        # statement and its `{` a separator: the statements after it are checked at the top level,
-        # and the broken header keeps the checker from blaming them for the missing block.
-        brace = braces[-1]
-        header_start = _scan(current, brace)[2]
-        return (error("E103", lines.span(brace, brace + 1), "this `{` is never closed",
-                      "close the block with `}`"), [(header_start, brace, PLACEHOLDER), (brace, brace + 1, ";")])
+        # Where a block was meant to end is unknowable, so each unclosed block's header becomes a
+        # broken statement and its `{` a separator: the statements after it are checked at the top
+        # level, and the broken header keeps the checker from blaming them for the missing block.
+        # Every unclosed block is handled in this one pass: a pass per block would parse the whole
+        # text once for each.
+        return ([error("E103", lines.span(brace, brace + 1), "this `{` is never closed", "close the block with `}`")
+                 for brace, _ in braces],
+                [edit for brace, header_start in braces
+                 for edit in ((header_start, brace, PLACEHOLDER), (brace, brace + 1, ";"))])
     if token.type == "RBRACE" and not braces:
-        return (error("E104", lines.span(pos, pos + 1), "unmatched `}`", "remove it, or open a block before it"),
+        return ([error("E104", lines.span(pos, pos + 1), "unmatched `}`", "remove it, or open a block before it")],
                 [(pos, pos + 1, " ")])
     if token.type == "RSQB" and bracket is None:
-        return (error("E104", lines.span(pos, pos + 1), "unmatched `]`",
-                      "remove it; a list is written `[a, b, c]`"), [(pos, pos + 1, " ")])
+        return ([error("E104", lines.span(pos, pos + 1), "unmatched `]`",
+                       "remove it; a list is written `[a, b, c]`")], [(pos, pos + 1, " ")])
     if token.type == "LSQB" and bracket is not None:
-        return (error("E101", lines.span(pos, pos + 1), "a list cannot hold another list",
-                      "a sweep axis is one flat list, like `[1e-3, 1e-2]`"), blank_statement)
+        return ([error("E101", lines.span(pos, pos + 1), "a list cannot hold another list",
+                       "a sweep axis is one flat list, like `[1e-3, 1e-2]`")], blank_statement)
     if bracket is not None:
-        return (error("E101", lines.span(pos, max(token.end_pos or pos + 1, pos + 1)),
-                      f"unexpected {_describe(token)} in a list", "separate list items with `,`"), blank_statement)
+        return ([error("E101", lines.span(pos, max(token.end_pos or pos + 1, pos + 1)),
+                       f"unexpected {_describe(token)} in a list", "separate list items with `,`")], blank_statement)
     if token.type == "COMMA":
-        return (error("E101", lines.span(pos, pos + 1), "unexpected `,` outside a list",
-                      "separate values with spaces; commas only separate the items of a `[...]` list"),
+        return ([error("E101", lines.span(pos, pos + 1), "unexpected `,` outside a list",
+                       "separate values with spaces; commas only separate the items of a `[...]` list")],
                 blank_statement)
     end = token.end_pos if token.end_pos and token.type != "$END" else pos
-    return (error("E101", lines.span(pos, max(end, pos + (token.type != "$END"))),
-                  f"unexpected {_describe(token)}",
-                  "a statement is `keyword positional* option*`, like `dense 64 relu` or `optimizer adam lr=1e-3`"),
+    return ([error("E101", lines.span(pos, max(end, pos + (token.type != "$END"))),
+                   f"unexpected {_describe(token)}",
+                   "a statement is `keyword positional* option*`, like `dense 64 relu` or `optimizer adam lr=1e-3`")],
             blank_statement)
 
 
@@ -427,9 +441,12 @@ class _Builder:
         if kind == "string":
             return n.Str(self.unescape(text, span), span=span)
         if kind == "shape":
-            return n.Shape(tuple(int(d) for d in text.split("x")), span=span)
+            try:
+                return n.Shape(tuple(int(d) for d in text.split("x")), span=span)
+            except ValueError:  # a side with more digits than Python converts
+                return self.too_large(text, span)
         if kind == "bad_number":
-            self.diagnostics.append(error("E109", span, f"`{text}` is not a valid number",
+            self.diagnostics.append(error("E109", span, f"`{_abridged(text)}` is not a valid number",
                                           "separate values with spaces; numbers look like `64`, `60_000`, "
                                           "`0.5`, `1e-3`, and shapes like `3x3`"))
             return n.Int(0, span=span)
@@ -438,14 +455,19 @@ class _Builder:
                 return n.Int(int(text), span=span)
             number = float(text)
         except ValueError:
-            self.diagnostics.append(error("E109", span, f"`{text}` is not a valid number",
+            if kind == "int" and "__" not in text and not text.endswith("_"):
+                return self.too_large(text, span)  # more digits than Python converts
+            self.diagnostics.append(error("E109", span, f"`{_abridged(text)}` is not a valid number",
                                           "`_` may only separate digits, as in `60_000`"))
             return n.Int(0, span=span)
         if number in (float("inf"), float("-inf")):
-            self.diagnostics.append(error("E109", span, f"`{text}` is too large to be a number",
-                                          "use a finite number"))
-            return n.Float(0.0, span=span)
+            return self.too_large(text, span)
         return n.Float(number, span=span)
+
+    def too_large(self, text: str, span: n.Span) -> n.Value:
+        self.diagnostics.append(error("E109", span, f"`{_abridged(text)}` is too large to be a number",
+                                      "use a finite number"))
+        return n.Float(0.0, span=span)
 
     def unescape(self, text: str, span: n.Span) -> str:
         body, out, i = text[1:-1], [], 0

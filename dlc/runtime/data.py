@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from dlc.compiler.suggest import did_you_mean
 HELD_OUT = ("val", "test")
 
 
-class DataError(Exception):
+class DataError(ValueError):
     """Bad data: a one-line message naming the file and, where it applies, the row and column."""
 
 
@@ -90,14 +91,15 @@ def _read_shipped(entry) -> tuple[np.ndarray, np.ndarray] | None:
     return x, y.astype(np.int64)
 
 
-def read_features(path: Path, *, target: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def read_features(path: Path, *, target: str | None = None,
+                  need_target: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """x (and y when `target` is given and present) from a .csv or .npz given at predict/eval time.
-    For CSV: header row; for prediction the target column is optional (dropped when present).
-    For NPZ: arrays `x` and, when present, `y`."""
+    For CSV: header row; the target column is dropped when present, and must be there when
+    `need_target` (evaluation). For NPZ: arrays `x` and, when present, `y`."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path, target, need_target=False)
+        return _read_csv(path, target, need_target=need_target)
     if suffix == ".npz":
         arrays = _read_npz(path, required=("x",))
         return arrays["x"], arrays.get("y")
@@ -128,8 +130,7 @@ def _read_csv(path: Path, target: str | None, *, need_target: bool) -> tuple[np.
 
 def _csv_table(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """The header, the rows with as many cells as the header, and each row's 1-based file line."""
-    if not path.is_file():
-        raise DataError(f"data file `{path}` not found")
+    _require_file(path)
     rows, lines = [], []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
@@ -190,13 +191,13 @@ def _target_column(cells: list[str], places: list[str]) -> np.ndarray:
 
 def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The arrays x, y, x_val, y_val, x_test, y_test that are present, loaded without unpickling."""
-    if not path.is_file():
-        raise DataError(f"data file `{path}` not found")
+    _require_file(path)
     if not zipfile.is_zipfile(path):
         raise DataError(f"`{path.name}` is not an NPZ archive: write it with `numpy.savez(path, x=..., y=...)`")
     names = ("x", "y", *(f"{a}_{part}" for part in HELD_OUT for a in "xy"))
     arrays = {}
     try:
+        _require_room(path, names)
         with np.load(path, allow_pickle=False) as archive:
             for name in (name for name in names if name in archive.files):
                 try:
@@ -206,7 +207,10 @@ def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
                         raise DataError(f"array `{name}` in `{path.name}` holds Python objects, which are never "
                                         "loaded (they would need unpickling): save numeric arrays") from None
                     raise DataError(f"cannot read array `{name}` in `{path.name}`: {e}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    except MemoryError:  # a header that declares more than there is memory for, whatever the file holds
+        raise DataError(f"`{path.name}` declares arrays larger than this machine's memory") from None
+    # An unknown compression method raises NotImplementedError, an encrypted member RuntimeError.
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as e:
         raise DataError(f"cannot read `{path.name}` as an NPZ archive: {e}") from None
     for name in required:
         if name not in arrays:
@@ -224,6 +228,31 @@ def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
         if x is not None and y is not None and len(x) != len(y):
             raise DataError(f"`{path.name}`: `x{suffix}` has {len(x)} examples but `y{suffix}` has {len(y)}")
     return arrays
+
+
+def _require_file(path: Path) -> None:
+    """A DataError unless `path` is a file: missing, or a folder, a device or a pipe (never read)."""
+    if not path.is_file():
+        raise DataError(f"data file `{path}` " + ("is not a file" if path.exists() else "not found"))
+
+
+def _memory() -> int | None:
+    """This machine's memory in bytes, where the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _require_room(path: Path, names: tuple[str, ...]) -> None:
+    """Refuse an archive whose arrays, unpacked, would not fit in memory (a zip bomb, say), before
+    unpacking anything: the sizes come from the archive's directory, which reading then enforces."""
+    with zipfile.ZipFile(path) as archive:
+        size = sum(info.file_size for info in archive.infolist() if info.filename.removesuffix(".npy") in names)
+    memory = _memory()
+    if memory is not None and size > memory:
+        raise DataError(f"`{path.name}` unpacks to {size / 2**30:.1f} GiB, more than this machine's "
+                        f"{memory / 2**30:.1f} GiB of memory")
 
 
 # --- preparing --------------------------------------------------------------------------------

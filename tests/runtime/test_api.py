@@ -71,6 +71,8 @@ def test_saved_run_reloads_to_the_same_predictions(program, tmp_path):
     loaded = dlc.load_run(tmp_path / "run")
     np.testing.assert_array_equal(loaded.predict(VAL[0]), program.predict(VAL[0]))
     assert loaded.evaluate(*VAL) == program.evaluate(*VAL)
+    with pytest.raises(ValueError, match="trained on arrays"):  # a run folder keeps no arrays
+        loaded.evaluate()
 
 
 def test_load_run_of_a_folder_that_is_no_run(tmp_path):

@@ -114,8 +114,8 @@ REFERENCE_ACTIVATIONS = {
     "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
     "tanh": np.tanh,
     "softmax": _softmax,
-    # Flax's gelu: the tanh approximation of Hendrycks & Gimpel (2016).
-    "gelu": lambda z: 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3))),
+    # The exact gelu (Hendrycks & Gimpel, 2016), as Keras and PyTorch compute it by default.
+    "gelu": lambda z: 0.5 * z * (1 + np.vectorize(math.erf)(z / math.sqrt(2))),
     "elu": lambda z: np.where(z > 0, z, np.expm1(z)),
     "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
     "silu": lambda z: z / (1 + np.exp(-z)),
@@ -170,12 +170,12 @@ def run_steps(tx: optax.GradientTransformation, steps: int) -> tuple[dict, list]
     return params, updates_seen
 
 
-@pytest.mark.parametrize("clip", ["", " clip=0.5"], ids=["no_clip", "clip"])
 @pytest.mark.parametrize("schedule", [s.name for s in reg.SCHEDULES])
 @pytest.mark.parametrize("name", [o.name for o in reg.OPTIMIZERS])
-def test_optimizer_makes_finite_updates_that_descend(name, schedule, clip):
+def test_optimizer_with_clip_makes_finite_updates_that_descend(name, schedule):
+    """Each rule under each schedule, behind the clip (the chain without it is compared with optax below)."""
     start = quadratic({"w": jnp.ones(3), "b": jnp.full((2,), 0.5)})
-    _, tx = optimizer_of(f"optimizer {name}{clip}", schedule)
+    _, tx = optimizer_of(f"optimizer {name} clip=0.5", schedule)
     params, updates = run_steps(tx, steps=4)
     assert all(np.isfinite(leaf).all() for u in updates for leaf in jax.tree.leaves(u))
     assert quadratic(params) < start
