@@ -251,8 +251,9 @@ def _require_room(path: Path, names: tuple[str, ...]) -> None:
         size = sum(info.file_size for info in archive.infolist() if info.filename.removesuffix(".npy") in names)
     memory = _memory()
     if memory is not None and size > memory:
-        raise DataError(f"`{path.name}` unpacks to {size / 2**30:.1f} GiB, more than this machine's "
-                        f"{memory / 2**30:.1f} GiB of memory")
+        from dlc.runtime.memory import _human
+
+        raise DataError(f"`{path.name}` unpacks to {_human(size)}, more than this machine's {_human(memory)} of memory")
 
 
 # --- preparing --------------------------------------------------------------------------------

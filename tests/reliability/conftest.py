@@ -1,0 +1,8 @@
+"""The hostile-input and fuzz tests reuse the property tests' strategies (`tests/properties`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "properties"))
