@@ -318,7 +318,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         last = f"epoch {e.epoch - 1} is the last finite one; " if e.epoch > 1 else ""
         return _failure(f"{e}; {last}lower the learning rate (`lr={lr:g}` now) or clip gradients "
                         f"(`clip=1.0` on `optimizer`)")
-    except (MemoryGuardError, ResumeError, DeviceError, *_runtime_errors()) as e:
+    except (MemoryGuardError, ResumeError, DeviceError, ValueError, *_runtime_errors()) as e:
         _discard_unstarted(out, created)
         return _failure(str(e))
     finally:

@@ -43,7 +43,7 @@ def estimate(program: ir.Program, n_train: int, n_val: int) -> dict[str, int]:
     per_example = math.prod(program.input_shape or (1,))
     return {
         "parameters and optimizer state": params * BYTES * copies,
-        "activations of a batch": 2 * _activations(program.layers) * program.batch * BYTES,
+        "activations of a batch": 2 * _activations(program.layers) * min(program.batch, max(n_train, 1)) * BYTES,
         "data on the device": (n_train + n_val) * (per_example + 1) * BYTES,
     }
 

@@ -146,6 +146,54 @@ def _read_json(path: Path) -> dict:
     return value
 
 
+def _bad_field(path: Path, name: str, expected: str, value: object) -> RunFolderError:
+    shown = json.dumps(value)
+    return RunFolderError(f"`{path}`: `{name}` must be {expected}, got {shown[:60]}")
+
+
+def _run_record(run: dict, path: Path) -> tuple[int, str, ir.Data | None]:
+    """The seed, the spec's folder and the facts of arrays given to fit, from run.json, checked."""
+    seed = run.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise _bad_field(path, "seed", "an integer in [0, 2^32)", seed)
+    spec_dir = run.get("spec_dir") or "."
+    if not isinstance(spec_dir, str):
+        raise _bad_field(path, "spec_dir", "a folder path", spec_dir)
+    record = run.get("arrays")
+    if record is None:
+        return seed, spec_dir, None
+    names = [f.name for f in dataclasses.fields(ir.Data)]
+    if not isinstance(record, dict) or sorted(record) != sorted(names):
+        raise _bad_field(path, "arrays", f"a record of {', '.join(names)}", record)
+    features = record["features"]
+    if features is not None and (not isinstance(features, list)
+                                 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                            for d in features)):
+        raise _bad_field(path, "arrays.features", "a list of positive integers", features)
+    for name, kinds in (("val", (int, float)), ("test", (int, float)), ("task", (str,)), ("name", (str,)),
+                        ("normalize", (str,)), ("has_val", (bool,)), ("has_test", (bool,)), ("shuffle", (bool,))):
+        if not isinstance(record[name], kinds):
+            raise _bad_field(path, f"arrays.{name}", "of another type", record[name])
+    return seed, spec_dir, ir.Data(**{**record, "features": tuple(features) if features else None})
+
+
+def _preprocessing_record(pre: dict, path: Path) -> tuple[dict, list | None]:
+    """The normalization and label mapping from preprocessing.json, checked."""
+    normalization = pre.get("normalization") or {"kind": "none"}
+    if not isinstance(normalization, dict) or normalization.get("kind") not in ("standard", "minmax", "none"):
+        raise _bad_field(path, "normalization", "a record with `kind` standard, minmax or none", normalization)
+    for name in ("shift", "scale"):
+        values = normalization.get(name, [])
+        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in values):
+            raise _bad_field(path, f"normalization.{name}", "a list of numbers", values)
+    labels = pre.get("labels")
+    if labels is not None and (not isinstance(labels, list)
+                               or not all(isinstance(v, (str, int, float)) for v in labels)):
+        raise _bad_field(path, "labels", "a list of class labels", labels)
+    return normalization, labels
+
+
 def load_trained(run_dir: Path) -> Program:
     """Rebuild a trained program: the spec, re-checked as it was trained, and its checkpoint."""
     from dlc.api import compile as compile_spec
@@ -161,14 +209,10 @@ def load_trained(run_dir: Path) -> Program:
         source = (run_dir / "spec.dl").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RunFolderError(f"cannot read the spec of `{run_dir}`: {e}") from None
-    spec_dir = run.get("spec_dir") or "."
+    seed, spec_dir, arrays = _run_record(run, run_dir / "run.json")
+    normalization, labels = _preprocessing_record(pre, run_dir / "preprocessing.json")
     owner = compile_spec(source, path=str(run_dir / "spec.dl"), base_dir=spec_dir)
-    arrays = None
-    if run.get("arrays"):
-        fields = dict(run["arrays"])
-        fields["features"] = tuple(fields["features"]) if fields.get("features") else None
-        arrays = ir.Data(**fields)
-    program = dataclasses.replace(owner.recheck(arrays), seed=int(run.get("seed", 0)))
+    program = dataclasses.replace(owner.recheck(arrays), seed=seed)
     trainer = make_trainer(program, 1, 1)
     abstract = abstract_state(trainer, program.input_shape)
     target = {"params": abstract.params, "batch_stats": abstract.batch_stats}
@@ -179,6 +223,6 @@ def load_trained(run_dir: Path) -> Program:
             from None
     state = TrainState(restored["params"], restored["batch_stats"], None)
     empty = Split(np.zeros((0, *program.input_shape), np.float32), np.zeros((0,), np.int32))
-    prepared = Prepared(empty, None, None, pre.get("normalization") or {"kind": "none"}, pre.get("labels"))
+    prepared = Prepared(empty, None, None, normalization, labels)
     owner.trained = Session(owner, program, trainer, state, prepared, None, arrays)
     return owner

@@ -8,6 +8,7 @@ sharding over devices, take it as it is.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -255,6 +256,8 @@ def _cache_entries() -> int:
 
 def make_trainer(program: ir.Program, n_train: int, epochs: int, devices: int | str | None = None) -> Trainer:
     use_compilation_cache()
+    # A batch larger than the data is the whole data, as in Keras: never pad up to the batch size.
+    program = dataclasses.replace(program, batch=max(1, min(program.batch, n_train)))
     steps, _ = _batches(n_train, program.batch)
     tx = optimizer(program, steps, steps * epochs)
     shuffle = program.data.shuffle if program.data else True

@@ -64,7 +64,7 @@ def test_output_that_cannot_be_written_is_a_usage_error(spec, tmp_path):
     assert_refused(dlc("run", spec, "--out", str(tmp_path / "taken")), "already exists and is not empty", EXIT_USAGE)
 
 
-@pytest.mark.xfail(strict=True, reason="cmd_run does not catch the ValueError of a spec without `data`")
+
 def test_run_of_a_spec_without_data_is_one_line(tmp_path):
     path = tmp_path / "arrays_only.dl"
     path.write_text("input 4\ndense 1\nloss mse\noptimizer adam\n", encoding="utf-8")

@@ -109,8 +109,7 @@ def edit_json(name: str, **fields) -> callable:
     return edit
 
 
-# Found by these tests, to be fixed in `dlc/runtime/runfolder.py` (`load_trained` takes the fields of
-# run.json and preprocessing.json as they come): when fixed, these pass, and strict xfail says so.
+# The fields of run.json and preprocessing.json are checked before they are used.
 UNCHECKED_FIELDS = {
     "seed not a number": edit_json("run.json", seed="abc"),
     "arrays not a record": edit_json("run.json", arrays={"x": 1}),
@@ -120,7 +119,6 @@ UNCHECKED_FIELDS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="runfolder.load_trained does not validate the fields of its JSON files")
 @pytest.mark.parametrize("damage", UNCHECKED_FIELDS.values(), ids=UNCHECKED_FIELDS.keys())
 def test_a_run_record_with_fields_of_the_wrong_type_is_one_line_naming_its_file(run_copy, examples, damage):
     damage(run_copy)
