@@ -294,7 +294,8 @@ def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_unit
     stratify = task != "regression" and strata.shape[1] == 1
     parts = _split_indices(len(x), val, test, shuffle=shuffle, seed=seed,
                            strata=strata[:, 0].astype(np.int64) if stratify else None, source=source)
-    xs |= {part: x[index] for part, index in parts.items()}
+    # A train part that is all of the data, in order (nothing held out), is the data: no copy.
+    xs |= {part: x if len(index) == len(x) else x[index] for part, index in parts.items()}
     encoded |= {part: all_y[index] for part, index in parts.items()}
     normalization = _fit_normalization(xs["train"].reshape(len(xs["train"]), -1), normalize)
     shape = tuple(input_shape or example)
@@ -303,7 +304,7 @@ def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_unit
         if part not in xs:
             return None
         part_x = _normalized(xs[part].reshape(len(xs[part]), -1), normalization)
-        return Split(part_x.reshape(len(part_x), *shape).astype(np.float32), encoded[part])
+        return Split(part_x.reshape(len(part_x), *shape).astype(np.float32, copy=False), encoded[part])
 
     return Prepared(ready("train"), ready("val"), ready("test"), normalization, labels)
 
@@ -335,7 +336,9 @@ def _examples(x, name: str, source: str) -> np.ndarray:
                         "shaped (examples, features...)")
     if x[0].size == 0:
         raise DataError(f"examples in `{name}` of {source} have no features")
-    x = x.astype(np.float64)
+    # float32 stays float32 (what the device trains on: no float64 copy of a large set); other
+    # numbers become float64. Normalization statistics are computed in float64 either way.
+    x = x if x.dtype == np.float32 else x.astype(np.float64)
     _require_finite(x, name, source)
     return x
 
@@ -511,6 +514,8 @@ def _split_indices(n: int, val: float, test: float, *, shuffle: bool, seed: int,
     if sum(sizes.values()) >= n:
         raise DataError(f"{source} has {n} example{'s' * (n != 1)}: too few to hold out "
                         f"{sizes['val']} for `val` and {sizes['test']} for `test` and still train")
+    if not any(sizes.values()):
+        return {"train": np.arange(n)}  # nothing held out: every epoch shuffles the training data anyway
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     if strata is None or not shuffle:
         train_end, val_end = n - sizes["val"] - sizes["test"], n - sizes["test"]
@@ -547,8 +552,8 @@ def _apportion(size: int, counts: np.ndarray) -> np.ndarray:
 
 # Each kind's (shift, scale) per feature of the flattened training examples.
 NORMALIZERS = {
-    "standard": lambda flat: (flat.mean(0), flat.std(0)),
-    "minmax": lambda flat: (flat.min(0), np.ptp(flat, 0)),
+    "standard": lambda flat: (flat.mean(0, dtype=np.float64), flat.std(0, dtype=np.float64)),
+    "minmax": lambda flat: (flat.min(0).astype(np.float64), np.ptp(flat, 0).astype(np.float64)),
 }
 
 
@@ -564,4 +569,5 @@ def _fit_normalization(flat: np.ndarray, kind: str) -> dict:
 def _normalized(flat: np.ndarray, normalization: dict) -> np.ndarray:
     if normalization["kind"] == "none":
         return flat
-    return (flat - np.asarray(normalization["shift"])) / np.asarray(normalization["scale"])
+    dtype = flat.dtype if flat.dtype == np.float32 else np.float64
+    return (flat - np.asarray(normalization["shift"], dtype)) / np.asarray(normalization["scale"], dtype)

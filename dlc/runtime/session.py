@@ -133,9 +133,7 @@ class Session:
     # --- using the trained model ---------------------------------------------------------
 
     def _evaluate_split(self, split: data_mod.Split) -> dict[str, float]:
-        metrics = self.trainer.evaluate(self.state.params, self.state.batch_stats,
-                                        self.trainer.eval_set(split.x, split.y))
-        return {k: float(v) for k, v in jax.device_get(metrics).items()}
+        return self.trainer.evaluate(self.state.params, self.state.batch_stats, self.trainer.eval_set(split.x, split.y))
 
     def split_metrics(self) -> dict[str, dict[str, float]]:
         """Loss and metrics of the final parameters on every split that exists."""

@@ -136,12 +136,13 @@ class Trainer:
         (state, totals), _ = jax.lax.scan(step, (state, zeros), (steps, index, mask))
         return state, totals
 
-    def train_epoch(self, state: TrainState, x, y, key):
+    def train_epoch(self, state: TrainState, x, y, key, epoch):
         """One epoch with the data on the device: shuffle there, scan over mini-batches. A pure
-        function of (state with its hyperparameters, data, key). Returns the new state and the mean
-        training loss and metrics (in training mode, as Keras reports them)."""
+        function of (state with its hyperparameters, data, key, epoch). Returns the new state and the
+        mean training loss and metrics (in training mode, as Keras reports them). The epoch is folded
+        into the key here: an eager `fold_in` on the host costs ~0.6 ms per epoch on CPU."""
         n = x.shape[0]
-        shuffle_key, dropout_key = jax.random.split(key)
+        shuffle_key, dropout_key = jax.random.split(jax.random.fold_in(key, epoch))
         order = jax.random.permutation(shuffle_key, n) if self.shuffle else jnp.arange(n)
         index, mask = _padded_index(order, n, self.batch)
         state, totals = self._scan_batches(state, x, y, index, mask, dropout_key, 0)
@@ -186,13 +187,19 @@ class Trainer:
             chunks.append(self.place((xb, yb, mask)) if on_device else (xb, yb, mask))
         return EvalSet(n, chunks)
 
-    def evaluate(self, params, batch_stats, data: EvalSet) -> dict:
-        """Mean loss and metrics over a split, left on the device (the caller decides when to sync)."""
+    def evaluation_sums(self, params, batch_stats, data: EvalSet) -> dict:
+        """Sums of loss and metrics over a split, left on the device: the caller fetches them with
+        everything else of the epoch and divides by `data.n` on the host (no eager device ops)."""
         totals = None
         for xb, yb, mask in data.chunks:
             sums = self._eval_jit(params, batch_stats, xb, yb, mask)
             totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-        return jax.tree.map(lambda t: t / max(data.n, 1), totals)
+        return totals
+
+    def evaluate(self, params, batch_stats, data: EvalSet) -> dict[str, float]:
+        """Mean loss and metrics over a split."""
+        sums = jax.device_get(self.evaluation_sums(params, batch_stats, data))
+        return {k: float(v) / max(data.n, 1) for k, v in sums.items()}
 
     def predict(self, params, batch_stats, x: np.ndarray) -> np.ndarray:
         """The spec's outputs (its softmax/sigmoid applied), in fixed-size chunks: one compile."""
@@ -426,7 +433,7 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         # Trace and compile ahead of the first epoch, to time each and see whether the compiled
         # program came from the persistent cache.
         t0 = time.perf_counter()
-        lowered = trainer._train_epoch.lower(state, x, y, jax.random.fold_in(base_key, progress.epoch + 1))
+        lowered = trainer._train_epoch.lower(state, x, y, base_key, progress.epoch + 1)
         timings["trace"] = time.perf_counter() - t0
         cached_before = _cache_entries()
         t0 = time.perf_counter()
@@ -437,15 +444,15 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
             on_compiled(timings["compile"], bool(timings["compile_cached"]))
     for epoch in range(progress.epoch + 1, epochs + 1 if not finished else 0):
         t0 = time.perf_counter()
-        key = jax.random.fold_in(base_key, epoch)
         if stream:
+            key = jax.random.fold_in(base_key, epoch)
             state, train_metrics = _streamed_epoch(trainer, state, train, key, seed, epoch, chunk_rows)
         else:
-            state, train_metrics = train_epoch(state, x, y, key)
-        val_metrics = trainer.evaluate(state.params, state.batch_stats, val_set) if val_set else {}
-        fetched = jax.device_get((train_metrics, val_metrics))  # the one host sync of the epoch
+            state, train_metrics = train_epoch(state, x, y, base_key, epoch)
+        val_sums = trainer.evaluation_sums(state.params, state.batch_stats, val_set) if val_set else {}
+        fetched = jax.device_get((train_metrics, val_sums))  # the one host sync of the epoch
         logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
-                **{f"val_{k}": float(v) for k, v in fetched[1].items()}}
+                **{f"val_{k}": float(v) / val_set.n for k, v in fetched[1].items()}}
         logs["epoch_time"] = time.perf_counter() - t0
         for quantity in ("loss", "val_loss"):
             if quantity in logs and not math.isfinite(logs[quantity]):
