@@ -184,6 +184,16 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
                      for r in rows) + "\n"
 
 
+def _new_run_folder(name: str) -> Path:
+    """runs/NAME-TIMESTAMP, with -2, -3, ... when runs start within the same second."""
+    base = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, number = base, 1
+    while out.exists():
+        number += 1
+        out = base.with_name(f"{base.name}-{number}")
+    return out
+
+
 def _discard_unstarted(out: Path, created: bool) -> None:
     """Remove a run folder this command made when training never started: it holds only the spec's
     copy (and an empty checkpoint folder), and would block running the same command again."""
@@ -252,7 +262,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_diagnostics(diagnostics, {shown: text}, "text", args.color, sys.stderr)
     if program is None:
         return EXIT_ERRORS
-    out = Path(args.out) if args.out else Path("runs") / f"{program.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = Path(args.out) if args.out else _new_run_folder(program.name)
     created = False  # whether this command made the run folder (then a run that never starts removes it)
     if args.resume:
         try:
