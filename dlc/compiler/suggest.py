@@ -15,7 +15,11 @@ def closest(word: str, candidates: Iterable[str], synonyms: dict[str, str] | Non
     if word.lower() in lowered:
         return lowered[word.lower()]
     match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return match[0] if match else None
+    if match:
+        return match[0]
+    # An abbreviation (`acc`, `cat`): the one known name it starts.
+    starting = [c for c in candidates if len(word) >= 3 and c.lower().startswith(word.lower())]
+    return starting[0] if len(starting) == 1 else None
 
 
 def did_you_mean(word: str, candidates: Iterable[str], synonyms: dict[str, str] | None = None) -> str | None:

@@ -238,3 +238,10 @@ def test_an_option_of_another_optimizer_says_whose_it_is() -> None:
     owners = [e.name for e in reg.OPTIMIZERS if e.param("momentum")]
     assert hint.startswith(f"`momentum` is an option of `{owners[0]}`")
     assert all(f"`{name}`" in hint for name in owners)
+
+
+def test_an_abbreviation_suggests_the_one_name_it_starts():
+    from dlc.compiler.check import check_text
+
+    _, diagnostics = check_text("input 4\ndense 2 softmax\nloss categorical_crossentropy\nmetrics acc\n", "s.dl")
+    assert [d.hint for d in diagnostics if d.code == "E203"] == ["did you mean `accuracy`?"]
