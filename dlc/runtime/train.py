@@ -294,44 +294,6 @@ def abstract_state(trainer: Trainer, input_shape: tuple[int, ...]) -> TrainState
 
 
 @dataclass
-class EarlyStopping:
-    """Host-side bookkeeping on the per-epoch scalars: is this epoch the best, and should we stop."""
-
-    rule: ir.EarlyStop | None
-    best: float = math.nan
-    best_epoch: int = 0
-    waited: int = 0
-
-    def improved(self, value: float) -> bool:
-        if math.isnan(self.best):
-            return True
-        delta = self.rule.min_delta if self.rule else 0.0
-        if self.rule and self.rule.mode == "max":
-            return value > self.best + delta
-        return value < self.best - delta
-
-    def update(self, epoch: int, logs: dict[str, float]) -> tuple[bool, bool]:
-        """(this epoch is the best so far, training should stop now)."""
-        monitor = self.rule.monitor if self.rule else ("val_loss" if "val_loss" in logs else "loss")
-        value = logs[monitor]
-        if self.improved(value):
-            self.best, self.best_epoch, self.waited = value, epoch, 0
-            return True, False
-        self.waited += 1
-        return False, bool(self.rule and self.waited >= self.rule.patience)
-
-
-@dataclass
-class FitResult:
-    state: TrainState
-    history: list[dict[str, float]]
-    best_epoch: int
-    stopped_early: bool
-    wall_time: float
-    timings: dict[str, float] = field(default_factory=dict)  # start-up, seconds: trace, compile, ...
-
-
-@dataclass
 class Progress:
     """The host side of a run, which a checkpoint holds beside the arrays: with the seed, it is
     all a resumed run needs to continue exactly where the interrupted one stopped."""
@@ -351,6 +313,53 @@ class Progress:
         best = meta.get("best")
         return cls(int(meta["epoch"]), list(meta["history"]), math.nan if best is None else float(best),
                    int(meta["best_epoch"]), int(meta["waited"]))
+
+
+@dataclass
+class EarlyStopping:
+    """Host-side bookkeeping on the per-epoch scalars: is this epoch the best, and should we stop.
+    Its state is the run's `Progress` (best value, best epoch, epochs waited), which checkpoints hold."""
+
+    rule: ir.EarlyStop | None
+    progress: Progress = field(default_factory=Progress)
+
+    @property
+    def best_epoch(self) -> int:
+        return self.progress.best_epoch
+
+    @property
+    def finished(self) -> bool:
+        """Patience ran out (a resumed run that had stopped early trains no more)."""
+        return self.rule is not None and self.progress.waited >= self.rule.patience
+
+    def improved(self, value: float) -> bool:
+        best = self.progress.best
+        if math.isnan(best):
+            return True
+        delta = self.rule.min_delta if self.rule else 0.0
+        if self.rule and self.rule.mode == "max":
+            return value > best + delta
+        return value < best - delta
+
+    def update(self, epoch: int, logs: dict[str, float]) -> tuple[bool, bool]:
+        """(this epoch is the best so far, training should stop now)."""
+        monitor = self.rule.monitor if self.rule else ("val_loss" if "val_loss" in logs else "loss")
+        value = logs[monitor]
+        if self.improved(value):
+            self.progress.best, self.progress.best_epoch, self.progress.waited = value, epoch, 0
+            return True, False
+        self.progress.waited += 1
+        return False, self.finished
+
+
+@dataclass
+class FitResult:
+    state: TrainState
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_early: bool
+    wall_time: float
+    timings: dict[str, float] = field(default_factory=dict)  # start-up, seconds: trace, compile, ...
 
 
 class Interrupted(Exception):
@@ -423,10 +432,10 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
     rule = trainer.program.early_stop
     keep_best = rule is not None and rule.restore_best
     progress, best = resume if resume is not None else (Progress(), None)
-    stopper = EarlyStopping(rule, progress.best, progress.best_epoch, progress.waited)
+    stopper = EarlyStopping(rule, progress)
     base_key = jax.random.fold_in(jax.random.key(seed), 1)
     stopped = False
-    finished = rule is not None and progress.waited >= rule.patience  # a resumed run that had stopped early
+    finished = stopper.finished  # a resumed run that had stopped early
     timings: dict[str, float] = {}
     train_epoch = trainer._train_epoch
     if not stream and not finished and progress.epoch < epochs:
@@ -462,8 +471,7 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         is_best, stop = stopper.update(epoch, logs)
         if is_best and keep_best:
             best = copy({"params": state.params, "batch_stats": state.batch_stats})
-        progress.epoch, progress.best, progress.best_epoch, progress.waited = \
-            epoch, stopper.best, stopper.best_epoch, stopper.waited
+        progress.epoch = epoch
         interrupted = should_stop is not None and should_stop()
         if checkpointer is not None:
             checkpointer.save(state, best, progress, force=interrupted or stop or epoch == epochs)
@@ -477,5 +485,5 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
     if best is not None and keep_best:
         state = TrainState(best["params"], best["batch_stats"], state.opt_state)
     best_epoch = stopper.best_epoch if rule else len(progress.history)
-    stopped = stopped or bool(rule and stopper.waited >= rule.patience)
+    stopped = stopped or stopper.finished
     return FitResult(state, progress.history, best_epoch, stopped, time.perf_counter() - start, timings)
