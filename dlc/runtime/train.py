@@ -344,7 +344,8 @@ class Progress:
     waited: int = 0
 
     def to_json(self) -> dict:
-        return {"epoch": self.epoch, "history": self.history, "best": None if math.isnan(self.best) else self.best,
+        """A snapshot: Orbax writes it in the background while training appends to the history."""
+        return {"epoch": self.epoch, "history": [dict(row) for row in self.history], "best": None if math.isnan(self.best) else self.best,
                 "best_epoch": self.best_epoch, "waited": self.waited}
 
     @classmethod
