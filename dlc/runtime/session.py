@@ -33,6 +33,19 @@ def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_v
                    has_val or val > 0, test > 0)
 
 
+def _split(program: ir.Program, x: np.ndarray, y: np.ndarray, given: dict, labels: list | None = None
+           ) -> data_mod.Prepared:
+    """The program's data split, encoded and normalized as its `data` options say; the same seed
+    gives the same split, so evaluation sees the parts training saw."""
+    d = program.data
+    return data_mod.prepare(
+        x, y, task=program.task, input_shape=program.input_shape,
+        output_units=program.output_shape[-1] if program.output_shape else None,
+        val=0.0 if "val" in given else d.val, test=0.0 if "test" in given else d.test,
+        normalize=d.normalize, shuffle=d.shuffle, seed=program.seed, given=given, labels=labels,
+        source=d.name if d.source != "arrays" else "the arrays")
+
+
 class ResumeError(Exception):
     """A run that cannot be resumed: one line saying why (nothing saved, or the spec changed)."""
 
@@ -67,14 +80,7 @@ class Session:
             program = owner.recheck(arrays)
         changes = {k: v for k, v in (("seed", seed), ("epochs", epochs)) if v is not None}
         program = dataclasses.replace(program, **changes)
-        d = program.data
-        prepared = data_mod.prepare(
-            x_raw, y_raw, task=program.task, input_shape=program.input_shape,
-            output_units=program.output_shape[-1] if program.output_shape else None,
-            val=0.0 if "val" in given else d.val, test=0.0 if "test" in given else d.test,
-            normalize=d.normalize, shuffle=d.shuffle, seed=program.seed, given=given,
-            source=d.name if d.source != "arrays" else "the arrays")
-        return program, prepared, arrays
+        return program, _split(program, x_raw, y_raw, given), arrays
 
     @classmethod
     def fit(cls, owner: Program, x: Any, y: Any, *, validation_data: Any = None, epochs: int | None = None,
@@ -146,16 +152,10 @@ class Session:
 
     def evaluate_spec_splits(self) -> dict[str, dict[str, float]]:
         """Reload the spec's data, split it as training did (same seed), and evaluate every split."""
-        program = self.owner.recheck(self.arrays) if self.arrays is None else self.program
-        if program.data is None or program.data.source == "arrays":
+        if self.program.data is None or self.program.data.source == "arrays":
             raise ValueError("this run was trained on arrays: give a data file to evaluate on")
-        x, y, given = data_mod.load_source(program.data)
-        d = program.data
-        self.prepared = data_mod.prepare(
-            x, y, task=self.program.task, input_shape=self.program.input_shape,
-            output_units=self.program.output_shape[-1], val=0.0 if "val" in given else d.val,
-            test=0.0 if "test" in given else d.test, normalize=d.normalize, shuffle=d.shuffle,
-            seed=self.program.seed, given=given, labels=self.prepared.labels, source=d.name)
+        x, y, given = data_mod.load_source(self.program.data)
+        self.prepared = _split(self.program, x, y, given, self.prepared.labels)
         return self.split_metrics()
 
     def _inputs(self, x: Any) -> np.ndarray:
