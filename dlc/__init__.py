@@ -14,20 +14,20 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from dlc.api import Program, SpecError, compile, load, load_run  # noqa: E402
+from dlc.api import Program, SpecError, SpecWarning, compile, load, load_run  # noqa: E402
 
-__all__ = ["Program", "SpecError", "compile", "load", "load_run", "__version__",
-           "DataError", "Diverged", "Interrupted", "MemoryGuardError"]
+__all__ = ["Program", "SpecError", "SpecWarning", "compile", "load", "load_run", "__version__",
+           "DataError", "DataWarning", "Diverged", "Interrupted", "MemoryGuardError"]
 
 
 
 def __getattr__(name: str):
     """Errors raised while training live with the runtime, which imports JAX: they load on first
     use, so that `import dlc` and checking stay JAX-free."""
-    if name == "DataError":
-        from dlc.runtime.data import DataError
+    if name in ("DataError", "DataWarning"):
+        from dlc.runtime import data
 
-        return DataError
+        return data.DataError if name == "DataError" else data.DataWarning
     if name in ("Diverged", "Interrupted"):
         from dlc.runtime import train
 

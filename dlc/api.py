@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dlc import arguments
 from dlc.compiler import ir
 from dlc.compiler.check import check
 from dlc.compiler.diagnostics import Diagnostic, render_text
@@ -23,7 +24,18 @@ class SpecError(ValueError):
 
     def __init__(self, diagnostics: list[Diagnostic], sources: dict[str, str]):
         self.diagnostics = [d for d in diagnostics]
+        self.sources = sources  # path -> text, for rendering the diagnostics' source lines
         super().__init__(render_text([d for d in diagnostics if d.is_error] or diagnostics, sources).rstrip())
+
+
+class SpecWarning(UserWarning):
+    """A warning about the spec that only its data shows (W104 once a file's size is known, say),
+    given with `warnings.warn` when `fit` has loaded the data; `diagnostic` is what `dlc check`
+    would print, `sources` the text to show it in."""
+
+    def __init__(self, diagnostic: Diagnostic, sources: dict[str, str]):
+        self.diagnostic, self.sources = diagnostic, sources
+        super().__init__(render_text([diagnostic], sources).rstrip())
 
 
 def _checked(spec: n.Spec, syntax: list[Diagnostic], base_dir: Path, **kw: Any) -> tuple[ir.Program, list]:
@@ -33,23 +45,29 @@ def _checked(spec: n.Spec, syntax: list[Diagnostic], base_dir: Path, **kw: Any) 
     return program, diagnostics
 
 
-def compile(source: str, *, path: str = "<spec>", base_dir: str | Path | None = None) -> Program:  # noqa: A001
-    """A program from spec text. Relative data paths start at `base_dir` (default: the working directory)."""
-    spec, syntax = parse(source, path)
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    program, diagnostics = _checked(spec, syntax, base)
-    return Program(spec, syntax, program, diagnostics, base)
+def compile(source: str | bytes, *, path: str = "<spec>", base_dir: str | Path | None = None) -> Program:  # noqa: A001
+    """A program from spec text, or the bytes of a spec file as read (not UTF-8: a SpecError).
+    Relative data paths start at `base_dir` (default: the working directory)."""
+    return _program(source, path, Path(base_dir) if base_dir is not None else Path.cwd())
 
 
 def load(path: str | Path) -> Program:
     """A program from a spec file; relative data paths start at the file's folder."""
     path = Path(path)
-    text, problems = decode(path.read_bytes(), str(path))
-    if problems:
-        raise SpecError(problems, {str(path): text})
-    spec, syntax = parse(text, str(path))
-    program, diagnostics = _checked(spec, syntax, path.parent)
-    return Program(spec, syntax, program, diagnostics, path.parent)
+    return _program(path.read_bytes(), str(path), path.parent)
+
+
+def _program(source: str | bytes, path: str, base_dir: Path) -> Program:
+    if isinstance(source, bytes):
+        text, problems = decode(source, path)
+        if problems:
+            raise SpecError(problems, {path: source.decode("utf-8", errors="replace")})
+        source = text
+    elif not isinstance(source, str):
+        raise TypeError(f"source must be spec text (str) or bytes, got {type(source).__name__}")
+    spec, syntax = parse(source, path)
+    program, diagnostics = _checked(spec, syntax, base_dir)
+    return Program(spec, syntax, program, diagnostics, base_dir)
 
 
 def load_run(run_dir: str | Path) -> Program:
@@ -85,10 +103,17 @@ class Program:
     def __repr__(self) -> str:
         return f"<dlc.Program {self.ir.name!r}: {self.ir.params if self.ir.params is not None else '?'} params>"
 
-    def recheck(self, arrays: ir.Data | None) -> ir.Program:
-        """The IR for training: with the facts of the arrays given to `fit`, and a loss and an
-        optimizer required. Errors point into the spec, as `dlc check` would."""
-        program, _ = _checked(self._spec, self._syntax, self._base_dir, arrays=arrays, training=True)
+    def recheck(self, arrays: ir.Data | None, warn: bool = False) -> ir.Program:
+        """The IR for training: with the facts of the data as loaded (arrays given to `fit`, or the
+        spec's data once read), and a loss and an optimizer required. Errors point into the spec,
+        as `dlc check` would; with `warn`, warnings that checking the spec alone did not give are
+        given as `SpecWarning`s."""
+        import warnings
+
+        program, diagnostics = _checked(self._spec, self._syntax, self._base_dir, arrays=arrays, training=True)
+        for d in diagnostics if warn else ():
+            if d not in self.diagnostics:
+                warnings.warn(SpecWarning(d, {self._spec.path: self._spec.source}), stacklevel=2)
         return program
 
     def fit(self, x: Any = None, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
@@ -110,10 +135,28 @@ class Program:
         replicated); `data_budget` (bytes, default half the device's free memory, or
         `$DLC_DATA_BUDGET`) bounds the training data kept on the device: more is streamed.
         `on_compiled(seconds, from_cache)` is told when the epoch program is compiled."""
-        from dlc.runtime.session import Session
-
         if (x is None) != (y is None):
             raise ValueError("fit needs both x and y, or neither (to use the spec's `data`)")
+        if x is not None:
+            x, y = arguments.examples_and_labels(x, y)
+        if validation_data is not None:
+            if x is None:
+                raise ValueError("validation_data goes with x and y: without them, fit uses the spec's `data`, "
+                                 "whose `val=` option holds out validation examples")
+            validation_data = arguments.pair("validation_data", validation_data)
+        epochs = None if epochs is None else arguments.integer("epochs", epochs, 1, 2**31)
+        seed = None if seed is None else arguments.integer("seed", seed, 0, 2**32)
+        for name, function in (("on_epoch", on_epoch), ("should_stop", should_stop), ("on_compiled", on_compiled)):
+            arguments.callback(name, function)
+        arguments.folder("checkpoint_dir", checkpoint_dir)
+        if arguments.boolean("resume", resume) and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir, the folder of the run to continue")
+        checkpoint_interval = arguments.seconds("checkpoint_interval", checkpoint_interval)
+        devices = arguments.devices(devices)
+        data_budget = None if data_budget is None else arguments.integer("data_budget", data_budget, 1)
+
+        from dlc.runtime.session import Session
+
         self.trained = Session.fit(self, x, y, validation_data=validation_data, epochs=epochs, seed=seed,
                                    on_epoch=on_epoch, resume=resume, checkpoint_interval=checkpoint_interval,
                                    checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
@@ -128,11 +171,17 @@ class Program:
 
     def evaluate(self, x: Any = None, y: Any = None) -> dict[str, float]:
         """Loss and metrics on (x, y); with no arguments, on the test split (else validation, else train)."""
-        return self._session().evaluate(x, y)
+        if (x is None) != (y is None):
+            raise ValueError("evaluate needs both x and y, or neither (to use the spec's own test split)")
+        session = self._session()
+        if x is not None:
+            x, y = arguments.examples_and_labels(x, y)
+        return session.evaluate(x, y)
 
     def predict(self, x: Any) -> Any:
         """The model's outputs for x, as a NumPy array (its softmax/sigmoid applied)."""
-        return self._session().predict(x)
+        session = self._session()
+        return session.predict(arguments.features("x", x))
 
     def save(self, run_dir: str | Path) -> Path:
         """Write the spec, checkpoint, normalization and label mapping to a run folder."""

@@ -43,12 +43,11 @@ def _color(choice: str, stream) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def _read_spec(name: str):
-    """(program, diagnostics, text, display path) for a spec file or `-` (stdin). An OSError when
-    it cannot be read, or is too large to be a spec."""
+def _spec_bytes(name: str) -> tuple[bytes, str, Path | None]:
+    """(bytes, display path, folder relative data paths start at) of a spec file or `-` (stdin),
+    read once: every verb passes these on and never opens the spec again. An OSError when it
+    cannot be read, or is too large to be a spec."""
     import errno
-
-    from dlc.compiler.check import check_bytes
 
     # Bytes, so that text that is not UTF-8 gets an error that points at the first bad byte.
     if name == "-":
@@ -58,6 +57,14 @@ def _read_spec(name: str):
             data, shown, base = f.read(MAX_SPEC_BYTES + 1), str(Path(name)), Path(name).parent
     if len(data) > MAX_SPEC_BYTES:
         raise OSError(errno.EFBIG, f"over {MAX_SPEC_BYTES // 2**20} MiB, too large to be a spec")
+    return data, shown, base
+
+
+def _read_spec(name: str):
+    """(program, diagnostics, text, display path) for a spec file or `-` (stdin)."""
+    from dlc.compiler.check import check_bytes
+
+    data, shown, base = _spec_bytes(name)
     program, diagnostics, text = check_bytes(data, shown, base)
     return program, diagnostics, text, shown
 
@@ -169,8 +176,9 @@ def _runtime_errors() -> tuple[type[Exception], ...]:
     """Errors of bad input that the runtime reports in one line (imported only when training)."""
     from dlc.runtime.data import DataError
     from dlc.runtime.runfolder import RunFolderError
+    from dlc.runtime.train import DeviceError
 
-    return DataError, RunFolderError
+    return DataError, RunFolderError, DeviceError
 
 
 def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
@@ -217,6 +225,33 @@ def _spec_changes(before: str, after: str) -> str:
     return ", ".join(changes[:3]) + (f" and {len(changes) - 3} more" if len(changes) > 3 else "")
 
 
+class _warnings_shown:
+    """Warnings given while a verb runs, shown as the CLI shows its own: a spec's as `dlc check`
+    prints it, with its source line; any other as one `dlc: warning:` line."""
+
+    def __init__(self, color: str) -> None:
+        self.color = color
+
+    def show(self, message, category, filename, lineno, file=None, line=None) -> None:
+        from dlc.api import SpecWarning
+
+        if isinstance(message, SpecWarning):
+            _print_diagnostics([message.diagnostic], message.sources, "text", self.color, sys.stderr)
+        else:
+            print(f"dlc: warning: {_one_line(str(message))}", file=sys.stderr)
+
+    def __enter__(self):
+        import warnings
+
+        self.caught = warnings.catch_warnings()
+        self.caught.__enter__()
+        warnings.showwarning = self.show
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.caught.__exit__(*exc)
+
+
 class _StopOnInterrupt:
     """The first Ctrl-C asks training to stop at the end of the epoch (a safe point, where it is
     checkpointed); a second one aborts at once."""
@@ -256,12 +291,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         return _usage_error("--resume needs --out DIR, the folder of the run to continue")
     try:
-        program, diagnostics, text, shown = _read_spec(args.spec)
+        data, shown, base = _spec_bytes(args.spec)
     except OSError as e:
         return _usage_error(f"cannot read {args.spec}: {e.strerror or e}")
-    _print_diagnostics(diagnostics, {shown: text}, "text", args.color, sys.stderr)
-    if program is None:
+    from dlc.api import SpecError
+    from dlc.api import compile as compile_spec
+
+    try:
+        api_program = compile_spec(data, path=shown, base_dir=base)
+    except SpecError as e:
+        _print_diagnostics(e.diagnostics, e.sources, "text", args.color, sys.stderr)
         return EXIT_ERRORS
+    text, program = api_program.source, api_program.ir
+    _print_diagnostics(api_program.diagnostics, {shown: text}, "text", args.color, sys.stderr)
+    if program.data is None:
+        return _failure(f"{shown} has no `data` statement: `dlc run` trains on the data a spec names; add one, "
+                        'e.g. `data digits` or `data "train.csv" target="label"` (or train on arrays with '
+                        "the Python API's fit(x, y))")
     out = Path(args.out) if args.out else _new_run_folder(program.name)
     created = False  # whether this command made the run folder (then a run that never starts removes it)
     if args.resume:
@@ -294,7 +340,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             jax.distributed.initialize()  # coordinator, process count and id from the environment
         except (RuntimeError, ValueError) as e:
             return _failure(f"cannot join the distributed run: {str(e).splitlines()[0]}")
-    from dlc.api import SpecError, load
     from dlc.runtime.memory import MemoryGuardError
     from dlc.runtime.progress import EpochProgress
     from dlc.runtime.runfolder import write_history, write_run
@@ -303,12 +348,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     imports = time.perf_counter() - imports_started
 
-    api_program = load(args.spec)
     progress = EpochProgress(args.epochs or program.epochs, program.name, quiet=args.quiet)
     resume_command = f"dlc run {args.spec} --out {out} --resume" + \
         "".join(f" --{k} {v}" for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None)
     try:
-        with _StopOnInterrupt() as interrupt:
+        with _StopOnInterrupt() as interrupt, _warnings_shown(args.color):
             api_program.fit(epochs=args.epochs, seed=args.seed, on_epoch=progress, checkpoint_dir=out / "training",
                             resume=args.resume, checkpoint_interval=args.checkpoint_interval,
                             should_stop=lambda: interrupt.requested, devices=args.devices,
@@ -325,7 +369,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except Diverged as e:
         write_history(out, e.history)
         lr = program.optimizer.args["lr"] if program.optimizer else None
-        last = f"epoch {e.epoch - 1} is the last finite one; " if e.epoch > 1 else ""
+        last = f"epoch {e.epoch - 1} is the last finite one; " if e.epoch > 1 and e.start is None else ""
         return _failure(f"{e}; {last}lower the learning rate (`lr={lr:g}` now) or clip gradients "
                         f"(`clip=1.0` on `optimizer`)")
     except (MemoryGuardError, ResumeError, DeviceError, ValueError, *_runtime_errors()) as e:
@@ -346,7 +390,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.profile:
         print(_profile(imports, result))
     if args.repeat_check:
-        return _repeat_check(args, session)
+        return _repeat_check(args, session, data, shown, base)
     return EXIT_OK
 
 
@@ -368,15 +412,15 @@ def _profile(imports: float, result) -> str:
             f"{steady}; {total:.2f} s in all")
 
 
-def _repeat_check(args: argparse.Namespace, first) -> int:
+def _repeat_check(args: argparse.Namespace, first, data: bytes, shown: str, base: Path | None) -> int:
     """Train the same spec with the same seed again and compare every number: history (all but
     the timings) and final parameters, bit for bit."""
     import jax
     import numpy as np
 
-    from dlc.api import load
+    from dlc.api import compile as compile_spec
 
-    again = load(args.spec)
+    again = compile_spec(data, path=shown, base_dir=base)
     again.fit(epochs=args.epochs, seed=args.seed)
     second = again.trained
     strip = [{k: v for k, v in row.items() if k != "epoch_time"} for row in first.history]
@@ -396,8 +440,12 @@ def _load_run(run_dir: str):
 
     try:
         return load_run(run_dir)
-    except SpecError as e:  # spec.dl edited after the run: its errors as `dlc check` prints them, then one line
+    except SpecError as e:  # its errors as `dlc check` prints them, then one line
         print(e, file=sys.stderr)
+        if all(d.code.startswith("E60") for d in e.diagnostics if d.is_error):
+            # A run folder of an older dlc records no facts of its data: reloading it reads the data file.
+            raise RunFolderError(f"`{run_dir}` was written by an older dlc, which reads the data it trained on to "
+                                 "reload a run, and that data cannot be read: restore it, or train again") from None
         raise RunFolderError(f"the spec of `{run_dir}` has errors: was spec.dl edited after the run?") from None
 
 
@@ -412,16 +460,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         program = _load_run(args.run_dir)
-        if args.data:
-            from dlc.runtime.data import read_features
+        session = program.trained
+        from dlc.runtime.data import DataError, read_features
 
-            x, y = read_features(Path(args.data), target=args.target or _spec_target(program) or "target",
-                                 need_target=args.target is not None)
-            if y is None:
-                return _failure(f"{args.data} has no labels to evaluate against")
-            metrics = {Path(args.data).name: program.evaluate(x, y)}
+        if args.data:
+            x, y, source = read_features(Path(args.data), target=args.target or _spec_target(program) or "target",
+                                         with_target=True, columns=session.prepared.columns)
+            metrics = {Path(args.data).name: session.evaluate(x, y, source)}
         else:
-            metrics = program.trained.evaluate_spec_splits()
+            try:
+                metrics = session.evaluate_spec_splits()
+            except DataError as e:
+                return _failure(f"evaluating the splits of `{args.run_dir}` reads the data it trained on: {e} "
+                                f"(to evaluate on other data: `dlc eval {args.run_dir} DATA`)")
     except (ValueError, *_runtime_errors()) as e:  # SpecError is a ValueError
         return _failure(str(e))
     if args.format == "json":
@@ -436,9 +487,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         program = _load_run(args.run_dir)
         from dlc.runtime.data import read_features
 
-        # The training CSV itself can be given: its label column is dropped when present.
-        x, _ = read_features(Path(args.input), target=args.target or _spec_target(program))
-        outputs = program.predict(x)
+        # Columns are found by name (the training CSV itself will do): a label column is never read.
+        x, _, source = read_features(Path(args.input), target=args.target or _spec_target(program),
+                                     columns=program.trained.prepared.columns)
+        outputs = program.trained.predict(x, source)
     except (ValueError, *_runtime_errors()) as e:  # SpecError is a ValueError
         return _failure(str(e))
     from dlc.runtime.session import prediction_rows

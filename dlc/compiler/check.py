@@ -9,14 +9,25 @@ stay silent about it instead of blaming the wrong line.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dlc.compiler import ir
 from dlc.compiler import registry as reg
-from dlc.compiler.datafacts import DataFactError, FileFacts, csv_facts, npz_facts
-from dlc.compiler.diagnostics import Diagnostic, Label, error, file_span, sort_key, warning
+from dlc.compiler.datafacts import NOT_FOUND, DataFactError, FileFacts, csv_facts, data_file_problem, npz_facts
+from dlc.compiler.diagnostics import (
+    MAX_DIAGNOSTICS,
+    Diagnostic,
+    Label,
+    error,
+    file_span,
+    is_whole_file,
+    sort_key,
+    stopped,
+    warning,
+)
 from dlc.compiler.registry import KINDS, Param, ShapeError, show_shape
 from dlc.compiler.suggest import closest, did_you_mean
 from dlc.grammar import nodes as n
@@ -37,15 +48,27 @@ def check(spec: n.Spec, base_dir: Path | None = None, extra: list[Diagnostic] | 
 
     `base_dir` resolves relative data paths (the spec file's folder; default the working directory).
     `extra` holds diagnostics from earlier stages (syntax errors), merged in source order.
-    `arrays` describes arrays given to `fit`, which take the place of the spec's `data`.
+    `arrays` holds the facts of data as loaded (arrays given to `fit`, or the spec's `data` once
+    read, with its classes counted): they take the place of what the spec's `data` tells.
     `training`: the program is about to train, so a missing loss or optimizer is an error.
+    Past MAX_DIAGNOSTICS, checking stops, and a last diagnostic says so.
     """
+    if len(extra or []) > MAX_DIAGNOSTICS:  # the parser stopped: what it made of the text is no spec
+        return None, sorted(extra or [], key=sort_key)
     checker = _Checker(spec, base_dir or Path.cwd(), arrays, training, [d.span for d in extra or [] if d.is_error])
-    program = checker.run()
+    try:
+        program = checker.run()
+    except _TooMany:
+        program = None
+        checker.diagnostics.append(stopped(file_span(spec.path), "errors"))
     diagnostics = sorted((extra or []) + checker.diagnostics, key=sort_key)
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
     return program, diagnostics
+
+
+class _TooMany(Exception):
+    """The file has more diagnostics than are shown."""
 
 
 @dataclass
@@ -72,9 +95,15 @@ class _Checker:
         self.misspelled: set[str] = set()
         self.layers: list[n.Node] = []
         self.bound_layers: dict[int, _Bound] = {}
+        self.warned_unsettled: set[int] = set()  # statements W104 was reported at
+        self.data: ir.Data | None = None
         self.file_start = file_span(spec.path)
 
     def report(self, d: Diagnostic) -> None:
+        """Collect `d`, or stop checking when the file has as many diagnostics as are shown, its syntax
+        errors among them: what is not shown is not worth finding."""
+        if len(self.syntax_errors) + len(self.diagnostics) >= MAX_DIAGNOSTICS:
+            raise _TooMany
         self.diagnostics.append(d)
 
     def holds_syntax_error(self, value: n.Value) -> bool:
@@ -88,7 +117,7 @@ class _Checker:
     def run(self) -> ir.Program | None:
         for node in self.spec.statements:
             self.sort_statement(node)
-        data = self.check_data()
+        data = self.data = self.check_data()
         input_shape = self.check_input(data)
         layers, output_shape = self.check_layers(self.layers, input_shape, top=True)
         return self.check_training(data, input_shape, layers, output_shape)
@@ -414,7 +443,8 @@ class _Checker:
             entry = reg.lookup("dataset", source)
             assert isinstance(entry, reg.Dataset)
             return ir.Data("builtin", entry.name, None, val, test, a["normalize"], a["shuffle"], None,
-                           entry.features, "classification", entry.classes, None, val > 0, test > 0)
+                           entry.features, "classification", entry.classes, None, val > 0, test > 0,
+                           entry.examples)
         written = Path(source)
         path = written if written.is_absolute() else self.base_dir / written
         suffix = path.suffix.lower()
@@ -422,12 +452,12 @@ class _Checker:
             if suffix not in (".csv", ".npz"):
                 raise DataFactError("E601", f"unsupported data file `{source}`",
                                     "use a `.csv` file with a header row or a `.npz` file with arrays `x` and `y`")
-            if not _is_file(path) and _exists(path):  # a folder, a device, a pipe: never read
-                raise DataFactError("E606", f"data file `{source}` is {'a folder' if path.is_dir() else 'not a file'}",
-                                    "name a `.csv` or `.npz` file")
-            if not _is_file(path):
+            problem = data_file_problem(path)
+            if problem == NOT_FOUND:
                 raise DataFactError("E600", f"data file `{source}` not found", f"looked for `{path}`" + (
                     "" if written.is_absolute() else "; a relative path starts at the spec's folder"))
+            if problem:
+                raise DataFactError("E606", f"data file `{source}` {problem}", "name a `.csv` or `.npz` file")
             if a.get("target") is _UNKNOWN:
                 return None  # a `target=` of the wrong type, already reported
             if suffix == ".csv":
@@ -548,7 +578,52 @@ class _Checker:
             self.report(error("E402", node.span, f"`{node.keyword}` would shrink its {show_shape(shape)} input "
                               f"to {show_shape(output)}", "use a smaller window or `padding=same`"))
             return None, None
+        if output[-1] == 1 and self.report_constant_activation(node, entry, bound):
+            return None, None
+        if entry.settling is not None:
+            self.warn_unsettled(node, entry.settling(bound.args))
         return ir.Layer(entry.name, bound.args, shape, output, entry.count(shape, bound.args), node.span.line), output
+
+    def training_steps(self) -> tuple[int, int, int] | None:
+        """(steps, epochs, batches per epoch) of the run at most, when the number of training
+        examples is known: built-in data, or any data once loaded. Held-out parts are cut as
+        `runtime.data` cuts them."""
+        data = self.data
+        if data is None or data.examples is None:
+            return None
+        held = sum(max(1, round(f * data.examples)) for f in (data.val, data.test) if f > 0)
+        train = max(data.examples - held, 1)
+        epochs = self.setting("epochs").args["count"] if self.setting("epochs") else 10
+        batch = self.setting("batch").args["size"] if self.setting("batch") else 32
+        batches = -(-train // min(batch, train))
+        return epochs * batches, epochs, batches
+
+    def warn_unsettled(self, node: n.Statement, needed: int) -> None:
+        """W104 once per statement (a `repeat` visits it once per copy): running statistics that
+        need more steps to settle than the run has, so evaluation would use unsettled ones."""
+        run = self.training_steps()
+        if run is None or run[0] >= needed or id(node) in self.warned_unsettled:
+            return
+        self.warned_unsettled.add(id(node))
+        steps, epochs, batches = run
+        fits = math.floor(100 * 0.01 ** (1 / steps)) / 100  # a momentum whose start weighs < 1% after `steps`
+        lower = f"lower `momentum=` (`momentum={fits:g}` settles in {_count(steps, 'step')}), or " if fits > 0 else ""
+        self.report(warning("W104", node.span, f"`{node.keyword}` needs about {needed:,} training steps for its "
+                            f"running statistics to settle, but the run has at most {steps:,} ({_count(epochs, 'epoch')} "
+                            f"of {_count(batches, 'batch', 'batches')}): evaluation would use statistics that never settled",
+                            f"{lower}train for more epochs or with a smaller `batch`"))
+
+    def report_constant_activation(self, node: n.Statement, entry: reg.Layer, bound: _Bound) -> bool:
+        """E405 for an activation that sums to 1 over the last axis (softmax) applied to one unit:
+        its output is the constant 1, whatever the loss. True when reported."""
+        for slot, value in zip([p for p in entry.params if p.positional], node.positionals, strict=False):
+            name = bound.args.get(slot.name)
+            if slot.table == "activation" and isinstance(name, str) and reg.lookup("activation", name).sums_to_one:
+                self.report(error("E405", value.span, f"a `{name}` over one unit is always 1, so nothing before it "
+                                  "can learn", "use `sigmoid` for one probability, or give the layer one unit "
+                                  "per class"))
+                return True
+        return False
 
     def check_block(self, node: n.Statement, entry: reg.Layer, bound: _Bound,
                     shape: tuple[int, ...] | None) -> tuple[ir.Layer | None, Any]:
@@ -663,10 +738,7 @@ class _Checker:
                 self.report(error("E500", span, f"`{loss.name}` needs a flat output, got {show_shape(output)}",
                                   "end with `flatten` then `dense 1 sigmoid`"))
                 return
-            if activation == "softmax" and output[0] == 1:
-                fix = ("E500", "a softmax over one unit is always 1, so nothing can be learned",
-                       "use `dense 1 sigmoid` with `binary_crossentropy`")
-            elif classes is not None and classes != 2:
+            if classes is not None and classes != 2:
                 fix = ("E503", f"`{loss.name}` is for two classes, but `{data.name}` has {classes}",
                        f"use `loss categorical_crossentropy` with `dense {classes} softmax`")
             elif classes == 2 and output[0] != 1:
@@ -787,21 +859,6 @@ def _first_over_layer_limit(nodes: list[n.Node]) -> tuple[n.Node | None, int]:
     return first, total
 
 
-def _is_file(path: Path) -> bool:
-    """Whether a file is there; a name the file system refuses (too long, say) names none."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:
-        return False
-
-
 def _entry_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k != "name"}
 
@@ -812,6 +869,10 @@ def _and(words: list[str]) -> str:
 
 def _or(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"1 {noun}" if number == 1 else f"{number:,} {plural or noun + 's'}"
 
 
 def _units(shape: tuple[int, ...]) -> str:
@@ -830,11 +891,16 @@ def _prod(shape: tuple[int, ...]) -> int:
 
 def check_text(text: str, path: str = "<spec>", base_dir: Path | None = None, *, training: bool = False
                ) -> tuple[ir.Program | None, list[Diagnostic]]:
-    """Parse and check spec text: the whole front end in one call."""
-    from dlc.grammar.parse import parse
+    """Parse and check spec text: the whole front end in one call. A long text is checked on a growing
+    part of it, until the part is the whole text or checking it stopped at diagnostics that all point into
+    it (not `no loss` and the like, which the rest of the text may answer)."""
+    from dlc.grammar.parse import parse_growing
 
-    spec, syntax = parse(text, path)
-    return check(spec, base_dir, syntax, training=training)
+    for spec, syntax, _ in parse_growing(text, path):
+        program, diagnostics = check(spec, base_dir, syntax, training=training)
+        if len(diagnostics) > MAX_DIAGNOSTICS and sum(not is_whole_file(d.span) for d in diagnostics) >= MAX_DIAGNOSTICS:
+            break
+    return program, diagnostics
 
 
 def check_bytes(data: bytes, path: str, base_dir: Path | None = None, *, training: bool = False

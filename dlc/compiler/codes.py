@@ -141,6 +141,11 @@ CODES: tuple[Code, ...] = (
          "`input` may re-shape examples only when the number of values agrees: `digits` has 64 features, "
          "so `input 8x8x1` works and `input 7x7x1` does not.",
          "data digits\ninput 7x7x1", "data digits\ninput 8x8x1"),
+    Code("E405", "softmax over one unit",
+         "A `softmax` turns the values along the last axis into probabilities that sum to 1. Over one unit "
+         "it is always 1, whatever the input: the layers before it get no gradient and the output says "
+         "nothing, whatever the loss. For one probability use `sigmoid`; for classes, one unit per class.",
+         "input 4\ndense 1 softmax\nloss mse", "input 4\ndense 1 sigmoid\nloss mse"),
     # --- output, loss and data -----------------------------------------------------------------
     Code("E500", "output does not fit the loss",
          "`categorical_crossentropy` needs a flat output with one unit per class; `binary_crossentropy` a "
@@ -223,6 +228,16 @@ CODES: tuple[Code, ...] = (
          "is treated as logits, which is rarely what was meant.",
          "data digits val=0.1\ndense 10 relu\nloss categorical_crossentropy",
          "data digits val=0.1\ndense 10 softmax\nloss categorical_crossentropy"),
+    Code("W104", "running statistics cannot settle",
+         "`batchnorm` keeps running averages of each channel's mean and variance, which evaluation and "
+         "prediction use instead of the batch's. Each step keeps `momentum` of the old average: at the "
+         "default 0.99 it takes about 459 steps before the starting values weigh under 1%. A run with "
+         "fewer steps (epochs times batches per epoch) evaluates with statistics that never settled, and "
+         "its validation numbers are worse than the model. Lower `momentum=`, or train for more steps.",
+         "data iris val=0.2\ndense 16 relu\nbatchnorm\ndense 3 softmax\nloss categorical_crossentropy\n"
+         "optimizer adam\nepochs 20",
+         "data iris val=0.2\ndense 16 relu\nbatchnorm momentum=0.9\ndense 3 softmax\n"
+         "loss categorical_crossentropy\noptimizer adam\nepochs 20"),
 )
 
 BY_CODE = {c.code: c for c in CODES}

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
+import os
+import stat
 import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from dlc.compiler.diagnostics import printable
 
 
 class DataFactError(Exception):
@@ -30,13 +35,70 @@ class FileFacts:
     columns: tuple[str, ...] = ()
 
 
+NOT_FOUND = "not found"
+# File systems the kernel makes up: their files read as what the system holds (`/proc/self/environ` is
+# the environment, secrets and all), yet stat as regular files of size 0.
+_KERNEL_FILE_SYSTEMS = ("/proc", "/sys")
+
+
+def data_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be a data file, as words that follow "data file `PATH`", or None when it can.
+
+    Only a regular file on a real file system is read, wherever its symbolic links lead: a spec from a
+    cloned repository or a pull request names the data, and must not make dlc read a device or a pipe
+    (which may never end) or a kernel file, and print what it holds in a hint."""
+    try:
+        real = os.path.realpath(path)
+        status = os.stat(real)
+    except (OSError, ValueError):  # missing, a loop of links, a name the file system refuses
+        return NOT_FOUND
+    if stat.S_ISDIR(status.st_mode):
+        return "is not a file: it is a folder"
+    if not stat.S_ISREG(status.st_mode):
+        return "is not a file: it is a device, a pipe or a socket"
+    if any(real.startswith(f"{root}/") or status.st_dev == _mounted_device(root) for root in _KERNEL_FILE_SYSTEMS):
+        return "is not a data file: it is made up by the kernel (under /proc or /sys)"
+    return None
+
+
+def _mounted_device(root: str) -> int | None:
+    """The device of the file system mounted at `root` (so that it is known however a link or a second
+    mount reaches it), or None where nothing is mounted there."""
+    try:
+        device = os.stat(root).st_dev
+        return None if device == os.stat("/").st_dev else device
+    except OSError:  # no such folder here (macOS has no /proc)
+        return None
+
+
+# Names from a data file that a hint lists: a few, each shortened, never the raw bytes of the file.
+LISTED_NAMES = 20
+LISTED_NAME_WIDTH = 60
+
+
+def listing(names: list[str] | tuple[str, ...]) -> str:
+    """`a`, `b`, ... for a hint: at most LISTED_NAMES names, each printable and shortened, then how
+    many more there are."""
+    shown = ", ".join(f"`{printable(name, LISTED_NAME_WIDTH)}`" for name in names[:LISTED_NAMES])
+    more = len(names) - LISTED_NAMES
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
+
+# A header line is read up to this length: a file of one endless line is refused, not read whole.
+MAX_HEADER_CHARS = 2**20
+
+
 def csv_facts(path: Path, target: str | None) -> FileFacts:
     if target is None:
         raise DataFactError("E603", "a CSV source needs `target=` naming its label column",
                             'add `target="COLUMN"`, naming a column of the header')
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a name
-            header = next(csv.reader(f), None)
+            head = f.read(MAX_HEADER_CHARS)
+        if len(head) == MAX_HEADER_CHARS and "\n" not in head:
+            raise DataFactError("E606", f"`{path.name}` has a header line over {MAX_HEADER_CHARS:,} characters",
+                                "the first row names the columns, e.g. `a,b,target`")
+        header = next(csv.reader(io.StringIO(head)), None)
     except UnicodeDecodeError:
         raise DataFactError("E606", f"`{path.name}` is not UTF-8 text", "save the CSV as UTF-8") from None
     except (OSError, csv.Error) as e:
@@ -49,7 +111,7 @@ def csv_facts(path: Path, target: str | None) -> FileFacts:
         from dlc.compiler.suggest import did_you_mean
 
         raise DataFactError("E602", f"`{path.name}` has no column `{target}`",
-                            did_you_mean(target, columns) or f"its columns are {', '.join(columns)}", at="target")
+                            did_you_mean(target, columns) or f"its columns are {listing(columns)}", at="target")
     if len(columns) < 2:
         raise DataFactError("E606", f"`{path.name}` has only the target column: there are no features")
     return FileFacts((len(columns) - 1,), None, 1, False, False, columns)
@@ -95,7 +157,7 @@ def npz_facts(path: Path) -> FileFacts:
                             "write it with `numpy.savez(path, x=..., y=...)`") from None
     for name in ("x", "y"):
         if name not in arrays:
-            held = ", ".join(f"`{m.removesuffix('.npy')}`" for m in sorted(members)) or "no arrays"
+            held = listing([m.removesuffix(".npy") for m in sorted(members)]) or "no arrays"
             raise DataFactError("E604", f"`{path.name}` has no array `{name}`",
                                 f"an NPZ source holds arrays `x` and `y`; this one holds {held}")
     for name, (kind, shape) in arrays.items():
@@ -117,6 +179,8 @@ def npz_facts(path: Path) -> FileFacts:
             raise DataFactError("E604", f"`x{split}` in `{path.name}` has {x[1][0]} examples but `y{split}` has "
                                 f"{y[1][0]}", "each example needs its label: the first axes must agree")
     y_kind, y_shape = arrays["y"]
-    return FileFacts(arrays["x"][1][1:] or (1,), y_kind in "biu" and len(y_shape) == 1,
+    # One float per example may hold whole numbers, which are class labels too: known once loaded.
+    integer_labels = None if y_kind == "f" and len(y_shape) == 1 else y_kind in "biu" and len(y_shape) == 1
+    return FileFacts(arrays["x"][1][1:] or (1,), integer_labels,
                      1 if len(y_shape) == 1 else y_shape[1] if len(y_shape) == 2 else None,
                      "x_val" in arrays, "x_test" in arrays)

@@ -63,7 +63,7 @@ def file_span(path: str) -> Span:
     return Span(path, 1, 1, 1, 1, 0, 0)
 
 
-def _is_whole_file(span: Span) -> bool:
+def is_whole_file(span: Span) -> bool:
     return span.start == span.end == 0
 
 
@@ -75,9 +75,21 @@ def warning(code: str, span: Span, message: str, hint: str | None = None) -> Dia
     return Diagnostic(code, "warning", span, message, hint)
 
 
+# Diagnostics reported for one file, at most: past them, the parser and the checker stop, so that a
+# megabyte of mistakes is checked in the time of its first few and prints a screenful, not megabytes.
+MAX_DIAGNOSTICS = 50
+
+
+def stopped(span: Span, what: str) -> Diagnostic:
+    """The last diagnostic of a file that has more than MAX_DIAGNOSTICS: it says that checking stopped,
+    in the text and in JSON alike."""
+    return error("E101", span, f"too many {what}; stopped after {MAX_DIAGNOSTICS}",
+                 "fix these and check again: the rest of the file was not checked")
+
+
 def sort_key(d: Diagnostic) -> tuple:
     """Source order, file by file; what is about a whole file (`no loss`) after what points into it."""
-    return (d.span.path, _is_whole_file(d.span), d.span.start, d.code)
+    return (d.span.path, is_whole_file(d.span), d.span.start, d.code)
 
 
 _STYLE = {"error": "\033[1;31m", "warning": "\033[1;33m", "note": "\033[1;36m", "hint": "\033[1;32m",
@@ -114,7 +126,7 @@ def printable(text: str, limit: int | None = None) -> str:
 def _snippet(span: Span, lines: list[str] | None, style: str, color: bool) -> list[str]:
     """The span's first source line with a caret under the span (to the line's end if it runs on).
     `lines` is the source split at line breaks, as spans count lines."""
-    if lines is None or _is_whole_file(span) or not 1 <= span.line <= len(lines):
+    if lines is None or is_whole_file(span) or not 1 <= span.line <= len(lines):
         return []
     raw = lines[span.line - 1].removesuffix("\r")
     first = span.col - 1

@@ -41,6 +41,7 @@ class Data:
     target_width: int | None  # for regression and multi-label data, when known
     has_val: bool  # validation data exists (a `val=` fraction or `x_val` in the file)
     has_test: bool
+    examples: int | None = None  # examples before any is held out, when known (built-ins; data once loaded)
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,14 @@ class Layer(Entry):
     # 1 for the real examples of the batch and 0 for padding, so that padding never enters it.
     stateful: bool = False
     train_only: bool = False  # behaves differently in training (dropout)
+    # settling(args): training steps its running statistics need before their initial values
+    # weigh under 1%; a run with fewer steps evaluates with statistics that never settled (W104).
+    settling: Callable[[dict], int] | None = None
+
+
+def _steps_to_forget(momentum: float) -> int:
+    """Steps after which a running average with this momentum keeps under 1% of its start."""
+    return 1 if momentum <= 0 else math.ceil(math.log(0.01) / math.log(momentum))
 
 
 def _need_rank(shape: Shape, rank: int, layer: str) -> None:
@@ -295,7 +303,7 @@ LAYERS: tuple[Layer, ...] = (
            option("eps", "float", "added to the variance", 1e-3, range=GREATER_THAN_ZERO)),
           example="batchnorm",
           shape=_any_rank("batchnorm"), count=lambda s, a: 2 * s[-1],
-          build=_build_batchnorm, stateful=True),
+          build=_build_batchnorm, stateful=True, settling=lambda a: _steps_to_forget(a["momentum"])),
     Layer("layernorm", "normalise each example over its last axis",
           (option("eps", "float", "added to the variance", 1e-6, range=GREATER_THAN_ZERO),),
           example="layernorm",
@@ -314,13 +322,17 @@ LAYERS: tuple[Layer, ...] = (
 @dataclass(frozen=True)
 class Activation(Entry):
     build: Callable[[Any], Callable] | None = None  # build(lib) -> elementwise function
+    # Its outputs along the last axis sum to 1: over a last axis of one unit it is the constant 1,
+    # so the layers before it get no gradient and the output says nothing (an error, E405).
+    sums_to_one: bool = False
 
 
 ACTIVATIONS: tuple[Activation, ...] = (
     Activation("relu", "max(0, x)", build=lambda lib: lib.nn.relu),
     Activation("sigmoid", "1 / (1 + e^-x): a probability for each unit", build=lambda lib: lib.nn.sigmoid),
     Activation("tanh", "hyperbolic tangent, in (-1, 1)", build=lambda lib: lib.jnp.tanh),
-    Activation("softmax", "probabilities over the last axis that sum to 1", build=lambda lib: lib.nn.softmax),
+    Activation("softmax", "probabilities over the last axis that sum to 1", build=lambda lib: lib.nn.softmax,
+               sums_to_one=True),
     Activation("gelu", "Gaussian error linear unit (exact, as in Keras and PyTorch)",
                build=lambda lib: lambda x: lib.nn.gelu(x, approximate=False)),
     Activation("elu", "exponential linear unit", build=lambda lib: lib.nn.elu),
@@ -371,7 +383,7 @@ LOSSES: tuple[Loss, ...] = (
     Loss("huber", "squared error near zero, absolute error beyond `delta`",
          (option("delta", "float", "where the loss turns linear", 1.0, range=GREATER_THAN_ZERO),),
          example="loss huber delta=1.0",
-         per_example=lambda out, y, a, lib: lib.jnp.mean(lib.optax.huber_loss(out, y, a["delta"]), axis=-1)),
+         per_example=lambda out, y, a, lib: lib.jnp.mean(lib.optax.huber_loss(out, y, delta=a["delta"]), axis=-1)),
     Loss("binary_crossentropy", "log loss of one probability per unit (two classes, or several labels)",
          example="loss binary_crossentropy", task="binary", probability="sigmoid",
          per_example=lambda out, y, a, lib: lib.jnp.mean(lib.optax.sigmoid_binary_cross_entropy(out, y), axis=-1)),

@@ -3,23 +3,34 @@
 Recovery: lark's LALR parser stops at the first error. We report it, replace the
 broken statement in a working copy of the text by a placeholder of the same length
 (so every offset, line and column stays true), and parse again. Each pass removes
-at least one character of broken text, so the loop ends; the number of passes is
-capped for pathological input.
+at least one character of broken text, so the loop ends; the number of errors is
+capped (MAX_DIAGNOSTICS) for pathological input.
+
+The text is parsed a part at a time, each part ending at a line break between top-level
+statements: a pass after an error parses its part again, not the whole text, and a caller
+that has seen enough errors in the first parts (`parse_growing`) need not parse the rest.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from dlc.compiler.diagnostics import Diagnostic, error
+from dlc.compiler.diagnostics import MAX_DIAGNOSTICS, Diagnostic, error, stopped
 from dlc.grammar import nodes as n
 
 PLACEHOLDER = "\x00"
-MAX_SYNTAX_ERRORS = 50
+MAX_SYNTAX_ERRORS = MAX_DIAGNOSTICS  # one cap for every diagnostic of a file, syntax errors among them
+# A part of the text holds at least this many characters, unless it is the last.
+PART_CHARS = 4_096
+# The most tokens a statement (or a block's header) may hold: no statement takes more than a few dozen,
+# and a megabyte of values on one line would cost seconds to parse for nothing.
+MAX_STATEMENT_TOKENS = 1_000
 # Deeper blocks are refused: every later stage walks blocks recursively, and no network needs them.
 MAX_BLOCK_DEPTH = 32
 
@@ -40,7 +51,7 @@ class _Lines:
     def __init__(self, path: str, text: str):
         self.path = path
         self.length = len(text)
-        self.starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect.bisect_right(self.starts, offset)
@@ -69,61 +80,182 @@ def decode(data: bytes, path: str) -> tuple[str, list[Diagnostic]]:
 
 def parse(text: str, path: str = "<spec>") -> tuple[n.Spec, list[Diagnostic]]:
     """Parse a whole spec. Returns the AST (broken statements as `Broken`) and every syntax error."""
-    lines = _Lines(path, text)
-    diagnostics: list[Diagnostic] = []
-    working = list(text)
-    for i, c in enumerate(text):
-        if c == PLACEHOLDER or (c < " " and c not in "\n\t\r\f"):
-            working[i] = " "
-            diagnostics.append(error("E100", lines.span(i, i + 1), f"unexpected control character `{_code_point(c)}`",
-                                     "remove it: a spec is plain text"))
-            if len(diagnostics) >= MAX_SYNTAX_ERRORS:
-                break
-    tree = None
-    while tree is None:
-        current = "".join(working)
+    spec, diagnostics, _ = _Parse(text, path).upto(len(text))
+    return spec, diagnostics
+
+
+def parse_growing(text: str, path: str = "<spec>") -> Iterator[tuple[n.Spec, list[Diagnostic], bool]]:
+    """The spec parsed part by part: first about PART_CHARS characters, then four times as many at
+    each step, and `True` once the spec is whole. A checker that finds more errors than it shows in a
+    first part stops there, so a megabyte of mistakes costs no more than its first few kilobytes."""
+    parsing, size = _Parse(text, path), PART_CHARS
+    while True:
+        spec, diagnostics, whole = parsing.upto(size)
+        yield spec, diagnostics, whole
+        if whole:
+            return
+        size *= 4
+
+
+class _TooMany(Exception):
+    """The file has more syntax errors than are shown."""
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f]")  # below space, but for tab, line feed, form feed, CR
+# What decides where a top-level statement can end: strings and comments (which may hold anything),
+# braces, brackets and separators.
+_STRUCTURE = re.compile(r'"(?:\\.|[^"\\\n])*"?|#[^\n]*|[{}\[\];\n]')
+# A line that carries a list on from the line before (recovery reads it as part of the same statement).
+_LIST_GOES_ON = re.compile(r"[ \t\r\f]*[\],]")
+
+
+class _Parse:
+    """A spec's parse so far: the statements of `text[:done]` and the syntax errors found in it."""
+
+    def __init__(self, text: str, path: str):
+        self.text, self.path = text, path
+        self.lines = _Lines(path, text)
+        self.diagnostics: list[Diagnostic] = []
+        self.working = list(text)
+        self.builder = _Builder(text, self.lines, self.report)
+        self.statements: list[n.Node] = []
+        self.done = 0
+        self.stopped = False
         try:
-            tree = _lark().parse(current)
-        except UnexpectedInput as e:
-            if len(diagnostics) >= MAX_SYNTAX_ERRORS:
-                diagnostics.append(error("E101", lines.span(len(text), len(text)),
-                                         f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}"))
-                return n.Spec((), path, text), diagnostics
-            found, edits = _recover(e, current, text, lines)
-            room = MAX_SYNTAX_ERRORS - len(diagnostics)
-            diagnostics.extend(found[:room])
-            if len(found) > room:  # more unclosed blocks than errors are shown
-                diagnostics.append(error("E101", lines.span(len(text), len(text)),
-                                         f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}"))
-                return n.Spec((), path, text), diagnostics
-            changed = False
-            for start, end, replacement in edits:
-                # Line breaks inside a broken statement are blanked too, so that it stays one `Broken`
-                # node; positions still come from `text`, so lines and columns stay true.
-                for i in range(start, end):
-                    if i < len(working) and working[i] != PLACEHOLDER:
-                        working[i] = replacement
-                        changed = True
-                if start >= len(working):
-                    working.extend(replacement)
+            for m in _CONTROL.finditer(text):
+                i, c = m.start(), m.group()
+                self.working[i] = " "
+                self.report(error("E100", self.lines.span(i, i + 1), f"unexpected control character `{_code_point(c)}`",
+                                  "remove it: a spec is plain text"))
+        except _TooMany:
+            self.stop()
+
+    def report(self, d: Diagnostic) -> None:
+        if len(self.diagnostics) >= MAX_SYNTAX_ERRORS:
+            raise _TooMany
+        self.diagnostics.append(d)
+
+    def stop(self) -> None:
+        self.stopped = True
+        end = len(self.text)
+        self.diagnostics.append(stopped(self.lines.span(end, end), "syntax errors"))
+
+    def upto(self, size: int) -> tuple[n.Spec, list[Diagnostic], bool]:
+        """The parse of the parts that start before `size`: the spec, its syntax errors, whether it is whole.
+        A file with too many syntax errors is an empty spec: what the parser made of it is no spec."""
+        try:
+            while not self.stopped and self.done < min(size, len(self.text)):
+                end = _part_end(self.text, self.done)
+                self.statements.extend(self.part(self.done, end))
+                self.done = end
+        except _TooMany:
+            self.stop()
+        if self.stopped:
+            return n.Spec((), self.path, self.text), list(self.diagnostics), True
+        return n.Spec(tuple(self.statements), self.path, self.text), list(self.diagnostics), \
+            self.done >= len(self.text)
+
+    def part(self, start: int, end: int) -> list[n.Node]:
+        """The statements of `text[start:end]`. Lark reads the text before it as one placeholder, so that
+        its offsets are the text's."""
+        before = PLACEHOLDER * (start - 1) + "\n" if start else ""
+        while True:
+            current = before + "".join(self.working[start:end])
+            try:
+                tree = _tree(current, self.lines)
+            except UnexpectedInput as e:
+                found, edits = _recover(e, current, self.text, self.lines, start)
+            except _Refused as e:
+                found = [e.diagnostic]
+                edits = [(e.start, _statement_end(current, e.start, e.whole_block), PLACEHOLDER)]
+            else:  # without the placeholder for the text before the part
+                return self.builder.statements([child for child in tree.children
+                                                if child.data != "broken" or child.children[0].start_pos >= start])
+            for d in found:
+                self.report(d)
+            if not self.edit(edits, end):  # cannot happen for well-formed recovery; never loop forever
+                return []
+
+    def edit(self, edits: list[tuple[int, int, str]], part_end: int) -> bool:
+        """Apply recovery's edits to the working copy; whether any changed it."""
+        changed = False
+        for start, end, replacement in edits:
+            # Line breaks inside a broken statement are blanked too, so that it stays one `Broken`
+            # node; positions still come from `text`, so lines and columns stay true.
+            for i in range(start, min(end, part_end)):
+                if self.working[i] != PLACEHOLDER:
+                    self.working[i] = replacement
                     changed = True
-            if not changed:  # cannot happen for well-formed recovery; never loop forever
-                return n.Spec((), path, text), diagnostics
-    builder = _Builder(text, lines)
-    statements = builder.statements(tree.children)
-    return n.Spec(tuple(statements), path, text), diagnostics + builder.diagnostics
+        return changed
 
 
-# --- recovery -------------------------------------------------------------------------------
+class _Refused(Exception):
+    """A statement, from offset `start`, that the parser refuses before reading it to its end.
+    `whole_block`: what it refuses is its block, which is skipped even if never closed."""
+
+    def __init__(self, start: int, diagnostic: Diagnostic, whole_block: bool = False):
+        super().__init__(diagnostic.message)
+        self.start, self.diagnostic, self.whole_block = start, diagnostic, whole_block
 
 
-def _scan(text: str, upto: int) -> tuple[list[tuple[int, int]], int | None, int]:
-    """Structure of `text[:upto]`: each open `{` with where its header statement starts, an open `[`
-    in the current statement, and where the current statement starts."""
+_STATEMENT_ENDS = frozenset({"_NL", "SEMICOLON", "LBRACE", "RBRACE"})
+
+
+def _tree(current: str, lines: _Lines) -> Tree:
+    """lark's parse of `current`. It stops at a statement of more than MAX_STATEMENT_TOKENS tokens and
+    at a block nested more than MAX_BLOCK_DEPTH deep: a megabyte of either costs seconds to parse."""
+    parser = _lark().parse_interactive(current)
+    first: Token | None = None
+    count = depth = 0
+    for token in parser.iter_parse():  # each token is seen before lark reads it
+        if token.type == "LBRACE":
+            depth += 1
+            if depth > MAX_BLOCK_DEPTH:
+                raise _Refused(first.start_pos if first else token.start_pos,
+                               error("E101", lines.span(token.start_pos, token.end_pos),
+                                     f"blocks nest more than {MAX_BLOCK_DEPTH} deep",
+                                     "repeat a block with `repeat N { ... }` instead of nesting it"), whole_block=True)
+        elif token.type == "RBRACE":
+            depth = max(depth - 1, 0)
+        if token.type in _STATEMENT_ENDS:
+            first, count = None, 0
+            continue
+        first, count = first or token, count + 1
+        if count > MAX_STATEMENT_TOKENS:
+            raise _Refused(first.start_pos, error("E101", lines.span(first.start_pos, first.end_pos),
+                                                  f"this statement holds more than {MAX_STATEMENT_TOKENS:,} tokens",
+                                                  "no statement takes so many: end each one with a line break or `;`"))
+    return parser.feed_eof()
+
+
+def _part_end(text: str, start: int) -> int:
+    """Where the part of the text from `start` ends: just after the first separator, PART_CHARS on, that
+    lies between top-level statements (outside blocks, strings and comments, and not where recovery
+    would read a broken list on past it), or at the end of the text."""
+    depth, in_list, continued = 0, False, False  # continued: this line carries a list on from the last
+    for m in _STRUCTURE.finditer(text, start):
+        c, at = m.group(), m.start()
+        if c in "{}":
+            depth = depth + 1 if c == "{" else max(depth - 1, 0)
+        elif c in "[]":
+            in_list = c == "["
+        elif depth == 0 and c in ";\n":
+            if c == "\n":
+                in_list = False
+                continued = bool(_LIST_GOES_ON.match(text, m.end())) or _previous_char(text, at)[0] in ",["
+            if at >= start + PART_CHARS and not (in_list or continued):
+                return m.end()
+    return len(text)
+
+
+def _scan(text: str, start: int, upto: int) -> tuple[list[tuple[int, int]], int | None, int]:
+    """Structure of `text[start:upto]`, where `start` lies between top-level statements: each open `{`
+    with where its header statement starts, an open `[` in the current statement, and where the
+    current statement starts."""
     braces: list[tuple[int, int]] = []
     bracket: int | None = None
-    stmt_start = 0
-    i = 0
+    stmt_start = start
+    i = start
     while i < upto:
         c = text[i]
         if c == '"':
@@ -153,11 +285,12 @@ def _scan(text: str, upto: int) -> tuple[list[tuple[int, int]], int | None, int]
     return braces, bracket, stmt_start
 
 
-def _statement_end(text: str, pos: int) -> int:
+def _statement_end(text: str, pos: int, whole_block: bool = False) -> int:
     """The offset where the statement around `pos` ends: the next separator or closing brace of its level.
 
     A block of the statement that is never closed does not swallow the rest of the file: the
-    statement then ends at its first line break, and the lines after it are parsed as usual.
+    statement then ends at its first line break, and the lines after it are parsed as usual;
+    unless `whole_block`, when the block holds the rest of the text.
     """
     depth = 0
     first_break: int | None = None
@@ -185,7 +318,7 @@ def _statement_end(text: str, pos: int) -> int:
         elif c == "\n" and first_break is None:
             first_break = i
         i += 1
-    return first_break if depth > 0 and first_break is not None else len(text)
+    return first_break if depth > 0 and first_break is not None and not whole_block else len(text)
 
 
 def _previous_char(text: str, pos: int) -> tuple[str, int]:
@@ -246,14 +379,15 @@ def _describe(token: Token) -> str:
     return f"`{token}`"
 
 
-def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tuple[list[Diagnostic], list]:
+def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines, part_start: int
+             ) -> tuple[list[Diagnostic], list]:
     """The diagnostics for this parse error (one, or one per unclosed block), and the edits to
-    `current` that let parsing go on."""
+    `current` that let parsing go on. The part of the text being parsed starts at `part_start`."""
     if isinstance(e, UnexpectedToken) and e.token.type == "$END":
         pos = len(current)
     else:
         pos = e.pos_in_stream if isinstance(e, UnexpectedCharacters) else e.token.start_pos
-    braces, bracket, stmt_start = _scan(current, pos)
+    braces, bracket, stmt_start = _scan(current, part_start, pos)
     stmt_end = _statement_end(current, pos)
     blank_statement = [(stmt_start, stmt_end, PLACEHOLDER)]
     prev, prev_at = _previous_char(current, pos)
@@ -331,11 +465,11 @@ def _recover(e: UnexpectedInput, current: str, text: str, lines: _Lines) -> tupl
 class _Builder:
     """Lark tree to frozen AST nodes, with spans, reporting what the grammar cannot."""
 
-    def __init__(self, text: str, lines: _Lines):
+    def __init__(self, text: str, lines: _Lines, report: Callable[[Diagnostic], None]):
         self.text = text
         self.lines = lines
-        self.diagnostics: list[Diagnostic] = []
-        self.depth = 0  # of the block being built
+        self.report = report
+        self.bad_numbers = 0  # E109s so far: a statement holding one has no meaning
 
     def span_of(self, item: Tree | Token) -> n.Span:
         if isinstance(item, Token):
@@ -366,7 +500,7 @@ class _Builder:
     def statement(self, tree: Tree) -> n.Node:
         head: Token = tree.children[0]
         keyword, keyword_span = str(head), self.span_of(head)
-        errors_before = len(self.diagnostics)
+        bad_numbers_before = self.bad_numbers
         positionals: list[n.Value] = []
         options: list[n.Option] = []
         misplaced: list[n.Value] = []
@@ -384,9 +518,9 @@ class _Builder:
         if misplaced:
             pieces = [keyword] + [self.text[v.span.start:v.span.end] for v in positionals + misplaced] + \
                 [self.text[o.span.start:o.span.end] for o in options]
-            self.diagnostics.append(error("E105", misplaced[0].span.to(misplaced[-1].span),
-                                          "positional value after an option",
-                                          f"positionals come before options: `{' '.join(pieces)}`"))
+            self.report(error("E105", misplaced[0].span.to(misplaced[-1].span),
+                              "positional value after an option",
+                              f"positionals come before options: `{' '.join(pieces)}`"))
         layer_prefix = False
         if keyword == "layer":
             if positionals and isinstance(positionals[0], n.Name):
@@ -395,22 +529,12 @@ class _Builder:
                 positionals = positionals[1:]
             else:
                 where = positionals[0].span if positionals else keyword_span
-                self.diagnostics.append(error("E101", where, "`layer` must be followed by a layer name",
-                                              "write `layer dense 64 relu`, or just `dense 64 relu`"))
+                self.report(error("E101", where, "`layer` must be followed by a layer name",
+                                  "write `layer dense 64 relu`, or just `dense 64 relu`"))
         # A bad number leaves the statement's meaning unknown; errors inside its block do not.
-        broken = any(d.code == "E109" for d in self.diagnostics[errors_before:]) or (
+        broken = self.bad_numbers > bad_numbers_before or (
             keyword == "layer" and not layer_prefix)
-        block = None
-        if block_tree is not None and self.depth == MAX_BLOCK_DEPTH:
-            start = block_tree.meta.start_pos
-            self.diagnostics.append(error("E101", self.lines.span(start, start + 1),
-                                          f"blocks nest more than {MAX_BLOCK_DEPTH} deep",
-                                          "repeat a block with `repeat N { ... }` instead of nesting it"))
-            broken = True
-        elif block_tree is not None:
-            self.depth += 1
-            block = tuple(self.statements(block_tree.children))
-            self.depth -= 1
+        block = None if block_tree is None else tuple(self.statements(block_tree.children))
         span = self.span_of(tree)
         if broken:
             return n.Broken(keyword, span=span)
@@ -421,9 +545,9 @@ class _Builder:
         key: Token = tree.children[0]
         value = self.value(tree.children[1])
         if value.span.start != key.end_pos:
-            self.diagnostics.append(error("E108", self.lines.span(key.end_pos, value.span.start),
-                                          "space after `=` in an option",
-                                          "write options as `name=value`, with no spaces around `=`"))
+            self.report(error("E108", self.lines.span(key.end_pos, value.span.start),
+                              "space after `=` in an option",
+                              "write options as `name=value`, with no spaces around `=`"))
         name_span = self.lines.span(key.start_pos, key.end_pos - 1)
         return n.Option(str(key)[:-1], value, span=self.span_of(key).to(value.span), name_span=name_span)
 
@@ -446,7 +570,7 @@ class _Builder:
             except ValueError:  # a side with more digits than Python converts
                 return self.too_large(text, span)
         if kind == "bad_number":
-            self.diagnostics.append(error("E109", span, f"`{_abridged(text)}` is not a valid number",
+            self.invalid_number(error("E109", span, f"`{_abridged(text)}` is not a valid number",
                                           "separate values with spaces; numbers look like `64`, `60_000`, "
                                           "`0.5`, `1e-3`, and shapes like `3x3`"))
             return n.Int(0, span=span)
@@ -457,7 +581,7 @@ class _Builder:
         except ValueError:
             if kind == "int" and "__" not in text and not text.endswith("_"):
                 return self.too_large(text, span)  # more digits than Python converts
-            self.diagnostics.append(error("E109", span, f"`{_abridged(text)}` is not a valid number",
+            self.invalid_number(error("E109", span, f"`{_abridged(text)}` is not a valid number",
                                           "`_` may only separate digits, as in `60_000`"))
             return n.Int(0, span=span)
         if number in (float("inf"), float("-inf")):
@@ -465,9 +589,13 @@ class _Builder:
         return n.Float(number, span=span)
 
     def too_large(self, text: str, span: n.Span) -> n.Value:
-        self.diagnostics.append(error("E109", span, f"`{_abridged(text)}` is too large to be a number",
+        self.invalid_number(error("E109", span, f"`{_abridged(text)}` is too large to be a number",
                                       "use a finite number"))
         return n.Float(0.0, span=span)
+
+    def invalid_number(self, d: Diagnostic) -> None:
+        self.bad_numbers += 1
+        self.report(d)
 
     def unescape(self, text: str, span: n.Span) -> str:
         body, out, i = text[1:-1], [], 0
@@ -477,9 +605,9 @@ class _Builder:
                 nxt = body[i + 1]
                 if nxt not in '"\\':
                     at = span.start + 1 + i
-                    self.diagnostics.append(error("E107", self.lines.span(at, at + 2),
-                                                  f"unknown escape `\\{nxt}` in a string",
-                                                  'only `\\"` and `\\\\` are escapes; write `/` in paths'))
+                    self.report(error("E107", self.lines.span(at, at + 2),
+                                      f"unknown escape `\\{nxt}` in a string",
+                                      'only `\\"` and `\\\\` are escapes; write `/` in paths'))
                 out.append(nxt)
                 i += 2
             else:

@@ -8,10 +8,13 @@ applies, the row and column: whoever wrote the data fixes it without reading a t
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
+import warnings
 import zipfile
 import zlib
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +25,17 @@ from dlc.compiler.registry import lookup
 from dlc.compiler.suggest import did_you_mean
 
 HELD_OUT = ("val", "test")
+# The model computes in float32, which rounds a number from 2^128 - 2^103 up (3.4e38) to infinity.
+FLOAT32_LIMIT = 2.0**128 - 2.0**103
 
 
 class DataError(ValueError):
     """Bad data: a one-line message naming the file and, where it applies, the row and column."""
+
+
+class DataWarning(UserWarning):
+    """Data that trains, but may make the model worse than it looks (a class only held-out parts
+    hold, a feature that never changes): given with `warnings.warn` when `fit` prepares the data."""
 
 
 @dataclass(frozen=True)
@@ -43,32 +53,73 @@ class Prepared:
     test: Split | None
     normalization: dict  # {"kind", "shift", "scale"}: x_normalized = (x - shift) / scale per feature
     labels: list | None  # labels[i] is the class that index i in y stands for; None for regression
+    columns: tuple[str, ...] = ()  # the CSV columns of x's features, in order; () when known by position
+    warnings: tuple[str, ...] = ()  # one line each: what about the data may make the model worse than it looks
+
+
+@dataclass(frozen=True)
+class Source:
+    """What messages call the data and, for a CSV file, where each value came from.
+
+    `name` names the data in messages ("`iris.csv`", "the arrays"); `columns` name x's features in
+    order (a CSV header's names; empty for arrays, whose features are known by position); `path`
+    and `target` of a CSV let a message give the file row and column of a bad value."""
+
+    name: str
+    columns: tuple[str, ...] = ()
+    path: Path | None = None
+    target: str | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+    def features(self, indices) -> str:
+        """Features of the flattened examples as the data's owner knows them (the first few)."""
+        shown = ", ".join(f"`{self.columns[j]}`" if self.columns else str(j) for j in indices[:5])
+        more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
+        kind = "column" if self.columns else "feature"
+        return f"{kind}{'s' * (len(indices) > 1)} {shown}{more} of {self.name}"
+
+    def feature(self, j: int) -> str:
+        return self.features([j])
+
+    def value(self, name: str, index: tuple) -> str:
+        """Where element `index` of array `name` (`x`, `y`, `y_val`...) is: for a CSV file its row
+        and column (the row found only now, for the message), else as NumPy indexing writes it."""
+        if self.path is not None and name in ("x", "y"):
+            column = self.target if name == "y" else self.columns[int(index[1])]
+            return f"{self.name} row {_csv_line(self.path, int(index[0]))}, column `{column}`"
+        return f"{_at(name, index)} in {self.name}"
 
 
 # --- reading ----------------------------------------------------------------------------------
 
 
-def load_source(data: ir.Data) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Raw (x, y, given) from a built-in dataset, CSV or NPZ. `given` holds splits the file brings
-    itself ({"val": (x_val, y_val), "test": (...)} from an NPZ's x_val/y_val/x_test/y_test)."""
+def load_source(data: ir.Data, columns: tuple[str, ...] = ()
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]], Source]:
+    """Raw (x, y, given, source) from a built-in dataset, CSV or NPZ. `given` holds splits the file
+    brings itself ({"val": (x_val, y_val), "test": (...)} from an NPZ's x_val/y_val/x_test/y_test).
+    `columns`, the feature columns a run was trained on, are read from a CSV by name and in that
+    order; by default every column but the target, in the file's order."""
     if data.source == "builtin":
         entry = lookup("dataset", data.name)
+        source = Source(f"`{entry.name}`")
         shipped = _read_shipped(entry)
         if shipped is not None:
-            return shipped[0], shipped[1], {}
+            return shipped[0], shipped[1], {}, source
         import sklearn.datasets  # a second to import: only when the shipped file is not as expected
 
         x, y = entry.load(sklearn.datasets)
-        return np.asarray(x), np.asarray(y), {}
+        return np.asarray(x), np.asarray(y), {}, source
     path = Path(data.path or data.name)
     if data.source == "csv":
         if data.target is None:
             raise DataError(f"a CSV source needs `target=` naming the label column of `{path.name}`")
-        x, y = _read_csv(path, data.target, need_target=True)
-        return x, y, {}
-    arrays = _read_npz(path, required=("x", "y"))
+        x, y, source = _read_csv(path, data.target, with_target=True, columns=columns)
+        return x, y, {}, source
+    arrays = _read_npz(path, required=("x", "y"), held_out=True)
     given = {part: (arrays[f"x_{part}"], arrays[f"y_{part}"]) for part in HELD_OUT if f"x_{part}" in arrays}
-    return arrays["x"], arrays["y"], given
+    return arrays["x"], arrays["y"], given, Source(f"`{path.name}`")
 
 
 def _read_shipped(entry) -> tuple[np.ndarray, np.ndarray] | None:
@@ -91,59 +142,79 @@ def _read_shipped(entry) -> tuple[np.ndarray, np.ndarray] | None:
     return x, y.astype(np.int64)
 
 
-def read_features(path: Path, *, target: str | None = None,
-                  need_target: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """x (and y when `target` is given and present) from a .csv or .npz given at predict/eval time.
-    For CSV: header row; the target column is dropped when present, and must be there when
-    `need_target` (evaluation). For NPZ: arrays `x` and, when present, `y`."""
+def read_features(path: Path, *, target: str | None = None, with_target: bool = False,
+                  columns: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray | None, Source]:
+    """(x, y, source) from a .csv or .npz given at eval/predict time. Labels are read only
+    `with_target` (evaluation), and must be there then: the CSV column `target` or the NPZ array
+    `y`; otherwise y is None and labels are never read, blank or not. A CSV's features are the
+    `columns` the model was trained on, found by header name (other columns are ignored); for a
+    model trained without column names (on arrays), every column but `target`, by position."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path, target, need_target=need_target)
+        return _read_csv(path, target, with_target=with_target, columns=columns)
     if suffix == ".npz":
-        arrays = _read_npz(path, required=("x",))
-        return arrays["x"], arrays.get("y")
+        arrays = _read_npz(path, required=("x", "y") if with_target else ("x",))
+        return arrays["x"], arrays.get("y"), Source(f"`{path.name}`")
     raise DataError(f"unsupported data file `{path.name}`: use a `.csv` file with a header row "
                     "or a `.npz` file with arrays `x` and `y`")
 
 
-def _read_csv(path: Path, target: str | None, *, need_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features as float64 (n, columns) and the `target` column, each cell checked with its row and column."""
-    header, rows, lines = _csv_table(path)
-    if target is not None and target not in header:
-        if need_target:
+def _read_csv(path: Path, target: str | None, *, with_target: bool,
+              columns: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray | None, Source]:
+    """Features as float32 (examples, features) and, `with_target`, the `target` column, from a CSV
+    file with a header row (which columns: see `read_features`). NumPy's C parser reads the file;
+    should it refuse it, or read a feature that is no finite float32, the file is read again cell
+    by cell, to name the row and column of the first bad value (or to read what only Python takes
+    for a number, such as `1_000`)."""
+    _require_file(path)
+    header = _csv_header(path)
+    if target not in header:
+        if with_target:
             hint = did_you_mean(target, header) or "its columns are " + ", ".join(f"`{c}`" for c in header)
-            raise DataError(f"`{path.name}` has no column `{target}`: {hint}")
+            raise DataError(f"`{path.name}` has no target column `{target}`: {hint}")
         target = None
-    features = [i for i, column in enumerate(header) if column != target]
+    features = list(columns) or [column for column in header if column != target]
+    missing = [column for column in features if column not in header]
+    if missing:
+        more = f" (nor {len(missing) - 1} more of its columns)" if len(missing) > 1 else ""
+        hint = did_you_mean(missing[0], header)
+        raise DataError(f"`{path.name}` has no column `{missing[0]}`, which the model was trained on{more}"
+                        + (f": {hint}" if hint else ""))
     if not features:
         raise DataError(f"`{path.name}` has only the target column `{target}`: there are no features")
-    x = np.empty((len(rows), len(features)))
-    for r, (row, line) in enumerate(zip(rows, lines, strict=True)):
-        x[r] = [_number(row[i], f"`{path.name}` row {line}, column `{header[i]}`") for i in features]
-    if target is None:
-        return x, None
-    i = header.index(target)
-    return x, _target_column([row[i] for row in rows], [f"`{path.name}` row {line}, column `{target}`"
-                                                         for line in lines])
+    wanted = [header.index(column) for column in features]
+    target_at = header.index(target) if with_target else None
+    source = Source(f"`{path.name}`", tuple(features), path, target if with_target else None)
+    _require_room_for_csv(path, len(header))
+    cells = _Cells() if with_target else None
+    read = _csv_by_numpy(path, len(header), wanted, target_at, cells)
+    if read is None:
+        cells = _Cells() if with_target else None  # the fast pass may have stopped half-way
+        read = _csv_by_cell(path, header, wanted, target_at, cells)
+    x, codes = read
+    return x, None if cells is None else _target_column(cells, codes, source), source
 
 
-def _csv_table(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """The header, the rows with as many cells as the header, and each row's 1-based file line."""
-    _require_file(path)
-    rows, lines = [], []
+def _csv_records(path: Path):
+    """(the file line it ends on, its cells) for each record of a CSV file, the header first; a
+    blank line is a record of no cells. Text that cannot be read is a DataError."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a name
             reader = csv.reader(f)
-            header = [cell.strip() for cell in next(reader, [])]
             for row in reader:
-                if row:  # a blank line holds no example
-                    rows.append(row)
-                    lines.append(reader.line_num)
+                yield reader.line_num, row
     except UnicodeDecodeError:
         raise DataError(f"`{path.name}` is not UTF-8 text") from None
     except (OSError, csv.Error) as e:
         raise DataError(f"cannot read `{path.name}`: {e}") from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file's first row, each there and once."""
+    records = _csv_records(path)
+    header = [cell.strip() for cell in next(records, (1, []))[1]]
+    records.close()
     if not any(header):
         raise DataError(f"`{path.name}` is empty: a CSV source needs a header row naming its columns")
     for i, column in enumerate(header):
@@ -151,12 +222,98 @@ def _csv_table(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
             raise DataError(f"`{path.name}` row 1, column {i + 1} has no name")
         if column in header[:i]:
             raise DataError(f"`{path.name}` row 1 names the column `{column}` twice")
-    if not rows:
-        raise DataError(f"`{path.name}` has a header but no rows")
-    for row, line in zip(rows, lines, strict=True):
+    return header
+
+
+def _csv_line(path: Path, example: int) -> int:
+    """The file line of example `example` (from 0) of a CSV file, for a message: blank lines and
+    line breaks in quoted cells make the two differ."""
+    examples = (line for line, row in itertools.islice(_csv_records(path), 1, None) if row)
+    return next(itertools.islice(examples, example, None))
+
+
+def _require_room_for_csv(path: Path, width: int) -> None:
+    """Refuse a CSV file whose table would not fit in memory as float32, before reading it (a
+    machine that runs out is more likely to kill the process than to report it): the number of
+    rows is estimated from the file's size and the length of its first lines."""
+    memory = _memory()
+    if memory is None:
+        return
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    rows = path.stat().st_size * max(1, head.count(b"\n")) / max(1, len(head))
+    need = 2 * rows * width * 4  # the table and the features taken from it
+    if need > memory:
+        from dlc.runtime.memory import _human
+
+        raise DataError(f"`{path.name}` holds about {rows:,.0f} rows of {width} columns: reading them needs about "
+                        f"{_human(need)}, more than this machine's {_human(memory)} of memory")
+
+
+class _Cells:
+    """Numbers each distinct cell of a column in the order first met: the converter through which
+    NumPy's parser reads the target column, so that class names are read at its speed too."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, cell: str) -> int:
+        return self.seen.setdefault(cell, len(self.seen))
+
+
+def _unread(cell: str) -> float:
+    """The converter of a column that is not used: its cells are never parsed."""
+    return 0.0
+
+
+def _csv_by_numpy(path: Path, width: int, wanted: list[int], target_at: int | None,
+                  cells: _Cells | None) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(features, target cells as codes of `cells`) read by NumPy's C parser; None when it refuses
+    the file or reads a feature that is no finite float32: `_csv_by_cell` then says where and why."""
+    converters = {i: _unread for i in range(width) if i not in wanted and i != target_at}
+    if cells is not None:
+        converters[target_at] = cells
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NumPy warns of a file without rows: `_csv_by_cell` refuses it
+            next(csv.reader(f), None)  # the header, as `_csv_header` read it
+            table = np.loadtxt(f, dtype=np.float32, delimiter=",", quotechar='"', comments=None, ndmin=2,
+                               converters=converters)
+    except MemoryError:
+        raise DataError(f"`{path.name}` does not fit in this machine's memory") from None
+    except (ValueError, OSError, csv.Error):  # a cell that is no number, a ragged row; UnicodeDecodeError too
+        return None
+    # float32 holds every integer up to 2^24 exactly: more distinct cells would lose their codes.
+    if table.shape[1] != width or not len(table) or (cells is not None and len(cells.seen) > 2**24):
+        return None
+    x = table if wanted == list(range(width)) else table[:, wanted]
+    if not (np.isfinite(x.min(0)).all() and np.isfinite(x.max(0)).all()):
+        return None
+    return x, None if target_at is None else table[:, target_at].astype(np.int64)
+
+
+def _csv_by_cell(path: Path, header: list[str], wanted: list[int], target_at: int | None,
+                 cells: _Cells | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """What `_csv_by_numpy` reads, read cell by cell with the csv module: the first ragged row or
+    bad cell is a DataError naming its row (its line in the file) and column."""
+    values, codes, rows = array("f"), array("q"), 0
+    for line, row in itertools.islice(_csv_records(path), 1, None):
+        if not row:
+            continue  # a blank line holds no example
         if len(row) != len(header):
             raise DataError(f"`{path.name}` row {line} has {len(row)} cells, the header has {len(header)}")
-    return header, rows, lines
+        for i in wanted:
+            value = _float32(row[i])
+            if value is None:
+                raise DataError(f"`{path.name}` row {line}, column `{header[i]}`: {_not_float32(row[i])}")
+            values.append(value)
+        if cells is not None:
+            codes.append(cells(row[target_at]))
+        rows += 1
+    if not rows:
+        raise DataError(f"`{path.name}` has a header but no rows")
+    x = np.frombuffer(values, np.float32).reshape(rows, len(wanted))
+    return x, None if cells is None else np.frombuffer(codes, np.int64)
 
 
 def _parse(cell: str) -> float | None:
@@ -166,35 +323,47 @@ def _parse(cell: str) -> float | None:
         return None
 
 
-def _number(cell: str, where: str) -> float:
-    """One CSV cell as a finite float, or a DataError saying `where` it is and what is wrong."""
+def _float32(cell: str) -> float | None:
+    """A cell's number, if float32 holds it: finite, and not so large that float32 rounds it to infinity."""
     value = _parse(cell)
-    if value is not None and math.isfinite(value):
-        return value
-    if value is not None:
-        problem = f"`{cell}` is not a finite number"
-    else:
-        problem = f"`{cell}` is not a number" if cell.strip() else "the cell is empty"
-    raise DataError(f"{where}: {problem}")
+    return value if value is not None and abs(value) < FLOAT32_LIMIT else None  # NaN compares False
 
 
-def _target_column(cells: list[str], places: list[str]) -> np.ndarray:
-    """Numbers when every cell is one (integers when all are whole), else the text: class names."""
-    if all(_parse(cell) is not None for cell in cells):
-        values = np.array([_number(cell, where) for cell, where in zip(cells, places, strict=True)])
-        return values.astype(np.int64) if np.array_equal(values, np.round(values)) else values
-    for cell, where in zip(cells, places, strict=True):
-        if not cell.strip():
-            raise DataError(f"{where}: the cell is empty")
-    return np.array([cell.strip() for cell in cells])
+def _not_float32(cell: str) -> str:
+    """Why `_float32` refused a cell, for a message."""
+    value = _parse(cell)
+    if value is None:
+        return f"`{cell}` is not a number" if cell.strip() else "the cell is empty"
+    if not math.isfinite(value):
+        return f"`{cell}` is not a finite number"
+    return f"`{cell}` is beyond float32's range (±3.4e38), which the model computes in"
 
 
-def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The arrays x, y, x_val, y_val, x_test, y_test that are present, loaded without unpickling."""
+def _target_column(cells: _Cells, codes: np.ndarray, source: Source) -> np.ndarray:
+    """The target cells as numbers when every one is a number (integers when all are whole and
+    exact in float64), else as text: class names. A bad cell is named by its row and column."""
+    distinct = list(cells.seen)
+    numbers = [_parse(cell) for cell in distinct]
+    if all(value is not None for value in numbers):
+        values = np.array(numbers)
+        if not np.isfinite(values).all():
+            first = int(np.argmin(np.isfinite(values)[codes]))
+            raise DataError(f"{source.value('y', (first,))}: `{distinct[codes[first]]}` is not a finite number")
+        whole = np.array_equal(values, np.round(values)) and np.abs(values).max() < 2**53
+        return (values.astype(np.int64) if whole else values)[codes]
+    empty = np.array([not cell.strip() for cell in distinct])
+    if empty.any():
+        raise DataError(f"{source.value('y', (int(np.argmax(empty[codes])),))}: the cell is empty")
+    return np.array([cell.strip() for cell in distinct])[codes]
+
+
+def _read_npz(path: Path, required: tuple[str, ...], *, held_out: bool = False) -> dict[str, np.ndarray]:
+    """The `required` arrays and, `held_out`, those of x_val, y_val, x_test, y_test that are present,
+    loaded without unpickling; no other array is read."""
     _require_file(path)
     if not zipfile.is_zipfile(path):
         raise DataError(f"`{path.name}` is not an NPZ archive: write it with `numpy.savez(path, x=..., y=...)`")
-    names = ("x", "y", *(f"{a}_{part}" for part in HELD_OUT for a in "xy"))
+    names = (*required, *(f"{a}_{part}" for part in HELD_OUT for a in "xy" if held_out))
     arrays = {}
     try:
         _require_room(path, names)
@@ -215,11 +384,11 @@ def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     for name in required:
         if name not in arrays:
             raise DataError(f"`{path.name}` has no array `{name}`: an NPZ source holds arrays `x` and `y`")
-    for name, array in arrays.items():
-        if array.ndim == 0:
+    for name, values in arrays.items():
+        if values.ndim == 0:
             raise DataError(f"array `{name}` in `{path.name}` is a single value, not examples")
-        if name.startswith("x") and array.ndim == 1:
-            arrays[name] = array.reshape(-1, 1)  # one feature per example, as `dlc check` reads it
+        if name.startswith("x") and values.ndim == 1:
+            arrays[name] = values.reshape(-1, 1)  # one feature per example, as `dlc check` reads it
     for suffix in ("", *(f"_{part}" for part in HELD_OUT)):
         x, y = arrays.get("x" + suffix), arrays.get("y" + suffix)
         if suffix and (x is None) != (y is None):
@@ -231,9 +400,13 @@ def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def _require_file(path: Path) -> None:
-    """A DataError unless `path` is a file: missing, or a folder, a device or a pipe (never read)."""
-    if not path.is_file():
-        raise DataError(f"data file `{path}` " + ("is not a file" if path.exists() else "not found"))
+    """A DataError unless `path` is a regular file, by the rule `dlc check` applies: a folder, a device,
+    a pipe or a kernel file is never read."""
+    from dlc.compiler.datafacts import data_file_problem  # the rule is declared once, with the checker's
+
+    problem = data_file_problem(path)
+    if problem:
+        raise DataError(f"data file `{path}` {problem}")
 
 
 def _memory() -> int | None:
@@ -261,16 +434,17 @@ def _require_room(path: Path, names: tuple[str, ...]) -> None:
 
 def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_units: int | None,
             val: float, test: float, normalize: str, shuffle: bool, seed: int,
-            given: dict | None = None, labels: list | None = None, source: str = "the data") -> Prepared:
+            given: dict | None = None, labels: list | None = None, source: str | Source = "the data") -> Prepared:
     """Split (seeded; for classification each held-out part takes every class in proportion; `test`
     and `val` are fractions of the whole), encode labels, fit normalization on train only and apply
     it to every split, reshape x to `input_shape` (same element count, checked first).
 
     `task` is "categorical", "binary" or "regression" (from the loss); `labels` is a saved mapping to
     encode with (for evaluation); `given` holds splits the data brought itself, {"val": (x, y), ...};
-    `source` names the data in messages, e.g. "`houses.csv`". shuffle=False splits by position:
-    train first, then val, then test at the end.
+    `source` is the data's `Source` (from `load_source`), or just its name in messages, e.g.
+    "`houses.csv`". shuffle=False splits by position: train first, then val, then test at the end.
     """
+    source = source if isinstance(source, Source) else Source(source)
     given = given or {}
     x = _examples(x, "x", source)
     example = x.shape[1:]
@@ -297,31 +471,32 @@ def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_unit
     # A train part that is all of the data, in order (nothing held out), is the data: no copy.
     xs |= {part: x if len(index) == len(x) else x[index] for part, index in parts.items()}
     encoded |= {part: all_y[index] for part, index in parts.items()}
-    normalization = _fit_normalization(xs["train"].reshape(len(xs["train"]), -1), normalize)
+    normalization, notes = _fit_normalization(xs["train"].reshape(len(xs["train"]), -1), normalize, source)
+    if stratify:
+        notes += _untrained_classes(encoded, labels)
     shape = tuple(input_shape or example)
 
     def ready(part: str) -> Split | None:
         if part not in xs:
             return None
-        part_x = _normalized(xs[part].reshape(len(xs[part]), -1), normalization)
-        return Split(part_x.reshape(len(part_x), *shape).astype(np.float32, copy=False), encoded[part])
+        part_x = _normalized(xs[part], normalization, source)
+        return Split(part_x.reshape(len(part_x), *shape), encoded[part])
 
-    return Prepared(ready("train"), ready("val"), ready("test"), normalization, labels)
+    return Prepared(ready("train"), ready("val"), ready("test"), normalization, labels, source.columns, tuple(notes))
 
 
-def apply_normalization(x: np.ndarray, normalization: dict, input_shape) -> np.ndarray:
+def apply_normalization(x: np.ndarray, normalization: dict, input_shape, source: str | Source = "the data"
+                        ) -> np.ndarray:
     """For evaluation/prediction on new data: flatten per example, (x - shift) / scale, reshape."""
-    x = _examples(x, "x", "the data")
-    flat = x.reshape(len(x), -1)
-    _check_input_shape(x.shape[1:], input_shape, "the data")
-    if normalization["kind"] != "none" and flat.shape[1] != len(normalization["shift"]):
-        raise DataError(f"examples in the data have {flat.shape[1]} values but the model was trained on "
-                        f"{len(normalization['shift'])}")
-    shape = tuple(input_shape or x.shape[1:])
-    return _normalized(flat, normalization).reshape(len(x), *shape).astype(np.float32)
+    source = source if isinstance(source, Source) else Source(source)
+    x = _examples(x, "x", source)
+    _check_input_shape(x.shape[1:], input_shape, source)
+    if normalization["kind"] != "none":
+        _check_input_shape(x.shape[1:], (len(normalization["shift"]),), source)
+    return _normalized(x, normalization, source).reshape(len(x), *(input_shape or x.shape[1:]))
 
 
-def _examples(x, name: str, source: str) -> np.ndarray:
+def _examples(x, name: str, source: Source) -> np.ndarray:
     """x as float64 (n, ...): numeric, one row per example, at least one example, all finite."""
     try:
         x = np.asarray(x)
@@ -343,7 +518,7 @@ def _examples(x, name: str, source: str) -> np.ndarray:
     return x
 
 
-def _targets(y, n: int, name: str, source: str) -> np.ndarray:
+def _targets(y, n: int, name: str, source: Source) -> np.ndarray:
     """y as an array with one entry per example; text from a Python object array becomes str."""
     y = np.asarray(y)
     if y.dtype.kind == "O":  # e.g. a pandas column of class names
@@ -354,19 +529,23 @@ def _targets(y, n: int, name: str, source: str) -> np.ndarray:
     return y
 
 
-def _require_finite(values: np.ndarray, name: str, source: str) -> None:
+def _require_finite(values: np.ndarray, name: str, source: Source, float32: bool = False) -> None:
+    """A DataError counting the NaN or infinite values (`float32`: made infinite by the cast to it)."""
     bad = ~np.isfinite(values)
     if bad.any():
         count = int(bad.sum())
         first = np.unravel_index(np.argmax(bad), values.shape)
-        raise DataError(f"`{name}` in {source} has {count} NaN or infinite value{'s' * (count != 1)}, "
-                        f"the first at {_at(name, first)}")
+        values = f"value{'s' * (count != 1)}"
+        what = f"{values} beyond float32's range (±3.4e38)" if float32 else f"NaN or infinite {values}"
+        where = source.value(name, first) if source.path else _at(name, first)
+        raise DataError(f"`{name}` in {source} has {count} {what}, the first at {where}")
 
 
-def _check_input_shape(example: tuple[int, ...], input_shape, source: str) -> None:
+def _check_input_shape(example: tuple[int, ...], input_shape, source: Source) -> None:
+    """The model takes as many values per example as the data has (`input` may re-shape them)."""
     if input_shape is not None and math.prod(example) != math.prod(input_shape):
-        raise DataError(f"examples in {source} have shape {_shape(example)} ({math.prod(example)} values) "
-                        f"but `input {_shape(input_shape)}` needs {math.prod(input_shape)}")
+        raise DataError(f"examples in {source} have {math.prod(example)} values but the model takes "
+                        f"{math.prod(input_shape)}")
 
 
 def _at(name: str, index: tuple) -> str:
@@ -385,7 +564,7 @@ def _holds(dtype: np.dtype) -> str:
 # --- labels -----------------------------------------------------------------------------------
 
 
-def _class_labels(y: np.ndarray, name: str, source: str) -> np.ndarray:
+def _class_labels(y: np.ndarray, name: str, source: Source) -> np.ndarray:
     """y as one class label per example: text, integers or booleans (whole floats become integers)."""
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -396,7 +575,7 @@ def _class_labels(y: np.ndarray, name: str, source: str) -> np.ndarray:
         whole = np.isfinite(y) & (y == np.round(y))
         if not whole.all():
             i = int(np.argmin(whole))
-            raise DataError(f"{_at(name, (i,))} in {source} is {y[i]:g}, not a class label: a classification "
+            raise DataError(f"{source.value(name, (i,))} is {y[i]:g}, not a class label: a classification "
                             "loss needs integers or names")
         y = y.astype(np.int64)
     if y.dtype.kind not in "biuU":
@@ -404,16 +583,19 @@ def _class_labels(y: np.ndarray, name: str, source: str) -> np.ndarray:
     return y
 
 
-def _index(ys: dict[str, np.ndarray], labels: list, source: str) -> dict[str, np.ndarray]:
-    """Each label replaced by its position in `labels`; a label not there is a DataError."""
+def _index(ys: dict[str, np.ndarray], labels: list, source: Source) -> dict[str, np.ndarray]:
+    """Each label replaced by its position in `labels`; the first example whose label is not there
+    is a DataError naming it and the model's classes."""
     position = {label: i for i, label in enumerate(labels)}
     out = {}
     for part, y in ys.items():
         found, inverse = np.unique(y, return_inverse=True)
-        for label in found.tolist():
-            if label not in position:
-                raise DataError(f"{source} has the label `{label}`, which is not one of the model's "
-                                f"{len(labels)} classes")
+        unknown = np.array([label not in position for label in found.tolist()])
+        if unknown.any():
+            first = int(np.argmax(unknown[inverse]))
+            shown = ", ".join(f"`{label}`" for label in labels[:4]) + (", ..." if len(labels) > 4 else "")
+            raise DataError(f"{source.value(_y_name(part), (first,))} is `{y[first]}`, which is not one of the "
+                            f"model's {len(labels)} classes ({shown})")
         out[part] = np.array([position[label] for label in found.tolist()], dtype=np.int32)[inverse]
     return out
 
@@ -470,7 +652,9 @@ def _regression(ys, labels, output_units, source):
         name = _y_name(part)
         y = _numbers(y, name, source).reshape(len(y), -1)
         _require_finite(y, name, source)
-        out[part] = y.astype(np.float32)
+        with np.errstate(over="ignore"):
+            out[part] = y.astype(np.float32)
+        _require_finite(out[part], name, source, float32=True)
     width = out["all"].shape[1]
     for part, y in out.items():
         if y.shape[1] != width:
@@ -481,7 +665,7 @@ def _regression(ys, labels, output_units, source):
     return out, None
 
 
-def _numbers(y: np.ndarray, name: str, source: str) -> np.ndarray:
+def _numbers(y: np.ndarray, name: str, source: Source) -> np.ndarray:
     """y as float64; text is read number by number, so that the first that is not one is named."""
     if y.dtype.kind in "biuf":
         return y.astype(np.float64)
@@ -490,7 +674,7 @@ def _numbers(y: np.ndarray, name: str, source: str) -> np.ndarray:
         try:
             values[index] = float(y[index])
         except (TypeError, ValueError):
-            raise DataError(f"{_at(name, index)} in {source} is `{y[index]}`, not a number: "
+            raise DataError(f"{source.value(name, index)} is `{y[index]}`, not a number: "
                             "a regression loss needs numeric targets") from None
     return values
 
@@ -507,7 +691,7 @@ ENCODERS = {"categorical": _categorical, "binary": _binary, "regression": _regre
 
 
 def _split_indices(n: int, val: float, test: float, *, shuffle: bool, seed: int, strata: np.ndarray | None,
-                   source: str) -> dict[str, np.ndarray]:
+                   source: Source) -> dict[str, np.ndarray]:
     """Example indices per part: a seeded permutation (or the file order) cut into train, val, test."""
     sizes = {part: max(1, round(fraction * n)) if fraction > 0 else 0
              for part, fraction in (("test", test), ("val", val))}
@@ -557,17 +741,65 @@ NORMALIZERS = {
 }
 
 
-def _fit_normalization(flat: np.ndarray, kind: str) -> dict:
-    """Per-feature shift and scale from the training part; a constant feature is only shifted."""
+def _fit_normalization(flat: np.ndarray, kind: str, source: Source) -> tuple[dict, list[str]]:
+    """Per-feature shift and scale from the training part, and warnings. A constant feature is only
+    shifted (to 0: nothing to learn from, which a warning says); a statistic that overflows is a
+    DataError naming its feature (an infinite scale would make the feature 0 everywhere)."""
     if kind == "none":
-        return {"kind": "none", "shift": [], "scale": []}
-    shift, scale = NORMALIZERS[kind](flat)
-    scale = np.where(np.ptp(flat, 0) == 0, 1.0, scale)
-    return {"kind": kind, "shift": shift.tolist(), "scale": scale.tolist()}
+        return {"kind": "none", "shift": [], "scale": []}, []
+    with np.errstate(over="ignore", invalid="ignore"):
+        shift, scale = NORMALIZERS[kind](flat)
+        spread = np.ptp(flat, 0)
+    overflowed = ~(np.isfinite(shift) & np.isfinite(scale))
+    if overflowed.any():
+        j = int(np.argmax(overflowed))
+        statistic = "range" if kind == "minmax" else "mean" if not np.isfinite(shift[j]) else "standard deviation"
+        raise DataError(f"{source.feature(j)} cannot be normalized: its {statistic} overflows (its values reach "
+                        f"{np.abs(flat[:, j]).max():g}); scale it down before training")
+    constant = np.flatnonzero(spread == 0)
+    notes = []
+    if len(constant):
+        them = "it" if len(constant) == 1 else "them"
+        notes.append(f"{source.features(constant)} {'is' if len(constant) == 1 else 'are'} constant in the training "
+                     f"split: `normalize={kind}` makes {them} 0, so the model learns nothing from {them}")
+    scale = np.where(spread == 0, 1.0, scale)
+    return {"kind": kind, "shift": shift.tolist(), "scale": scale.tolist()}, notes
 
 
-def _normalized(flat: np.ndarray, normalization: dict) -> np.ndarray:
-    if normalization["kind"] == "none":
-        return flat
-    dtype = flat.dtype if flat.dtype == np.float32 else np.float64
-    return (flat - np.asarray(normalization["shift"], dtype)) / np.asarray(normalization["scale"], dtype)
+def _untrained_classes(encoded: dict[str, np.ndarray], labels: list) -> list[str]:
+    """A warning naming the classes that held-out parts hold but the training part lacks: the model
+    cannot learn them, and every one of their examples counts against it."""
+    trained = set(np.unique(encoded["train"]).tolist())
+    held = {part: set(np.unique(y).tolist()) - trained for part, y in encoded.items() if part != "train"}
+    missing = sorted(set().union(*held.values()))
+    if not missing:
+        return []
+    one = len(missing) == 1
+    names = ", ".join(f"`{labels[int(k)]}`" for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    parts = " and ".join(part for part in HELD_OUT if held.get(part))
+    return [f"class{'' if one else 'es'} {names} {'is' if one else 'are'} in the {parts} split but not in the "
+            f"training split: the model cannot learn {'it' if one else 'them'}"]
+
+
+def _normalized(x: np.ndarray, normalization: dict, source: Source) -> np.ndarray:
+    """Examples flattened, normalized and in float32, which must hold every value: one that it
+    cannot (too large, or made so by normalization) is a DataError naming its feature."""
+    flat = x.reshape(len(x), -1)
+    kind = normalization["kind"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = flat
+        if kind != "none":
+            dtype = flat.dtype if flat.dtype == np.float32 else np.float64
+            out = (flat - np.asarray(normalization["shift"], dtype)) / np.asarray(normalization["scale"], dtype)
+        out = out.astype(np.float32, copy=False)
+    finite = np.isfinite(out.min(0)) & np.isfinite(out.max(0))
+    if not finite.all():
+        j = int(np.argmin(finite))
+        value = float(flat[int(np.argmin(np.isfinite(out[:, j]))), j])
+        if kind == "none":
+            raise DataError(f"{source.feature(j)} holds {value:g}, beyond float32's range (±3.4e38), which the "
+                            "model computes in: scale it down, or set `normalize=standard`")
+        made = (value - normalization["shift"][j]) / normalization["scale"][j]
+        raise DataError(f"{source.feature(j)} holds {value:g}, which `normalize={kind}` makes {made:g}, "
+                        "beyond float32's range (±3.4e38), which the model computes in")
+    return out

@@ -50,9 +50,9 @@ def estimate(program: ir.Program, n_train: int, n_val: int) -> dict[str, int]:
 
 def available() -> tuple[int | None, str]:
     """Bytes the default device can still allocate, and what that device is."""
-    import jax
+    from dlc.runtime.train import available_devices
 
-    device = jax.devices()[0]
+    device = available_devices()[0]
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)), f"{device.platform.upper()} memory"

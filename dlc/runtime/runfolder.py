@@ -4,9 +4,10 @@
     history.csv         a row per epoch: epoch, loss, metrics, val_ columns, epoch_time (s)
     metrics.json        epochs_run, stopped_early, best_epoch, and loss/metrics per split
     checkpoint/         final (or restored best) parameters and batch statistics (Orbax)
-    preprocessing.json  normalization and label mapping, fitted on the training part
+    preprocessing.json  normalization, label mapping and feature columns, fitted on the training part
     curves.png          loss and metrics per epoch
-    run.json            versions, device, seed, spec hash, wall time, where the spec came from
+    run.json            versions, device, seed, spec hash, wall time, where the spec came from, and the facts
+                        of the data it trained on (so that reloading it reads no data file)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import math
 import platform
 import shutil
 from pathlib import Path
@@ -63,7 +65,8 @@ def save_trained(run_dir: Path, session: Session) -> Path:
     save_checkpoint(run_dir / "checkpoint", {"params": session.state.params,
                                              "batch_stats": session.state.batch_stats})
     _write_json(run_dir / "preprocessing.json", {"normalization": session.prepared.normalization,
-                                                 "labels": session.prepared.labels})
+                                                 "labels": session.prepared.labels,
+                                                 "columns": list(session.prepared.columns)})
     import flax
     import optax
 
@@ -77,6 +80,7 @@ def save_trained(run_dir: Path, session: Session) -> Path:
         "spec_path": str(Path(program.path).resolve()) if not program.path.startswith("<") else program.path,
         "spec_dir": str(session.owner._base_dir.resolve()),
         "arrays": dataclasses.asdict(session.arrays) if session.arrays else None,
+        "data": dataclasses.asdict(program.data) if program.data else None,
         "wall_time": session.result.wall_time if session.result else None,
     })
     return run_dir
@@ -151,52 +155,105 @@ def _bad_field(path: Path, name: str, expected: str, value: object) -> RunFolder
     return RunFolderError(f"`{path}`: `{name}` must be {expected}, got {shown[:60]}")
 
 
-def _run_record(run: dict, path: Path) -> tuple[int, str, ir.Data | None]:
-    """The seed, the spec's folder and the facts of arrays given to fit, from run.json, checked."""
+def _is_count(value: object, least: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _is_fraction(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
+
+
+# What each field of a recorded `ir.Data` may hold, and the check of it.
+DATA_FIELDS = {
+    "source": ("one of builtin, csv, npz, arrays", lambda v: v in ("builtin", "csv", "npz", "arrays")),
+    "name": ("text", lambda v: isinstance(v, str)),
+    "path": ("a path or null", lambda v: v is None or isinstance(v, str)),
+    "val": ("a fraction", _is_fraction),
+    "test": ("a fraction", _is_fraction),
+    "normalize": ("one of none, standard, minmax", lambda v: v in ("none", "standard", "minmax")),
+    "shuffle": ("true or false", lambda v: isinstance(v, bool)),
+    "target": ("a column name or null", lambda v: v is None or isinstance(v, str)),
+    "features": ("a list of positive integers or null",
+                 lambda v: v is None or isinstance(v, list) and all(_is_count(d, 1) for d in v)),
+    "task": ("one of classification, regression, multilabel, unknown",
+             lambda v: v in ("classification", "regression", "multilabel", "unknown")),
+    "classes": ("a positive integer or null", lambda v: v is None or _is_count(v, 1)),
+    "target_width": ("a positive integer or null", lambda v: v is None or _is_count(v, 1)),
+    "has_val": ("true or false", lambda v: isinstance(v, bool)),
+    "has_test": ("true or false", lambda v: isinstance(v, bool)),
+    "examples": ("a count or null", lambda v: v is None or _is_count(v)),
+}
+
+
+def _data_record(record: object, path: Path, name: str) -> ir.Data | None:
+    """The facts of the data a run trained on, as run.json records them under `name`, checked: the
+    spec is checked again with these, so that no data file is read to reload a run."""
+    if record is None:
+        return None
+    fields = {f.name: f for f in dataclasses.fields(ir.Data)}
+    required = {field for field, f in fields.items() if f.default is dataclasses.MISSING}
+    if not isinstance(record, dict) or not required <= set(record) <= set(fields):
+        raise _bad_field(path, name, f"a record of {', '.join(fields)}", record)
+    for field, value in record.items():
+        expected, valid = DATA_FIELDS[field]
+        if not valid(value):
+            raise _bad_field(path, f"{name}.{field}", expected, value)
+    return ir.Data(**{**record, "features": tuple(record["features"]) if record["features"] else None})
+
+
+def _run_record(run: dict, path: Path) -> tuple[int, str, ir.Data | None, ir.Data | None]:
+    """The seed, the spec's folder, and the facts of arrays given to fit and of the data trained
+    on, from run.json, checked."""
     seed = run.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise _bad_field(path, "seed", "an integer in [0, 2^32)", seed)
     spec_dir = run.get("spec_dir") or "."
     if not isinstance(spec_dir, str):
         raise _bad_field(path, "spec_dir", "a folder path", spec_dir)
-    record = run.get("arrays")
-    if record is None:
-        return seed, spec_dir, None
-    names = [f.name for f in dataclasses.fields(ir.Data)]
-    if not isinstance(record, dict) or sorted(record) != sorted(names):
-        raise _bad_field(path, "arrays", f"a record of {', '.join(names)}", record)
-    features = record["features"]
-    if features is not None and (not isinstance(features, list)
-                                 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
-                                            for d in features)):
-        raise _bad_field(path, "arrays.features", "a list of positive integers", features)
-    for name, kinds in (("val", (int, float)), ("test", (int, float)), ("task", (str,)), ("name", (str,)),
-                        ("normalize", (str,)), ("has_val", (bool,)), ("has_test", (bool,)), ("shuffle", (bool,))):
-        if not isinstance(record[name], kinds):
-            raise _bad_field(path, f"arrays.{name}", "of another type", record[name])
-    return seed, spec_dir, ir.Data(**{**record, "features": tuple(features) if features else None})
+    return seed, spec_dir, _data_record(run.get("arrays"), path, "arrays"), _data_record(run.get("data"), path, "data")
 
 
-def _preprocessing_record(pre: dict, path: Path) -> tuple[dict, list | None]:
-    """The normalization and label mapping from preprocessing.json, checked."""
+def _preprocessing_record(pre: dict, path: Path) -> tuple[dict, list | None, tuple[str, ...]]:
+    """The normalization, label mapping and feature columns from preprocessing.json, checked."""
     normalization = pre.get("normalization") or {"kind": "none"}
     if not isinstance(normalization, dict) or normalization.get("kind") not in ("standard", "minmax", "none"):
         raise _bad_field(path, "normalization", "a record with `kind` standard, minmax or none", normalization)
     for name in ("shift", "scale"):
         values = normalization.get(name, [])
         if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                   for v in values):
-            raise _bad_field(path, f"normalization.{name}", "a list of numbers", values)
+                                                   and math.isfinite(v) for v in values):
+            raise _bad_field(path, f"normalization.{name}", "a list of finite numbers", values)
+    shift, scale = normalization.get("shift", []), normalization.get("scale", [])
+    if len(scale) != len(shift) or 0 in scale:
+        raise _bad_field(path, "normalization.scale", f"{len(shift)} numbers, none of them 0", scale)
     labels = pre.get("labels")
     if labels is not None and (not isinstance(labels, list)
                                or not all(isinstance(v, (str, int, float)) for v in labels)):
         raise _bad_field(path, "labels", "a list of class labels", labels)
-    return normalization, labels
+    columns = pre.get("columns") or []
+    if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns) \
+            or len(set(columns)) != len(columns) or (columns and shift and len(columns) != len(shift)):
+        raise _bad_field(path, "columns", "a list of distinct column names, one per feature", columns)
+    return normalization, labels, tuple(columns)
+
+
+def _reloaded(source: str, path: str, base_dir: str, facts: ir.Data | None) -> Program:
+    """The run's spec as a program, checked with the facts recorded of the data it trained on
+    instead of reading the data file: evaluating or predicting on new data needs none of the
+    training data. (A run folder of an older dlc, without the facts, reads the file.)"""
+    from dlc.api import Program, _checked
+    from dlc.api import compile as compile_spec
+    from dlc.grammar.parse import parse
+
+    if facts is None:
+        return compile_spec(source, path=path, base_dir=base_dir)
+    spec, syntax = parse(source, path)
+    program, diagnostics = _checked(spec, syntax, Path(base_dir), arrays=facts)
+    return Program(spec, syntax, program, diagnostics, Path(base_dir))
 
 
 def load_trained(run_dir: Path) -> Program:
     """Rebuild a trained program: the spec, re-checked as it was trained, and its checkpoint."""
-    from dlc.api import compile as compile_spec
     from dlc.runtime.data import Prepared, Split
     from dlc.runtime.session import Session
     from dlc.runtime.train import TrainState, abstract_state, make_trainer
@@ -209,10 +266,17 @@ def load_trained(run_dir: Path) -> Program:
         source = (run_dir / "spec.dl").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RunFolderError(f"cannot read the spec of `{run_dir}`: {e}") from None
-    seed, spec_dir, arrays = _run_record(run, run_dir / "run.json")
-    normalization, labels = _preprocessing_record(pre, run_dir / "preprocessing.json")
-    owner = compile_spec(source, path=str(run_dir / "spec.dl"), base_dir=spec_dir)
-    program = dataclasses.replace(owner.recheck(arrays), seed=seed)
+    seed, spec_dir, arrays, data = _run_record(run, run_dir / "run.json")
+    normalization, labels, columns = _preprocessing_record(pre, run_dir / "preprocessing.json")
+    owner = _reloaded(source, str(run_dir / "spec.dl"), spec_dir, arrays or data)
+    program = dataclasses.replace(owner.recheck(arrays or data), seed=seed)
+    if columns and len(columns) != math.prod(program.input_shape):
+        raise _bad_field(run_dir / "preprocessing.json", "columns", f"{math.prod(program.input_shape)} names, one "
+                         "per input of the model", list(columns))
+    classes = {"categorical": program.output_shape[-1], "binary": 2}.get(program.task)
+    if classes is not None and (labels is None or len(labels) != classes):
+        raise _bad_field(run_dir / "preprocessing.json", "labels", f"{classes} class labels, one per class "
+                         "of the model", labels)
     trainer = make_trainer(program, 1, 1)
     abstract = abstract_state(trainer, program.input_shape)
     target = {"params": abstract.params, "batch_stats": abstract.batch_stats}
@@ -223,6 +287,6 @@ def load_trained(run_dir: Path) -> Program:
             from None
     state = TrainState(restored["params"], restored["batch_stats"], None)
     empty = Split(np.zeros((0, *program.input_shape), np.float32), np.zeros((0,), np.int32))
-    prepared = Prepared(empty, None, None, normalization, labels)
+    prepared = Prepared(empty, None, None, normalization, labels, columns)
     owner.trained = Session(owner, program, trainer, state, prepared, None, arrays)
     return owner

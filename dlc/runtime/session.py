@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,19 +23,35 @@ if TYPE_CHECKING:
     from dlc.api import Program
 
 
+def _with_classes(facts: ir.Data, labels: list[np.ndarray], loss_task: str) -> ir.Data:
+    """`facts` with the number of classes the loaded labels hold (as the encoders in `data` will
+    count them), so that the checker's rules on output units against classes (E501, E503) hold
+    for files and arrays as they do for a built-in dataset, whose registry entry knows its classes.
+    Whole floats are class labels here too. Labels that are no classes are left to `prepare`."""
+    if loss_task == "regression" or any(y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1) for y in labels):
+        return facts
+    labels = [y.reshape(-1) for y in labels]
+    if any(y.dtype.kind == "f" and not np.array_equal(y, np.round(y)) for y in labels):
+        return facts
+    found = set().union(*(np.unique(y).tolist() for y in labels))
+    classes = 2 if loss_task == "binary" and found <= {0, 1} else len(found)
+    return dataclasses.replace(facts, task="classification", classes=classes)
+
+
 def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_val: bool) -> ir.Data:
     """What the checker needs to know about arrays given to `fit`, in the spec's data options."""
     integer = y.ndim == 1 and (y.dtype.kind in "biu" or y.dtype.kind in "USO")
     task = "classification" if integer else ("regression" if y.ndim <= 1 or y.shape[1] == 1 else "multilabel")
     d = spec_data
     val, test = (d.val, d.test) if d else (0.0, 0.0)
-    return ir.Data("arrays", "arrays", None, val, test, d.normalize if d else "none", d.shuffle if d else True,
+    # Named `y` in messages: the labels are what the output-against-data rules speak of.
+    return ir.Data("arrays", "y", None, val, test, d.normalize if d else "none", d.shuffle if d else True,
                    None, tuple(int(s) for s in x.shape[1:]), task, None, 1 if y.ndim == 1 else int(y.shape[1]),
                    has_val or val > 0, test > 0)
 
 
-def _split(program: ir.Program, x: np.ndarray, y: np.ndarray, given: dict, labels: list | None = None
-           ) -> data_mod.Prepared:
+def _split(program: ir.Program, x: np.ndarray, y: np.ndarray, given: dict, labels: list | None = None,
+           source: data_mod.Source | str = "the arrays") -> data_mod.Prepared:
     """The program's data split, encoded and normalized as its `data` options say; the same seed
     gives the same split, so evaluation sees the parts training saw."""
     d = program.data
@@ -42,8 +59,7 @@ def _split(program: ir.Program, x: np.ndarray, y: np.ndarray, given: dict, label
         x, y, task=program.task, input_shape=program.input_shape,
         output_units=program.output_shape[-1] if program.output_shape else None,
         val=0.0 if "val" in given else d.val, test=0.0 if "test" in given else d.test,
-        normalize=d.normalize, shuffle=d.shuffle, seed=program.seed, given=given, labels=labels,
-        source=d.name if d.source != "arrays" else "the arrays")
+        normalize=d.normalize, shuffle=d.shuffle, seed=program.seed, given=given, labels=labels, source=source)
 
 
 class ResumeError(Exception):
@@ -63,24 +79,31 @@ class Session:
     @classmethod
     def prepare(cls, owner: Program, x: Any, y: Any, validation_data: Any, seed: int | None,
                 epochs: int | None) -> tuple[ir.Program, data_mod.Prepared, ir.Data | None]:
-        """Check the spec against the data it will train on, then load, split and normalize it."""
+        """Check the spec against the data it will train on, then load, split and normalize it.
+        The spec is checked again once the data is loaded, with what only the data tells (its
+        classes): a mismatch is an error in the spec before anything trains."""
         if x is None:
             if owner.ir.data is None:
-                raise ValueError(f"program {owner.name!r} has no `data`: pass x and y to fit()")
-            program, arrays = owner.recheck(None), None
-            x_raw, y_raw, given = data_mod.load_source(program.data)
+                raise ValueError(f"program {owner.name!r} has no `data` statement: pass x and y to fit(), "
+                                 "or add `data SOURCE` to the spec")
+            facts, arrays = owner.recheck(None).data, None  # the spec's own errors first, before loading
+            x_raw, y_raw, given, source = data_mod.load_source(facts)
         else:
             x_raw, y_raw = np.asarray(x), np.asarray(y)
-            if len(x_raw) != len(y_raw):
-                raise ValueError(f"x has {len(x_raw)} examples but y has {len(y_raw)}")
-            given = {}
+            given, source = {}, "the arrays"
             if validation_data is not None:
                 given["val"] = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
-            arrays = _arrays_facts(x_raw, y_raw, owner.ir.data, validation_data is not None)
-            program = owner.recheck(arrays)
+            facts = arrays = _arrays_facts(x_raw, y_raw, owner.ir.data, validation_data is not None)
+        facts = _with_classes(facts, [y_raw, *(part_y for _, part_y in given.values())], owner.ir.task)
+        facts = dataclasses.replace(facts, examples=len(x_raw))
+        program = owner.recheck(facts, warn=True)
+        arrays = facts if arrays is not None else None
         changes = {k: v for k, v in (("seed", seed), ("epochs", epochs)) if v is not None}
         program = dataclasses.replace(program, **changes)
-        return program, _split(program, x_raw, y_raw, given), arrays
+        prepared = _split(program, x_raw, y_raw, given, source=source)
+        for message in prepared.warnings:
+            warnings.warn(data_mod.DataWarning(message), stacklevel=2)
+        return program, prepared, arrays
 
     @classmethod
     def fit(cls, owner: Program, x: Any, y: Any, *, validation_data: Any = None, epochs: int | None = None,
@@ -154,15 +177,16 @@ class Session:
         """Reload the spec's data, split it as training did (same seed), and evaluate every split."""
         if self.program.data is None or self.program.data.source == "arrays":
             raise ValueError("this run was trained on arrays: give a data file to evaluate on")
-        x, y, given = data_mod.load_source(self.program.data)
-        self.prepared = _split(self.program, x, y, given, self.prepared.labels)
+        x, y, given, source = data_mod.load_source(self.program.data, self.prepared.columns)
+        self.prepared = _split(self.program, x, y, given, self.prepared.labels, source)
         return self.split_metrics()
 
-    def _inputs(self, x: Any) -> np.ndarray:
-        return data_mod.apply_normalization(np.asarray(x, dtype=np.float32), self.prepared.normalization,
-                                            self.program.input_shape)
+    def _inputs(self, x: Any, source: data_mod.Source | str) -> np.ndarray:
+        return data_mod.apply_normalization(np.asarray(x), self.prepared.normalization, self.program.input_shape,
+                                            source)
 
-    def evaluate(self, x: Any = None, y: Any = None) -> dict[str, float]:
+    def evaluate(self, x: Any = None, y: Any = None, source: data_mod.Source | str = "the arrays"
+                 ) -> dict[str, float]:
         if x is None:
             if not len(self.prepared.train.x):  # loaded from a run folder, which keeps no data: reload it
                 self.evaluate_spec_splits()
@@ -171,12 +195,12 @@ class Session:
         prepared = data_mod.prepare(
             np.asarray(x), np.asarray(y), task=self.program.task, input_shape=self.program.input_shape,
             output_units=self.program.output_shape[-1], val=0.0, test=0.0, normalize="none", shuffle=False,
-            seed=self.program.seed, labels=self.prepared.labels, source="the arrays")
-        split = data_mod.Split(self._inputs(np.asarray(x)), prepared.train.y)
+            seed=self.program.seed, labels=self.prepared.labels, source=source)
+        split = data_mod.Split(self._inputs(x, source), prepared.train.y)
         return self._evaluate_split(split)
 
-    def predict(self, x: Any) -> np.ndarray:
-        return self.trainer.predict(self.state.params, self.state.batch_stats, self._inputs(x))
+    def predict(self, x: Any, source: data_mod.Source | str = "the arrays") -> np.ndarray:
+        return self.trainer.predict(self.state.params, self.state.batch_stats, self._inputs(x, source))
 
     def save(self, run_dir: Path) -> Path:
         from dlc.runtime.runfolder import save_trained

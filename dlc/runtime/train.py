@@ -268,11 +268,25 @@ class DeviceError(Exception):
     """A device request that cannot be met: one line saying what is there."""
 
 
+def available_devices() -> list:
+    """JAX's devices. A platform asked for that cannot start (`JAX_PLATFORMS=cuda` on a machine
+    without a GPU, where JAX fails with an empty AssertionError) is one DeviceError line."""
+    try:
+        return jax.devices()
+    except (RuntimeError, AssertionError) as e:
+        asked = os.environ.get("JAX_PLATFORMS")
+        reason = str(e).splitlines()[0] if str(e) else "no such platform is installed or present"
+        if asked:
+            raise DeviceError(f"JAX_PLATFORMS={asked} asks for a platform JAX cannot start here ({reason}); "
+                              "unset JAX_PLATFORMS to use what this machine has") from None
+        raise DeviceError(f"JAX cannot start a device: {reason}") from None
+
+
 def device_mesh(devices: int | str | None, batch: int):
     """A one-axis ("data") mesh over the first N devices, or None for one device."""
     if devices is None or devices == 1:
         return None
-    available = jax.devices()
+    available = available_devices()
     count = len(available) if devices == "all" else int(devices)
     if count < 1 or count > len(available):
         raise DeviceError(f"asked for {devices} devices, but JAX sees {len(available)} "
@@ -296,6 +310,7 @@ def _cache_entries() -> int:
 
 
 def make_trainer(program: ir.Program, n_train: int, epochs: int, devices: int | str | None = None) -> Trainer:
+    available_devices()  # a platform that cannot start says so here, before anything is traced
     use_compilation_cache()
     # A batch larger than the data is the whole data, as in Keras: never pad up to the batch size.
     program = dataclasses.replace(program, batch=max(1, min(program.batch, n_train)))
@@ -410,12 +425,21 @@ class Interrupted(Exception):
         self.epoch, self.history = epoch, history
 
 
-class Diverged(Exception):
-    """A loss stopped being finite. The parameters of that epoch are not kept."""
+# A training loss this many times the loss before the first update is diverging, even while finite:
+# too large a learning rate sends it to millions in an epoch, then the network dies at chance.
+DIVERGING_GROWTH = 1e3
 
-    def __init__(self, epoch: int, quantity: str, value: float, history: list[dict[str, float]]):
-        super().__init__(f"training diverged at epoch {epoch}: `{quantity}` is {value}")
-        self.epoch, self.quantity, self.value, self.history = epoch, quantity, value, history
+
+class Diverged(Exception):
+    """A loss stopped being finite, or grew by orders of magnitude from where training started
+    (`start`, the loss before the first update). The parameters of that epoch are not kept."""
+
+    def __init__(self, epoch: int, quantity: str, value: float, history: list[dict[str, float]],
+                 start: float | None = None):
+        what = f"`{quantity}` is {value}" if start is None else \
+            f"`{quantity}` grew from {start:.4g} before training to {value:.4g}"
+        super().__init__(f"training diverged at epoch {epoch}: {what}")
+        self.epoch, self.quantity, self.value, self.history, self.start = epoch, quantity, value, history, start
 
 
 def _streamed_epoch(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray], key, seed: int,
@@ -478,6 +502,10 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
     finished = stopper.finished  # a resumed run that had stopped early
     timings: dict[str, float] = {}
     train_epoch = trainer._train_epoch
+    # The loss before this fit's first update, on one evaluation chunk of the training data (the
+    # evaluation program is compiled for validation and final metrics anyway).
+    head = trainer.eval_set(train[0][:EVAL_CHUNK], train[1][:EVAL_CHUNK], on_device=not stream)
+    start_loss = trainer.evaluate(state.params, state.batch_stats, head)["loss"]
     if not stream and not trainer.per_step and not finished and progress.epoch < epochs:
         # Trace and compile ahead of the first epoch, to time each and see whether the compiled
         # program came from the persistent cache.
@@ -508,6 +536,8 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         for quantity in ("loss", "val_loss"):
             if quantity in logs and not math.isfinite(logs[quantity]):
                 raise Diverged(epoch, quantity, logs[quantity], progress.history + [logs])
+        if math.isfinite(start_loss) and logs["loss"] > DIVERGING_GROWTH * max(start_loss, 1e-6):
+            raise Diverged(epoch, "loss", logs["loss"], progress.history + [logs], start=start_loss)
         progress.history.append(logs)
         timings.setdefault("first_epoch", logs["epoch_time"])
         is_best, stop = stopper.update(epoch, logs)

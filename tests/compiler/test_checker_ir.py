@@ -128,7 +128,7 @@ def test_builtin_data_facts_come_from_the_registry() -> None:
     program = checked(f"data iris val=0.2 normalize=standard\n{CLASSIFIER_END}")
     iris = reg.lookup("dataset", "iris")
     assert program.data == ir.Data("builtin", "iris", None, 0.2, 0.0, "standard", True, None, iris.features,
-                                   "classification", iris.classes, None, True, False)
+                                   "classification", iris.classes, None, True, False, iris.examples)
     assert program.input_shape == iris.features
 
 

@@ -68,9 +68,17 @@ def test_input_may_reshape_a_dataset_only_to_as_many_values(dataset: reg.Dataset
     assert errors(f"data {dataset.name}\ninput {features + 1}\n{end}") == [(2, "E404")]
 
 
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy", "mse", "mae", "huber"])
+@pytest.mark.parametrize("layers", ["input 4\ndense 1 softmax", "input 4\ndense 1\nactivation softmax"])
+def test_a_softmax_over_one_unit_is_an_error_whatever_the_loss(layers: str, loss: str) -> None:
+    line = layers.count("\n") + 1
+    assert errors(f"{layers}\nloss {loss}\noptimizer adam") == [(line, "E405")]
+    assert errors(layers) == [(line, "E405")]  # with no loss at all
+    assert errors(f"input 4\ndense 1 softmax\ndense 3\nloss {loss}\noptimizer adam") == [(2, "E405")]
+
+
 @pytest.mark.parametrize(("layers", "loss"), [
-    ("input 4\ndense 1 softmax", "categorical_crossentropy"),    # one class is no classifier
-    ("input 4\ndense 1 softmax", "binary_crossentropy"),         # a softmax over one unit is always 1
+    ("input 4\ndense 1 sigmoid", "categorical_crossentropy"),    # one class is no classifier
     ("input 8x8x1\nconv2d 2 3", "binary_crossentropy"),          # not flat
     ("input 8x8x1\nconv2d 2 3", "categorical_crossentropy"),
 ])

@@ -48,6 +48,7 @@ def run(spec: Path) -> object:
 BAD_ROWS = {
     "nan": ("a,t\n1,2\nnan,3\n", "row 3, column `a`: `nan` is not a finite number"),
     "infinite": ("a,t\n1e999,2\n", "row 2, column `a`: `1e999` is not a finite number"),
+    "beyond float32": ("a,t\n1e39,2\n", "row 2, column `a`: `1e39` is beyond float32's range (±3.4e38)"),
     "ragged": ("a,t\n1,2\n1\n", "row 3 has 1 cells, the header has 2"),
     "header only": ("a,t\n", "has a header but no rows"),
     "not a number": ("a,t\n1,2\nfoo,3\n", "row 3, column `a`: `foo` is not a number"),
@@ -89,8 +90,16 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
     """Spreadsheet programs save UTF-8 CSVs with a BOM; the first column keeps its name."""
     spec = data_spec(tmp_path, "d.csv", "\ufefft,a\n1,2\n3,4\n")
     assert dlc("check", str(spec)).status == EXIT_OK
-    x, y = read_features(tmp_path / "d.csv", target="t")
+    x, y, _ = read_features(tmp_path / "d.csv", target="t", with_target=True)
     assert x.tolist() == [[2], [4]] and y.tolist() == [1, 3]
+
+
+def test_a_standard_deviation_that_overflows_stops_run_naming_the_feature(tmp_path):
+    """Inputs of 1e300 made the standard deviation infinite: every input became 0, training ran at chance."""
+    x = np.column_stack([np.linspace(0, 1, 8), np.linspace(-1e300, 1e300, 8)])
+    spec = data_spec(tmp_path, "d.npz", archive(x=npy(x), y=npy(np.linspace(0, 1, 8))))
+    spec.write_text(spec.read_text(encoding="utf-8").replace('"d.npz"', '"d.npz" normalize=standard'), encoding="utf-8")
+    assert_refused(run(spec), "feature 1 of `d.npz` cannot be normalized: its standard deviation overflows")
 
 
 # --- NPZ --------------------------------------------------------------------------------------

@@ -116,6 +116,17 @@ UNCHECKED_FIELDS = {
     "spec_dir not a path": edit_json("run.json", spec_dir=5),
     "normalization not a record": edit_json("preprocessing.json", normalization=5),
     "normalization without a kind": edit_json("preprocessing.json", normalization={"shift": []}),
+    "an infinite scale": edit_json("preprocessing.json", normalization={"kind": "standard", "shift": [0, 0],
+                                                                        "scale": [float("inf"), 1]}),
+    "a scale of 0": edit_json("preprocessing.json", normalization={"kind": "minmax", "shift": [0, 0], "scale": [0, 1]}),
+    "columns not names": edit_json("preprocessing.json", columns=[1, 2]),
+    "columns named twice": edit_json("preprocessing.json", columns=["a", "a"]),
+    "fewer columns than inputs": edit_json("preprocessing.json", columns=["a"]),
+    "more labels than the model has classes": edit_json("preprocessing.json", labels=[0, 1, 2, 3, 4, 5]),
+    "no labels for a classifier": edit_json("preprocessing.json", labels=None),
+    "data facts not a record": edit_json("run.json", data={"x": 1}),
+    "data facts of the wrong type": lambda run: edit_json("run.json", data=json.loads(
+        (run / "run.json").read_text(encoding="utf-8"))["data"] | {"features": "2"})(run),
 }
 
 
@@ -124,6 +135,15 @@ def test_a_run_record_with_fields_of_the_wrong_type_is_one_line_naming_its_file(
     damage(run_copy)
     for answer in both(run_copy, examples):
         assert_refused(answer, ".json")
+
+
+def test_a_run_folder_of_an_older_dlc_still_loads(run_copy, examples):
+    """Before feature columns and data facts were recorded: features by position, the data file read."""
+    for name, field in (("preprocessing.json", "columns"), ("run.json", "data")):
+        record = json.loads((run_copy / name).read_text(encoding="utf-8"))
+        del record[field]
+        (run_copy / name).write_text(json.dumps(record), encoding="utf-8")
+    assert [answer.status for answer in both(run_copy, examples)] == [EXIT_OK, EXIT_OK]
 
 
 # --- what eval and predict are given ------------------------------------------------------------
@@ -137,7 +157,7 @@ def test_predict_refuses_inputs_it_cannot_use(trained, tmp_path):
         "text.npz": (b"a,b\n1,2\n", "is not an NPZ archive"),
         "pickle.npz": (pickle.dumps({"x": Trap(trap)}), "is not an NPZ archive"),
         "objects.npz": (archive(x=npy(objects(trap))), "holds Python objects, which are never loaded"),
-        "wide.npz": (archive(x=npy(np.ones((3, 7)))), "but `input 2` needs 2"),
+        "wide.npz": (archive(x=npy(np.ones((3, 7)))), "examples in `wide.npz` have 7 values but the model takes 2"),
         "nan.csv": (b"a,b\n1,nan\n", "`nan` is not a finite number"),
         "table.xlsx": (b"PK", "unsupported data file"),
     }
@@ -159,9 +179,9 @@ def test_predict_into_a_missing_folder_is_a_usage_error(trained, examples, tmp_p
 def test_eval_needs_labels_it_knows(trained, tmp_path):
     (tmp_path / "unlabelled.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     (tmp_path / "unknown_class.csv").write_text("a,b,t\n1,2,7\n", encoding="utf-8")
-    assert_refused(dlc("eval", str(trained), str(tmp_path / "unlabelled.csv")), "has no labels to evaluate against")
+    assert_refused(dlc("eval", str(trained), str(tmp_path / "unlabelled.csv")), "has no target column `t`")
     assert_refused(dlc("eval", str(trained), str(tmp_path / "unlabelled.csv"), "--target", "label"),
-                   "`unlabelled.csv` has no column `label`")
+                   "`unlabelled.csv` has no target column `label`")
     assert_refused(dlc("eval", str(trained), str(tmp_path / "unknown_class.csv")), "which is not one of the model's")
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import dlc
-from dlc.runtime.data import DataError
 from dlc.runtime.runfolder import RunFolderError
 
 SPEC = """dense 8 relu
@@ -89,11 +88,12 @@ def test_invalid_spec_raises_spec_error_with_every_diagnostic():
     assert str(caught.value).startswith("<spec>:2:7: error[E301]")
 
 
-def test_labels_that_do_not_fit_the_output_are_one_clear_error():
+def test_labels_that_do_not_fit_the_output_are_an_error_in_the_spec():
     program = dlc.compile("dense 10 softmax\nloss categorical_crossentropy\noptimizer adam\n")
     x = np.zeros((24, 4), np.float32)
-    with pytest.raises(DataError, match="12 classes but the output has 10 units"):
+    with pytest.raises(dlc.SpecError, match="the output has 10 units but `y` has 12 classes") as caught:
         program.fit(x, np.arange(24) % 12)
+    assert [(d.span.line, d.code) for d in caught.value.diagnostics] == [(1, "E501")]
 
 
 @pytest.mark.parametrize(("missing", "code"), [("loss", "E507"), ("optimizer", "E508")])

@@ -38,14 +38,14 @@ def identified(n: int, features: int = 2) -> np.ndarray:
 
 @pytest.mark.parametrize("entry", DATASETS, ids=[d.name for d in DATASETS])
 def test_builtin_dataset_loads_with_its_registered_facts(entry):
-    x, y, given = load_source(data_of("builtin", entry.name))
+    x, y, given, _ = load_source(data_of("builtin", entry.name))
     assert x.shape == (entry.examples, *entry.features)
     assert len(np.unique(y)) == entry.classes
     assert given == {}
 
 
 def test_builtin_digits_prepared_as_images():
-    x, y, _ = load_source(data_of("builtin", "digits"))
+    x, y, _, _ = load_source(data_of("builtin", "digits"))
     prepared = prep(x, y, input_shape=(8, 8, 1), output_units=10, val=0.1, test=0.2, normalize="standard")
     parts = (prepared.train, prepared.val, prepared.test)
     assert [p.x.shape[1:] for p in parts] == [(8, 8, 1)] * 3
@@ -139,6 +139,39 @@ def test_a_constant_feature_is_shifted_not_divided_by_zero(kind):
     assert np.all(prepared.train.x[:, 2] == 0)
 
 
+def test_a_constant_feature_is_a_warning_naming_it():
+    x, y = rising()
+    prepared = prep(x, y, task="regression", normalize="standard", source="`d.csv`")
+    assert prepared.warnings == ("feature 2 of `d.csv` is constant in the training split: `normalize=standard` "
+                                 "makes it 0, so the model learns nothing from it",)
+    assert prep(x, y, task="regression").warnings == ()  # unnormalized, it is only a feature like another
+
+
+def test_statistics_that_overflow_are_an_error_naming_the_feature():
+    """Inputs of 1e300 made the standard deviation infinite, every input 0, and training ran at chance."""
+    x = np.column_stack([np.linspace(1, 2, 8), np.linspace(-1e300, 1e300, 8)])
+    with pytest.raises(DataError, match=r"^feature 1 of `d\.npz` cannot be normalized: its standard deviation "
+                                        r"overflows \(its values reach 1e\+300\)"):
+        prep(x, np.arange(8) % 2, normalize="standard", source="`d.npz`")
+
+
+def test_a_value_float32_cannot_hold_is_an_error_naming_the_feature():
+    x = np.column_stack([np.linspace(1, 2, 8), np.full(8, 1e39)])
+    with pytest.raises(DataError, match=r"^feature 1 of the arrays holds 1e\+39, beyond float32's range"):
+        prep(x, np.arange(8) % 2, source="the arrays")
+    with pytest.raises(DataError, match=r"^`y` in the arrays has 1 value beyond float32's range \(±3\.4e38\), "
+                                        r"the first at `y\[3, 0\]`"):
+        prep(np.ones((8, 2)), np.where(np.arange(8) == 3, 1e39, 1.0), task="regression", source="the arrays")
+
+
+def test_a_class_only_in_a_held_out_part_is_a_warning():
+    x, y = identified(12), np.arange(12) % 2
+    prepared = prep(x, y, given={"val": (identified(3), np.array([0, 1, 2]))})
+    assert prepared.warnings == ("class `2` is in the val split but not in the training split: "
+                                 "the model cannot learn it",)
+    assert prep(x, y, test=0.25).warnings == ()
+
+
 def test_normalization_is_json_ready():
     import json
 
@@ -149,7 +182,7 @@ def test_normalization_is_json_ready():
 
 
 def test_apply_normalization_repeats_what_prepare_did():
-    x, y, _ = load_source(data_of("builtin", "digits"))
+    x, y, _, _ = load_source(data_of("builtin", "digits"))
     prepared = prep(x, y, input_shape=(8, 8, 1), test=0.2, normalize="standard", shuffle=False)
     held = x[len(prepared.train.x):]
     assert np.array_equal(apply_normalization(held, prepared.normalization, (8, 8, 1)), prepared.test.x)
@@ -216,7 +249,7 @@ def write_csv(tmp_path: Path, text: str | bytes, name: str = "houses.csv") -> Pa
 
 
 def test_shipped_housing_csv_is_a_near_linear_regression():
-    x, y, given = load_source(data_of("csv", "housing.csv", HOUSING, target="price"))
+    x, y, given, _ = load_source(data_of("csv", "housing.csv", HOUSING, target="price"))
     assert x.shape[0] == len(y) and 200 <= len(y) <= 400 and x.shape[1] >= 3 and given == {}
     design = np.column_stack([x, np.ones(len(x))])
     fit, *_ = np.linalg.lstsq(design, y, rcond=None)
@@ -226,15 +259,84 @@ def test_shipped_housing_csv_is_a_near_linear_regression():
 
 def test_csv_target_may_hold_class_names(tmp_path):
     path = write_csv(tmp_path, "length,width,species\n5.1,3.5,setosa\n7.0,3.2,versicolor\n6.3,3.3,setosa\n")
-    x, y, _ = load_source(data_of("csv", path.name, path, target="species"))
-    assert x.tolist() == [[5.1, 3.5], [7.0, 3.2], [6.3, 3.3]]
+    x, y, _, _ = load_source(data_of("csv", path.name, path, target="species"))
+    assert x.dtype == np.float32 and np.array_equal(x, np.float32([[5.1, 3.5], [7.0, 3.2], [6.3, 3.3]]))
     assert prep(x, y, shuffle=False).labels == ["setosa", "versicolor"]
 
 
 def test_csv_target_column_may_sit_anywhere(tmp_path):
     path = write_csv(tmp_path, "price,area\n10,1.5\n20,2.5\n")
-    x, y, _ = load_source(data_of("csv", path.name, path, target="price"))
+    x, y, _, _ = load_source(data_of("csv", path.name, path, target="price"))
     assert x.tolist() == [[1.5], [2.5]] and y.tolist() == [10, 20]
+
+
+def test_csv_features_are_read_by_name_in_the_order_given(tmp_path):
+    path = write_csv(tmp_path, "id,c,price,a,b\nx1,3,30,1,2\nx2,6,60,4,5\n")
+    x, y, source = read_features(path, target="price", with_target=True, columns=("a", "b", "c"))
+    assert x.tolist() == [[1, 2, 3], [4, 5, 6]] and y.tolist() == [30, 60] and source.columns == ("a", "b", "c")
+    with pytest.raises(DataError, match=r"^`houses\.csv` has no column `width`, which the model was trained on$"):
+        read_features(path, columns=("a", "width"))
+
+
+# Files that NumPy's parser and the cell-by-cell reader must read alike (or refuse alike).
+TRICKY_CSV = {
+    "quoted cells": 'a,t\n"1","2"\n" 3 ",4\n',
+    "a line break in a quoted cell": 'a,t\n"1\n",2\n',
+    "CRLF and blank lines": "a,t\r\n1,2\r\n\r\n3,4\r\n",
+    "CR only": "a,t\r1,2\r3,4\r",
+    "no final newline": "a,t\n1,2\n3,4",
+    "byte-order mark": "\ufeffa,t\n1,2\n",
+    "spaces and tabs": "a,t\n 1 ,\t2 \n",
+    "numbers only Python reads": "a,t\n1_000,2\n",
+    "class names": "a,t\n1,cat\n2, dog\n",
+    "numbers and names": "a,t\n1,1\n2,dog\n",
+    "a comment sign": "a,t\n1,2 # c\n",
+    "a whole target too large for int64": "a,t\n1,1e20\n",
+    "a trailing comma": "a,t\n1,2,\n",
+    "a line of spaces": "a,t\n1,2\n   \n",
+    "a NUL byte": "a,t\n1\x00,2\n",
+    "hexadecimal": "a,t\n0x1,2\n",
+}
+
+
+@pytest.mark.parametrize("text", TRICKY_CSV.values(), ids=TRICKY_CSV.keys())
+def test_numpy_and_cell_by_cell_reading_agree(tmp_path, text):
+    from dlc.runtime import data
+
+    path = write_csv(tmp_path, text, "d.csv")
+
+    def read(by_numpy: bool):
+        try:
+            if by_numpy:
+                x, y, _ = read_features(path, target="t", with_target=True)
+            else:
+                header = data._csv_header(path)
+                cells, source = data._Cells(), data.Source("`d.csv`", ("a",), path, "t")
+                x, codes = data._csv_by_cell(path, header, [header.index("a")], header.index("t"), cells)
+                y = data._target_column(cells, codes, source)
+        except DataError as e:
+            return str(e)
+        return x.dtype, x.tolist(), y.dtype.kind, y.tolist()
+
+    assert read(by_numpy=True) == read(by_numpy=False)
+
+
+def test_a_csv_larger_than_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    path = write_csv(tmp_path, "a,b,price\n" + "1.5,2.5,3\n" * 1000)
+    monkeypatch.setattr("dlc.runtime.data._memory", lambda: 16 * 1024)
+    with pytest.raises(DataError, match=r"^`houses\.csv` holds about 1,0\d\d rows of 3 columns: reading them needs "
+                                        r"about .* more than this machine's 16\.0 KiB of memory$"):
+        read_features(path, target="price")
+
+
+def test_bad_labels_from_a_csv_are_named_by_row_and_column(tmp_path):
+    path = write_csv(tmp_path, "a,price\n1,0\n\n2,0.5\n3,1\n")
+    x, y, _, source = load_source(data_of("csv", path.name, path, target="price"))
+    with pytest.raises(DataError, match=r"^`houses\.csv` row 4, column `price` is 0\.5, not a class label"):
+        prep(x, y, source=source)
+    with pytest.raises(DataError, match=r"^`houses\.csv` row 5, column `price` is `1`, which is not one of the "
+                                        r"model's 2 classes \(`0`, `5`\)"):
+        prep(x, np.array([0, 5, 1]), labels=[0, 5], source=source)
 
 
 def save_npz(tmp_path: Path, name: str = "arrays.npz", **arrays) -> Path:
@@ -248,7 +350,7 @@ def test_npz_brings_its_own_val_and_test_splits(tmp_path):
     arrays = {name: rng.normal(size=(n, 3)) + shift for name, n, shift in
               (("x", 30, 0), ("x_val", 7, 5), ("x_test", 9, -5))}
     labels = {f"y{name[1:]}": np.arange(len(x)) % 3 for name, x in arrays.items()}
-    x, y, given = load_source(data_of("npz", "arrays.npz", save_npz(tmp_path, **arrays, **labels)))
+    x, y, given, _ = load_source(data_of("npz", "arrays.npz", save_npz(tmp_path, **arrays, **labels)))
     prepared = prep(x, y, given=given, normalize="standard")
     assert (len(prepared.val.x), len(prepared.test.x)) == (7, 9)
     assert prepared.val.y.tolist() == labels["y_val"].tolist()
@@ -263,22 +365,24 @@ def test_a_given_split_and_a_fraction_for_it_conflict():
 
 
 def test_npz_with_one_feature_per_example_reads_as_a_column(tmp_path):
-    x, _, _ = load_source(data_of("npz", "a.npz", save_npz(tmp_path, "a.npz", x=np.arange(5.0), y=np.arange(5))))
+    x, _, _, _ = load_source(data_of("npz", "a.npz", save_npz(tmp_path, "a.npz", x=np.arange(5.0), y=np.arange(5))))
     assert x.shape == (5, 1)
 
 
 def test_read_features_drops_the_target_when_present(tmp_path):
     path = write_csv(tmp_path, "area,price\n1.5,10\n2.5,20\n")
     assert read_features(path)[0].tolist() == [[1.5, 10], [2.5, 20]]
-    x, y = read_features(path, target="price")
+    x, y, _ = read_features(path, target="price", with_target=True)
     assert x.tolist() == [[1.5], [2.5]] and y.tolist() == [10, 20]
+    x, y, _ = read_features(path, target="price")
+    assert x.tolist() == [[1.5], [2.5]] and y is None
     without = write_csv(tmp_path, "area\n1.5\n", "new.csv")
-    x, y = read_features(without, target="price")
+    x, y, _ = read_features(without, target="price")
     assert x.tolist() == [[1.5]] and y is None
 
 
 def test_read_features_from_npz_without_labels(tmp_path):
-    x, y = read_features(save_npz(tmp_path, x=np.ones((2, 4))))
+    x, y, _ = read_features(save_npz(tmp_path, x=np.ones((2, 4))))
     assert x.shape == (2, 4) and y is None
 
 
@@ -294,11 +398,13 @@ BAD_CSV = {
     "empty cell": ("area,rooms,price\n1,,3\n", "`houses.csv` row 2, column `rooms`: the cell is empty"),
     "empty target cell": ("area,rooms,price\n1,2,3\n1,2,\n", "`houses.csv` row 3, column `price`: the cell is empty"),
     "nan": ("area,rooms,price\n1,2,3\n1,NaN,3\n", "`houses.csv` row 3, column `rooms`: `NaN` is not a finite number"),
+    "beyond float32": ("area,rooms,price\n1,2,3\n1,-1e39,3\n",
+                       "`houses.csv` row 3, column `rooms`: `-1e39` is beyond float32's range (±3.4e38)"),
     "infinite target": ("area,rooms,price\n1,2,inf\n", "`houses.csv` row 2, column `price`: `inf` is not a finite"),
     "blank lines still count": ("area,rooms,price\n1,2,3\n\n4,x,6\n", "`houses.csv` row 4, column `rooms`"),
     "duplicate header": ("area,area,price\n1,2,3\n", "`houses.csv` row 1 names the column `area` twice"),
     "unnamed column": ("area,,price\n1,2,3\n", "`houses.csv` row 1, column 2 has no name"),
-    "missing target": ("area,rooms,prices\n1,2,3\n", "`houses.csv` has no column `price`: did you mean `prices`?"),
+    "missing target": ("area,rooms,prices\n1,2,3\n", "`houses.csv` has no target column `price`: did you mean `prices`?"),
     "target only": ("price\n3\n", "`houses.csv` has only the target column `price`"),
     "not utf-8": (b"area,price\n\xff\xfe,1\n", "`houses.csv` is not UTF-8 text"),
 }
@@ -371,13 +477,13 @@ BAD_PREPARE = {
     "fractional class": (dict(y=np.array([0, 1, 0.5, 1])), "`y[2]` in `d.csv` is 0.5, not a class label"),
     "one-hot classes": (dict(y=np.eye(4)), "pass `y.argmax(1)`"),
     "unknown saved label": (dict(y=np.array(["a", "b", "z", "a"]), labels=["a", "b"]),
-                            "`d.csv` has the label `z`, which is not one of the model's 2 classes"),
+                            "`y[2]` in `d.csv` is `z`, which is not one of the model's 2 classes (`a`, `b`)"),
     "one-dimensional x": (dict(x=np.arange(4.0)), "`x` in `d.csv` has shape (4,)"),
     "empty x": (dict(x=np.empty((0, 3)), y=np.empty(0)), "`x` in `d.csv` has no examples"),
     "text x": (dict(x=np.array([["a", "b"]] * 4)), "`x` in `d.csv` holds text, not numbers"),
     "lengths differ": (dict(y=np.arange(3)), "`x` in `d.csv` has 4 examples but `y` has 3"),
     "input element count": (dict(input_shape=(3, 3)),
-                            "examples in `d.csv` have shape 2 (2 values) but `input 3x3` needs 9"),
+                            "examples in `d.csv` have 2 values but the model takes 9"),
     "too few to hold out": (dict(val=0.5, test=0.5), "`d.csv` has 4 examples: too few to hold out"),
 }
 
@@ -397,7 +503,7 @@ def test_apply_normalization_without_scaling_only_reshapes():
 
 def test_apply_normalization_refuses_a_different_feature_count():
     normalization = prep(identified(6, 3), np.arange(6) % 2, normalize="standard").normalization
-    with pytest.raises(DataError, match="have 2 values but the model was trained on 3"):
+    with pytest.raises(DataError, match="have 2 values but the model takes 3"):
         apply_normalization(np.ones((2, 2)), normalization, None)
 
 

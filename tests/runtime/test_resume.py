@@ -116,6 +116,20 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss(tmp_path, capsys):
     assert rows[-1]["loss"] == "nan"
 
 
+def test_a_loss_that_grows_by_orders_of_magnitude_stops_like_divergence(tmp_path, capsys):
+    """`lr=10` with sgd sends iris's loss from about 1 to tens of thousands in the first epoch, all
+    finite, then the network dies at chance: stopped at epoch 1 with the divergence advice."""
+    spec = tmp_path / "grows.dl"
+    spec.write_text("data iris val=0.2\ninput 4\ndense 16 relu\ndense 3 softmax\n"
+                    "loss categorical_crossentropy\noptimizer sgd lr=10\nepochs 5\n")
+    assert main(["run", str(spec), "--out", str(tmp_path / "run"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "diverged at epoch 1: `loss` grew from 1." in err and "before training to" in err
+    assert "lower the learning rate (`lr=10` now)" in err and "last finite" not in err
+    rows = list(csv.DictReader((tmp_path / "run" / "history.csv").open()))
+    assert len(rows) == 1 and float(rows[0]["loss"]) > 1000
+
+
 def test_a_model_too_big_for_memory_is_refused_with_the_estimate(tmp_path, capsys):
     spec = tmp_path / "huge.dl"
     spec.write_text(SPEC.replace("dense 16 relu", "dense 2000000000 relu"))
