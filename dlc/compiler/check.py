@@ -504,7 +504,7 @@ class _Checker:
             if have != want:
                 self.report(error("E404", bound.statement.span,
                                   f"`input {show_shape(shape)}` has {want} values per example, "
-                                  f"but `{data.name}` has {have}"
+                                  f"but `{'x' if data.source == 'arrays' else data.name}` has {have}"
                                   + (f" ({show_shape(data.features)})" if len(data.features) > 1 else ""),
                                   f"use a shape with {have} values, like `input {have}`"))
                 return None

@@ -44,7 +44,7 @@ def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_v
     task = "classification" if integer else ("regression" if y.ndim <= 1 or y.shape[1] == 1 else "multilabel")
     d = spec_data
     val, test = (d.val, d.test) if d else (0.0, 0.0)
-    # Named `y` in messages: the labels are what the output-against-data rules speak of.
+    # Named `y`: the labels are what the output-against-data rules speak of (E404 says `x`).
     return ir.Data("arrays", "y", None, val, test, d.normalize if d else "none", d.shuffle if d else True,
                    None, tuple(int(s) for s in x.shape[1:]), task, None, 1 if y.ndim == 1 else int(y.shape[1]),
                    has_val or val > 0, test > 0)

@@ -86,3 +86,9 @@ def test_evaluate_and_predict_name_bad_arrays(trained):
     with pytest.raises(TypeError, match="x must hold numbers"):
         trained.predict(np.array([["a"] * 4]))
     assert trained.predict(X[:2]).shape == (2, 3)
+
+
+def test_an_input_the_arrays_do_not_have_names_x():
+    program = dlc.compile("input 4\n" + SPEC)
+    with pytest.raises(dlc.SpecError, match="`input 4` has 4 values per example, but `x` has 2"):
+        program.fit(X[:, :2], Y)
