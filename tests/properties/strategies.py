@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from dlc.compiler import registry as reg
@@ -204,7 +205,14 @@ def hidden_layers(draw: st.DrawFn, width: int, depth: int = 1) -> tuple[n.Statem
         else:
             out.append(draw(flat_layer(kind)))
         width = count_params(out[-1:], width)[1]
+        assume(width > 1 or not _sums_to_one(out[-1]))  # a softmax over one unit is an error (E405)
     return tuple(out)
+
+
+def _sums_to_one(layer: n.Statement) -> bool:
+    """Whether the layer applies an activation whose outputs sum to 1 over the last axis."""
+    return any(isinstance(value, n.Name) and getattr(reg.lookup("activation", value.value), "sums_to_one", False)
+               for value in layer.positionals)
 
 
 @st.composite
