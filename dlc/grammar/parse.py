@@ -274,9 +274,9 @@ def _scan(text: str, start: int, upto: int) -> tuple[list[tuple[int, int]], int 
             braces.append((i, stmt_start))
             stmt_start = i + 1
         elif c == "}":
-            if braces:
-                braces.pop()
-            stmt_start = i + 1
+            # A closed block ends its header's statement only at the next separator: what follows
+            # `}` on the same line (`repeat 2 {} dense 4`) belongs to that statement, and breaks it.
+            stmt_start = braces.pop()[1] if braces else i + 1
         elif c == "[":
             bracket = i
         elif c == "]":

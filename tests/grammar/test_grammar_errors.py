@@ -274,3 +274,12 @@ def test_syntax_errors_stop_at_the_cap_with_one_last_error_saying_so(broken_line
     assert diagnostics[-1].code == "E101"
     assert "too many syntax errors" in diagnostics[-1].message
     assert diagnostics[-1].span.start <= len(spec.source)
+
+
+def test_a_statement_right_after_a_closed_block_breaks_only_that_statement():
+    """`repeat 2 {} dense 4`: the `}` does not end the statement, the missing separator does; the
+    lines after it still parse, and no placeholder of recovery ever reaches a message."""
+    spec, errors = parse("repeat 2 {}  dense 4\nmodel a\ndense 2\n")
+    assert [(type(s).__name__, s.keyword) for s in spec.statements] == [
+        ("Broken", "repeat"), ("Statement", "model"), ("Statement", "dense")]
+    assert [(e.code, e.span.start, e.message) for e in errors] == [("E101", 13, "unexpected `dense`")]
