@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dlc.compiler import ir
+from dlc.compiler.datafacts import listing
 from dlc.compiler.registry import lookup
 from dlc.compiler.suggest import did_you_mean
 
@@ -171,7 +172,7 @@ def _read_csv(path: Path, target: str | None, *, with_target: bool,
     header = _csv_header(path)
     if target not in header:
         if with_target:
-            hint = did_you_mean(target, header) or "its columns are " + ", ".join(f"`{c}`" for c in header)
+            hint = did_you_mean(target, header) or f"its columns are {listing(header)}"
             raise DataError(f"`{path.name}` has no target column `{target}`: {hint}")
         target = None
     features = list(columns) or [column for column in header if column != target]
