@@ -14,16 +14,25 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from dlc.api import Program, SpecError, SpecWarning, compile, load, load_run  # noqa: E402
-
 __all__ = ["Program", "SpecError", "SpecWarning", "compile", "load", "load_run", "__version__",
-           "DataError", "DataWarning", "Diverged", "Interrupted", "MemoryGuardError"]
+           "DataError", "DataWarning", "Diverged", "Interrupted", "MemoryGuardError", "RunLockedError"]
 
+_API = ("Program", "SpecError", "SpecWarning", "compile", "load", "load_run")
 
 
 def __getattr__(name: str):
-    """Errors raised while training live with the runtime, which imports JAX: they load on first
-    use, so that `import dlc` and checking stay JAX-free."""
+    """Everything loads on first use: the API (so that `dlc` the command starts in milliseconds and
+    installs its Ctrl-C handling before any import it could interrupt), and the errors raised while
+    training, which live with the runtime and its JAX (so that `import dlc` and checking stay
+    JAX-free)."""
+    if name in _API:
+        from dlc import api
+
+        return getattr(api, name)
+    if name == "RunLockedError":
+        from dlc.runtime.runlock import RunLockedError
+
+        return RunLockedError
     if name in ("DataError", "DataWarning"):
         from dlc.runtime import data
 

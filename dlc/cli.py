@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -192,22 +193,12 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
                      for r in rows) + "\n"
 
 
-def _new_run_folder(name: str) -> Path:
-    """runs/NAME-TIMESTAMP, with -2, -3, ... when runs start within the same second."""
-    base = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out, number = base, 1
-    while out.exists():
-        number += 1
-        out = base.with_name(f"{base.name}-{number}")
-    return out
-
-
 def _discard_unstarted(out: Path, created: bool) -> None:
     """Remove a run folder this command made when training never started: it holds only the spec's
-    copy (and an empty checkpoint folder), and would block running the same command again."""
+    copy, its lock (and an empty checkpoint folder), and would block running the same command again."""
     import shutil
 
-    if created and not any((out / "training").glob("[0-9]*")):
+    if created and not _has_checkpoint(out):
         shutil.rmtree(out, ignore_errors=True)
 
 
@@ -252,30 +243,170 @@ class _warnings_shown:
         self.caught.__exit__(*exc)
 
 
-class _StopOnInterrupt:
-    """The first Ctrl-C asks training to stop at the end of the epoch (a safe point, where it is
-    checkpointed); a second one aborts at once."""
+class _Interrupts:
+    """SIGINT and SIGTERM as a request that `dlc run` answers at its safe points, never as an
+    exception raised wherever Python happens to be (inside an import, or a callback of XLA's,
+    where it printed tracebacks or was swallowed). The C-level handler writes each signal to a
+    pipe that a thread reads, so a signal is seen at once even while the main thread is inside
+    XLA: the first asks to stop (or, unless `graceful`, aborts); a second aborts at once, printing
+    `abort_line`. Installed by `main` for the length of a command, before anything is imported."""
 
     def __init__(self) -> None:
-        self.requested = False
+        self.signum: int | None = None
+        self.graceful = True
+        self.notice = ""  # printed when the first signal asks to stop, while training
+        self.abort_line = "dlc: interrupted"
+        self.previous: dict | None = None
+        self.keep_installed = False  # the process's own command: signals stay dlc's through its shutdown
 
-    def __enter__(self):
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def status(self) -> int:
+        """The shell's status for death by the signal: 130 for SIGINT, 143 for SIGTERM."""
         import signal
 
-        self.previous = signal.signal(signal.SIGINT, self.handle)
+        return 128 + (self.signum or signal.SIGINT)
+
+    def __enter__(self) -> _Interrupts:
+        import signal
+        import threading
+
+        self.signum, self.graceful, self.notice, self.abort_line = None, True, "", "dlc: interrupted"
+        if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
+            return self
+        read, self.write = os.pipe()
+        os.set_blocking(self.write, False)
+        self.previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.previous_fd = signal.set_wakeup_fd(self.write, warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, args=(read,), name="dlc-interrupts", daemon=True).start()
         return self
 
-    def handle(self, signum, frame) -> None:
+    def _watch(self, read: int) -> None:
         import signal
 
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        print("\ndlc: stopping after this epoch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        with os.fdopen(read, "rb", buffering=0) as pipe:
+            while signals := pipe.read(16):
+                for signum in signals:
+                    if signum not in (signal.SIGINT, signal.SIGTERM):
+                        continue
+                    if self.signum is None and self.graceful:
+                        self.signum = signum
+                        if self.notice:
+                            print(self.notice, file=sys.stderr, flush=True)
+                        continue
+                    self.signum = self.signum or signum
+                    print(self.abort_line, file=sys.stderr, flush=True)
+                    os._exit(self.status)
 
     def __exit__(self, *exc) -> None:
         import signal
 
-        signal.signal(signal.SIGINT, self.previous)
+        if self.previous is None:
+            return
+        if self.keep_installed:
+            # The command is done: a signal while Python shuts down has nothing left to stop. (Python's
+            # shutdown puts the default handler back for any handler but SIG_IGN, and a signal then
+            # killed the process after it had printed its last line.)
+            for signum in self.previous:
+                signal.signal(signum, signal.SIG_IGN)
+            return
+        signal.set_wakeup_fd(self.previous_fd)
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = None
+        os.close(self.write)  # the watcher reads the end of the pipe and stops
+
+
+_interrupts = _Interrupts()
+
+
+class _Refused(Exception):
+    """A run refused before it started; its message is printed already, `status` is the exit status."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def _has_checkpoint(out: Path) -> bool:
+    """Whether a run folder holds a complete checkpoint (Orbax names a step's folder by its number
+    only once the step is complete)."""
+    training = out / "training"
+    return training.is_dir() and any(p.name.isdigit() and p.is_dir() for p in training.iterdir())
+
+
+def _check_claimable(args: argparse.Namespace, out: Path, text: str) -> None:
+    """Refuse an existing folder that is not this run's to take: to resume, it must hold this spec;
+    otherwise it must be empty (else it is another run's, or the user's)."""
+    from dlc.runtime.runlock import is_unused
+
+    if args.resume:
+        try:
+            started = (out / "spec.dl").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise _Refused(_failure(f"nothing to resume in `{out}`: it has no spec.dl")) from None
+        if started != text:
+            raise _Refused(_failure(f"cannot resume `{out}`: the spec changed since the run started: "
+                                    f"{_spec_changes(started, text)}"))
+    elif is_unused(out):
+        return
+    elif (out / "spec.dl").is_file() and not _has_checkpoint(out):
+        raise _Refused(_usage_error(f"{out} holds a run stopped before its first checkpoint: --resume "
+                                    "trains it from the start (or choose another --out)"))
+    else:
+        raise _Refused(_usage_error(f"{out} already exists and is not empty; choose another --out "
+                                    "(or --resume it)"))
+
+
+def _claim_run_folder(args: argparse.Namespace, name: str, text: str):
+    """(folder, whether this command made it, its lock, whether to resume from a checkpoint): the
+    run folder, locked for this run. A new folder is claimed by making it (of two runs started
+    together, only one can); an existing one is taken only if empty, or to resume it. A folder
+    another run holds is refused at once, naming it."""
+    from dlc.runtime.runlock import LOCK_NAME, RunLock, RunLockedError, claim_new_folder, write_atomically
+
+    out, created = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", False
+    try:
+        if not args.out:
+            out, created = claim_new_folder(out), True
+        elif not args.resume:
+            out.mkdir(parents=True)
+            created = True
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise _Refused(_usage_error(f"cannot create the run folder {out}: {e.strerror or e}")) from None
+    if not out.is_dir():
+        if args.resume:
+            raise _Refused(_failure(f"nothing to resume in `{out}`: it has no spec.dl"))
+        raise _Refused(_usage_error(f"{out} already exists and is not a folder; choose another --out"))
+    lock = RunLock(out, command=shlex.join(["dlc", "run", args.spec, "--out", str(out)]))
+    if not created and not (out / LOCK_NAME).exists():
+        _check_claimable(args, out, text)  # not a run's folder: refused before a lock file is left in it
+    try:
+        lock.acquire()
+    except RunLockedError as e:
+        raise _Refused(_usage_error(str(e))) from None
+    except OSError as e:
+        raise _Refused(_usage_error(f"cannot lock the run folder {out}: {e.strerror or e}")) from None
+    try:
+        if not created:
+            _check_claimable(args, out, text)  # under the lock: another run may have taken it meanwhile
+        if args.resume:
+            if not _has_checkpoint(out):  # killed or stopped before its first checkpoint: nothing to lose
+                print(f"dlc: {out} has no complete checkpoint: training it from the start", file=sys.stderr)
+            return out, False, lock, _has_checkpoint(out)
+        try:
+            write_atomically(out / "spec.dl", text)
+        except OSError as e:
+            raise _Refused(_usage_error(f"cannot create the run folder {out}: {e.strerror or e}")) from None
+        return out, created, lock, False
+    except _Refused:
+        _discard_unstarted(out, created)
+        lock.release()
+        raise
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -308,25 +439,41 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failure(f"{shown} has no `data` statement: `dlc run` trains on the data a spec names; add one, "
                         'e.g. `data digits` or `data "train.csv" target="label"` (or train on arrays with '
                         "the Python API's fit(x, y))")
-    out = Path(args.out) if args.out else _new_run_folder(program.name)
-    created = False  # whether this command made the run folder (then a run that never starts removes it)
-    if args.resume:
-        try:
-            started = (out / "spec.dl").read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return _failure(f"nothing to resume in `{out}`: it has no spec.dl")
-        if started != text:
-            return _failure(f"cannot resume `{out}`: the spec changed since the run started: "
-                            f"{_spec_changes(started, text)}")
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-        return _usage_error(f"{out} already exists and is not empty; choose another --out (or --resume it)")
+    if _interrupts.requested:
+        print("dlc: interrupted before the run started; nothing was saved", file=sys.stderr)
+        return _interrupts.status
+    try:
+        out, created, lock, resume = _claim_run_folder(args, program.name, text)
+    except _Refused as e:
+        return e.status
+    try:
+        return _train(args, api_program, out, created, resume, data, shown, base)
+    finally:
+        lock.release()
+
+
+def _interrupted(out: Path, resume_command: str, epoch: int | None = None) -> int:
+    """The one line (and the command to continue) of a run stopped by a signal."""
+    if _has_checkpoint(out):
+        after = f" after epoch {epoch}" if epoch else ""
+        line = f"dlc: interrupted{after}; the run is saved. Continue it with:"
     else:
-        created = not out.exists()
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "spec.dl").write_text(text, encoding="utf-8")
-        except OSError as e:
-            return _usage_error(f"cannot create the run folder {out}: {e.strerror or e}")
+        line = "dlc: interrupted before the first checkpoint. Start the run again with:"
+    print(f"{line}\n  {resume_command}", file=sys.stderr)
+    return _interrupts.status
+
+
+def _train(args: argparse.Namespace, api_program, out: Path, created: bool, resume: bool, data: bytes,
+           shown: str, base: Path | None) -> int:
+    """Train into the claimed run folder `out` and write it; every signal ends in exit 130 (143)
+    with the command that continues the run."""
+    from dlc.api import SpecError
+
+    text, program = api_program.source, api_program.ir
+    resume_command = shlex.join(["dlc", "run", args.spec, "--out", str(out), "--resume",
+                                 *(a for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None
+                                   for a in (f"--{k}", str(v)))])
+    _interrupts.abort_line = f"dlc: aborted; continue from the last checkpoint with: {resume_command}"
 
     if args.deterministic:  # read by XLA when JAX starts its backend, so set before importing it
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
@@ -343,31 +490,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dlc.runtime.memory import MemoryGuardError
     from dlc.runtime.progress import EpochProgress
     from dlc.runtime.runfolder import write_history, write_run
+    from dlc.runtime.runlock import RunLockedError
     from dlc.runtime.session import ResumeError
     from dlc.runtime.train import DeviceError, Diverged, Interrupted
 
     imports = time.perf_counter() - imports_started
+    if _interrupts.requested:
+        return _interrupted(out, resume_command)
 
     progress = EpochProgress(args.epochs or program.epochs, program.name, quiet=args.quiet)
-    resume_command = f"dlc run {args.spec} --out {out} --resume" + \
-        "".join(f" --{k} {v}" for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None)
+    _interrupts.notice = "\ndlc: stopping after this epoch (Ctrl-C again to abort)"
     try:
-        with _StopOnInterrupt() as interrupt, _warnings_shown(args.color):
+        with _warnings_shown(args.color):
             api_program.fit(epochs=args.epochs, seed=args.seed, on_epoch=progress, checkpoint_dir=out / "training",
-                            resume=args.resume, checkpoint_interval=args.checkpoint_interval,
-                            should_stop=lambda: interrupt.requested, devices=args.devices,
+                            resume=resume, checkpoint_interval=args.checkpoint_interval,
+                            should_stop=lambda: _interrupts.requested, devices=args.devices,
                             on_compiled=progress.compiled)
     except SpecError as e:
         _discard_unstarted(out, created)
         _print_diagnostics(e.diagnostics, {shown: text}, "text", args.color, sys.stderr)
         return EXIT_ERRORS
     except Interrupted as e:
-        write_history(out, e.history)
-        print(f"dlc: interrupted after epoch {e.epoch}; the run is saved. Continue it with:\n  {resume_command}",
-              file=sys.stderr)
-        return 130
+        if e.history:
+            try:
+                write_history(out, e.history)
+            except _runtime_errors() as error:
+                return _failure(str(error))
+        return _interrupted(out, resume_command, e.epoch)
+    except RunLockedError as e:
+        return _usage_error(str(e))
     except Diverged as e:
-        write_history(out, e.history)
+        try:
+            write_history(out, e.history)
+        except _runtime_errors() as error:
+            return _failure(str(error))
         lr = program.optimizer.args["lr"] if program.optimizer else None
         last = f"epoch {e.epoch - 1} is the last finite one; " if e.epoch > 1 and e.start is None else ""
         return _failure(f"{e}; {last}lower the learning rate (`lr={lr:g}` now) or clip gradients "
@@ -377,8 +533,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failure(str(e))
     finally:
         progress.close()
+        _interrupts.notice = ""
     session = api_program.trained
-    metrics = write_run(out, session)
+    try:
+        metrics = write_run(out, session)
+    except _runtime_errors() as e:
+        return _failure(str(e))
+    if _interrupts.requested:  # during the final evaluation and writes, which were finished first
+        print(f"dlc: interrupted as the run finished; its folder is complete: {out}", file=sys.stderr)
+        return _interrupts.status
     result = session.result
     how = f"stopped early after {metrics['epochs_run']} epochs" if metrics["stopped_early"] \
         else f"{metrics['epochs_run']} epochs"
@@ -592,20 +755,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("dlc: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as e:  # a bug in dlc, never the user's input: still one line, unless asked for more
-        if os.environ.get("DLC_TRACEBACK"):
-            raise
-        return _failure(f"internal error: {type(e).__name__}: {e} (a bug in dlc: please report it; "
-                        "DLC_TRACEBACK=1 shows where it happened)")
+    # Called as the program (no argv), signals stay dlc's to the end, so that a Ctrl-C once the
+    # command is done cannot raise KeyboardInterrupt inside JAX's teardown; called with arguments
+    # (from Python), the caller gets its handlers back.
+    _interrupts.keep_installed = argv is None
+    with _interrupts:  # first, before any import a Ctrl-C could break into
+        try:
+            args = build_parser().parse_args(argv)
+            # Only `run` has work to save at a safe point; any other verb just stops.
+            _interrupts.graceful = args.func is cmd_run
+            status = EXIT_OK if _interrupts.requested else args.func(args)
+        except BrokenPipeError:
+            return EXIT_OK
+        except Exception as e:  # a bug in dlc, never the user's input: still one line, unless asked for more
+            if os.environ.get("DLC_TRACEBACK"):
+                raise
+            return _failure(f"internal error: {type(e).__name__}: {e} (a bug in dlc: please report it; "
+                            "DLC_TRACEBACK=1 shows where it happened)")
+        if _interrupts.requested and status == EXIT_OK:  # it came after the last safe point, or before the first
+            print("dlc: interrupted", file=sys.stderr)
+            return _interrupts.status
+        return status
 
 
 if __name__ == "__main__":

@@ -6,30 +6,129 @@ batch statistics, optimizer state), the best parameters so far, and the host-sid
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import math
+import shutil
 import time
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dlc.runtime.runfolder import RunFolderError, StorageError, quiet_orbax, storage_reason
 from dlc.runtime.train import Progress, TrainState
 
 KEEP = 2  # the last complete step, and the one being written
+ORBAX_PARTS = ("meta", "state", "_CHECKPOINT_METADATA")  # what each step folder Orbax writes holds
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint step that could not be read, skipped for the newest complete one before it."""
+
+
+def is_step(path: Path) -> bool:
+    """A step Orbax wrote: a folder (not a link) named by its epoch, holding Orbax's parts. Anything
+    else under training/ (a stray `1000` file or empty folder, notes) is no step and left alone."""
+    return (path.name.isdigit() and not path.is_symlink() and path.is_dir()
+            and any((path / part).exists() for part in ORBAX_PARTS))
+
+
+@dataclasses.dataclass(frozen=True)
+class _StepsOnly:
+    """Orbax's standard step names, seeing only real steps: it would take a stray `training/1000`
+    for the newest step, and delete a small-numbered stray as an old one."""
+
+    standard: Any
+
+    def build_name(self, step: int) -> str:
+        return self.standard.build_name(step)
+
+    def find_all(self, base_path) -> Iterator[Any]:
+        return (found for found in self.standard.find_all(base_path) if is_step(Path(str(found.path))))
+
+    def find_step(self, base_path, step: int) -> Any:
+        found = self.standard.find_step(base_path, step)
+        if not is_step(Path(str(found.path))):
+            raise ValueError(f"no checkpoint of step {step} in {base_path}")
+        return found
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _damage(meta: object, step: int) -> str | None:
+    """What is wrong with a step's progress record, read back from disk, or None: it decides
+    where training continues and the history it keeps."""
+    if not isinstance(meta, dict):
+        return "`meta` is not a record"
+    for name in ("epoch", "best_epoch", "waited"):
+        if not _count(meta.get(name)):
+            return f"`meta.{name}` is not a count"
+    history = meta.get("history")
+    if meta["epoch"] != step or not isinstance(history, list) or len(history) != step:
+        return f"`meta` does not hold the {step} epochs of its step"
+    for number, row in enumerate(history, 1):
+        if not isinstance(row, dict) or row.get("epoch") != number or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in row.items()):
+            return f"`meta.history` row {number} is not an epoch's numbers"
+    best = meta.get("best")
+    if best is not None and not (isinstance(best, (int, float)) and not isinstance(best, bool) and math.isfinite(best)):
+        return "`meta.best` is not a finite number"
+    if not isinstance(meta.get("has_best"), bool):
+        return "`meta.has_best` is not true or false"
+    return None
+
+
+def refuse_linked_folder(folder: Path) -> None:
+    """Orbax deletes old steps, and the run's lock is written there: through a linked folder, or a
+    linked step, that would write or delete what the link points at, outside the run."""
+    links = [folder] if folder.is_symlink() else \
+        [p for p in folder.iterdir() if p.is_symlink()] if folder.is_dir() else []
+    if links:
+        raise RunFolderError(f"`{links[0]}` is a symbolic link: dlc never writes or deletes through one; "
+                             "replace it with the folder itself, or use another run folder")
 
 
 class TrainingCheckpoints:
     def __init__(self, folder: Path, identity: dict, interval: float = 2.0):
         """`identity`: what must match to resume (spec hash, seed, epochs); `interval`: save at
         most once per this many seconds (forced saves excepted), so that tiny epochs stay fast."""
-        import absl.logging
         import orbax.checkpoint as ocp
 
-        # Orbax logs a warning when it clears a step a killed process left half-written: expected here.
-        absl.logging.set_verbosity(absl.logging.ERROR)
+        quiet_orbax()
         self.ocp = ocp
         self.folder = folder.absolute()
         self.identity = identity
         self.interval = interval
         self.last_save = -float("inf")
-        self.manager = ocp.CheckpointManager(self.folder, options=ocp.CheckpointManagerOptions(max_to_keep=KEEP))
+        self.writing: int | None = None  # the epoch whose save may still be in flight
+        self.failed = False
+        refuse_linked_folder(self.folder)
+        options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, step_name_format=_StepsOnly(
+            ocp.step.standard_name_format()))
+        with self._writing(None):
+            self.manager = ocp.CheckpointManager(self.folder, options=options)
+
+    def _steps(self) -> list[int]:
+        """The steps on disk, newest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted((int(p.name) for p in self.folder.iterdir() if is_step(p)), reverse=True)
+
+    @contextlib.contextmanager
+    def _writing(self, epoch: int | None) -> Iterator[None]:
+        """A failed write as one StorageError naming the folder and the checkpoint kept."""
+        try:
+            yield
+        except Exception as e:  # Orbax and tensorstore wrap the OSError in other types
+            self.failed = True
+            steps = self._steps()
+            kept = f"the checkpoint of epoch {steps[0]} is kept: continue with --resume once it can be written" \
+                if steps else "no checkpoint was completed"
+            what = f"the checkpoint of epoch {epoch}" if epoch is not None else "checkpoints"
+            raise StorageError(f"cannot write {what} in `{self.folder}`: {storage_reason(e)}; {kept}") from None
 
     def save(self, state: TrainState, best: Any, progress: Progress, force: bool = False) -> None:
         now = time.monotonic()
@@ -42,29 +141,86 @@ class TrainingCheckpoints:
                  "meta": args.JsonSave({**self.identity, **progress.to_json(), "has_best": best is not None})}
         if best is not None:
             items["best"] = args.StandardSave(best)
-        self.manager.save(progress.epoch, args=args.Composite(**items), force=True)
+        with self._writing(self.writing):
+            self.manager.wait_until_finished()
+        self.writing = progress.epoch
+        with self._writing(progress.epoch):
+            self._check_writable()
+            self.manager.save(progress.epoch, args=args.Composite(**items), force=True)
 
-    def latest_meta(self) -> dict | None:
-        step = self.manager.latest_step()
-        if step is None:
-            return None
-        return self.manager.restore(step, args=self.ocp.args.Composite(meta=self.ocp.args.JsonRestore()))["meta"]
+    def _check_writable(self) -> None:
+        """Make and remove a folder where Orbax will make the step's: when Orbax's own attempt
+        fails (read-only, full, the folder gone), its writer threads wait 5 minutes for a folder
+        that never comes, and the process cannot exit until they give up."""
+        probe = self.folder / ".dlc-write-check"
+        with contextlib.suppress(FileNotFoundError):
+            probe.rmdir()
+        probe.mkdir()
+        probe.rmdir()
 
-    def restore(self, abstract: TrainState) -> tuple[TrainState, Any, Progress]:
-        """The latest complete step as (state, best arrays or None, progress)."""
-        step = self.manager.latest_step()
-        meta = self.latest_meta()
+    def restore(self, abstract: TrainState, same_run: Callable[[dict], None]
+                ) -> tuple[TrainState, Any, Progress] | None:
+        """The newest complete, readable step as (state, best arrays or None, progress), or None
+        when there is none (with a warning). Damaged steps newer than it are skipped, with a
+        warning, and removed: training writes them again. `same_run` raises when a step's meta is
+        of another run."""
         args = self.ocp.args
         tree = {"params": abstract.params, "batch_stats": abstract.batch_stats, "opt_state": abstract.opt_state}
-        items = {"state": args.StandardRestore(tree)}
-        if meta.get("has_best"):
-            items["best"] = args.StandardRestore({"params": abstract.params, "batch_stats": abstract.batch_stats})
-        restored = self.manager.restore(step, args=args.Composite(**items))
-        state = TrainState(restored["state"]["params"], restored["state"]["batch_stats"],
-                           restored["state"]["opt_state"])
-        best = restored["best"] if meta.get("has_best") else None
-        return state, best, Progress.from_json(meta)
+        best_tree = {"params": abstract.params, "batch_stats": abstract.batch_stats}
+        skipped = []
+        for step in self._steps():
+            problem, meta = self._read(step, meta=args.JsonRestore())
+            problem = problem or _damage(meta["meta"], step)
+            if problem is None:
+                meta = meta["meta"]
+                same_run(meta)
+                items = {"state": args.StandardRestore(tree)}
+                if meta["has_best"]:
+                    items["best"] = args.StandardRestore(best_tree)
+                problem, restored = self._read(step, **items)
+            if problem is not None:
+                skipped.append((step, problem))
+                continue
+            self._discard(skipped, f"continuing from epoch {step}")
+            state = TrainState(restored["state"]["params"], restored["state"]["batch_stats"],
+                               restored["state"]["opt_state"])
+            return state, restored["best"] if meta["has_best"] else None, Progress.from_json(meta)
+        self._discard(skipped, "training starts again from epoch 1")
+        if not skipped:
+            warnings.warn(CheckpointWarning(f"`{self.folder}` holds no complete checkpoint: training starts again "
+                                            "from epoch 1"), stacklevel=3)
+        return None
+
+    def _read(self, step: int, **items: Any) -> tuple[str | None, Any]:
+        """(None, the items) of a step, or (why they cannot be read, None)."""
+        try:
+            return None, self.manager.restore(step, args=self.ocp.args.Composite(**items))
+        except Exception as e:  # a missing or damaged part: Orbax raises many types
+            lines = str(e).strip().splitlines()
+            return (lines[0][:120] if lines else type(e).__name__), None
+
+    def _discard(self, skipped: list[tuple[int, str]], then: str) -> None:
+        """Warn of the damaged steps skipped, and remove them (real folders inside this one, never
+        links), so that training can write those epochs again."""
+        if not skipped:
+            return
+        shown = "; ".join(f"`{self.folder / str(step)}`: {problem}" for step, problem in skipped)
+        warnings.warn(CheckpointWarning(f"skipped {len(skipped)} damaged checkpoint"
+                                        f"{'s' * (len(skipped) > 1)} ({shown}); {then}"), stacklevel=3)
+        with self._writing(None):
+            for step, _ in skipped:
+                shutil.rmtree(self.folder / str(step))
+            self.manager.reload()
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        """Waits for the last save; after a failure already reported, reports nothing more."""
+        reported = self.failed
+        try:
+            with self._writing(self.writing):
+                self.manager.wait_until_finished()
+        except StorageError:
+            if not reported:
+                raise
+        finally:
+            with contextlib.suppress(Exception):
+                self.manager.close()

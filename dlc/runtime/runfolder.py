@@ -12,13 +12,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import errno
 import hashlib
+import io
 import json
+import logging
 import math
+import os
 import platform
+import re
 import shutil
+import sys
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +35,7 @@ import jax
 import numpy as np
 
 from dlc.compiler import ir
+from dlc.runtime.runlock import write_atomically
 
 if TYPE_CHECKING:
     from dlc.api import Program
@@ -36,13 +46,103 @@ class RunFolderError(Exception):
     """A run folder that cannot be read back: one line naming what is missing or broken."""
 
 
+class StorageError(RunFolderError):
+    """A run folder that cannot be written (disk full, read-only, a part of it gone): one line
+    naming the path, the reason, and what was kept."""
+
+
+# The parts of a run folder: dlc writes and deletes only these, and none may be a symbolic link.
+PARTS = ("spec.dl", "history.csv", "metrics.json", "checkpoint", "preprocessing.json", "curves.png", "run.json",
+         "training")
+# How a failed write is told, when only the text of an error (Orbax's, tensorstore's) carries it.
+REASONS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO)
+
+
+def storage_reason(error: BaseException) -> str:
+    """Why a write failed, in a few words: from an OSError, or from the text of the errors Orbax
+    and tensorstore wrap one in (hundreds of characters of JSON)."""
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    text = str(error)
+    code = re.search(r"os_error_code='?(\d+)", text)
+    if code:
+        return os.strerror(int(code.group(1)))
+    for number in REASONS:
+        if os.strerror(number).lower() in text.lower():
+            return os.strerror(number)
+    lines = text.strip().splitlines()
+    return (lines[0][:160] if lines else "") or type(error).__name__
+
+
+def refuse_links(run_dir: Path) -> None:
+    """Run folders are shared, downloaded and committed: a part of one that is a symbolic link
+    would have dlc overwrite or delete whatever it points at, so such a folder is refused."""
+    for name in PARTS:
+        if (run_dir / name).is_symlink():
+            raise RunFolderError(f"`{run_dir / name}` is a symbolic link: dlc never writes or deletes through one; "
+                                 "replace it with the file itself, or use another run folder")
+
+
+def quiet_orbax() -> None:
+    """Orbax logs every failure of its background threads with a traceback (and a warning when it
+    clears a step a killed process left half-written), and after a failed save tensorstore's
+    callbacks print `Event loop is closed` tracebacks as they find Orbax's loop gone; dlc reports
+    each failure in one line."""
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.FATAL)
+    if not getattr(sys.unraisablehook, "drops_closed_loops", False):
+        sys.unraisablehook = _dropping_closed_loops(sys.unraisablehook)
+    tasks = logging.getLogger("asyncio")
+    if not any(isinstance(f, _OrbaxTasks) for f in tasks.filters):
+        tasks.addFilter(_OrbaxTasks())
+
+
+class _OrbaxTasks(logging.Filter):
+    """Drops asyncio's `Task (or Future) exception was never retrieved` for Orbax's, which a
+    failed save leaves behind (the failure itself is reported): raised in Orbax's code, or about
+    the temporary folder of a step."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None:
+            return True
+        frames = traceback.extract_tb(error.__traceback__)
+        return not (any(f"{os.sep}orbax{os.sep}" in frame.filename for frame in frames)
+                    or ".orbax-checkpoint-tmp" in str(error))
+
+
+def _dropping_closed_loops(previous: Callable) -> Callable:
+    def hook(unraisable) -> None:
+        if not (unraisable.exc_type is RuntimeError and str(unraisable.exc_value) == "Event loop is closed"):
+            previous(unraisable)
+
+    hook.drops_closed_loops = True
+    return hook
+
+
+@contextlib.contextmanager
+def storage_faults(path: Path, kept: str) -> Iterator[None]:
+    """A failed write below as one StorageError naming `path` and what was `kept`. Orbax and
+    tensorstore wrap an OSError in other types, so every error of the write is one."""
+    try:
+        yield
+    except RunFolderError:
+        raise
+    except Exception as e:
+        raise StorageError(f"cannot write `{path}`: {storage_reason(e)}; {kept}") from None
+
+
 def _write_json(path: Path, value: object) -> None:
-    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    write_atomically(path, (json.dumps(value, indent=2) + "\n").encode())
 
 
 def save_checkpoint(path: Path, state_tree: dict) -> None:
     import orbax.checkpoint as ocp
 
+    quiet_orbax()
+    if path.is_symlink():
+        raise RunFolderError(f"`{path}` is a symbolic link: dlc never writes or deletes through one")
     if path.exists():
         shutil.rmtree(path)
     with ocp.StandardCheckpointer() as checkpointer:
@@ -53,26 +153,51 @@ def save_checkpoint(path: Path, state_tree: dict) -> None:
 def restore_checkpoint(path: Path, target: dict) -> dict:
     import orbax.checkpoint as ocp
 
+    quiet_orbax()
     with ocp.StandardCheckpointer() as checkpointer:
         return checkpointer.restore(path.absolute(), target)
 
 
+def _kept(run_dir: Path) -> str:
+    """What a failed write of a run folder leaves to continue from."""
+    if any(step.name.isdigit() for step in (run_dir / "training").glob("*")):
+        return (f"the training checkpoints in `{run_dir / 'training'}` are kept: once it can be written, "
+                "`--resume` writes the run folder")
+    return "the run folder is incomplete"
+
+
+def _writing(run_dir: Path, name: str) -> contextlib.AbstractContextManager:
+    return storage_faults(run_dir / name, _kept(run_dir))
+
+
 def save_trained(run_dir: Path, session: Session) -> Path:
     """The parts of a run folder that reload a trained program."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with storage_faults(run_dir, _kept(run_dir)):
+        run_dir.mkdir(parents=True, exist_ok=True)
+    refuse_links(run_dir)
     program = session.program
-    (run_dir / "spec.dl").write_text(program.source, encoding="utf-8")
-    save_checkpoint(run_dir / "checkpoint", {"params": session.state.params,
-                                             "batch_stats": session.state.batch_stats})
-    _write_json(run_dir / "preprocessing.json", {"normalization": session.prepared.normalization,
-                                                 "labels": session.prepared.labels,
-                                                 "columns": list(session.prepared.columns)})
+    with _writing(run_dir, "spec.dl"):
+        write_atomically(run_dir / "spec.dl", program.source.encode())
+    with _writing(run_dir, "checkpoint"):
+        save_checkpoint(run_dir / "checkpoint", {"params": session.state.params,
+                                                 "batch_stats": session.state.batch_stats})
+    with _writing(run_dir, "preprocessing.json"):
+        _write_json(run_dir / "preprocessing.json", {"normalization": session.prepared.normalization,
+                                                     "labels": session.prepared.labels,
+                                                     "columns": list(session.prepared.columns)})
+    with _writing(run_dir, "run.json"):
+        _write_json(run_dir / "run.json", _run_json(session))
+    return run_dir
+
+
+def _run_json(session: Session) -> dict:
     import flax
     import optax
 
     from dlc import __version__
 
-    _write_json(run_dir / "run.json", {
+    program = session.program
+    return {
         "dlc": __version__, "jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__,
         "python": platform.python_version(), "device": str(jax.devices()[0]), "backend": jax.default_backend(),
         "seed": program.seed, "epochs": program.epochs,
@@ -82,21 +207,21 @@ def save_trained(run_dir: Path, session: Session) -> Path:
         "arrays": dataclasses.asdict(session.arrays) if session.arrays else None,
         "data": dataclasses.asdict(program.data) if program.data else None,
         "wall_time": session.result.wall_time if session.result else None,
-    })
-    return run_dir
+    }
 
 
 def write_history(run_dir: Path, history: list[dict]) -> None:
     """history.csv, a row per epoch; written to a temporary file and renamed, never half-written."""
     if not history:
         return
-    temporary = run_dir / "history.csv.tmp"
-    with temporary.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]))
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
-    temporary.replace(run_dir / "history.csv")
+    refuse_links(run_dir)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(history[0]))
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    with _writing(run_dir, "history.csv"):
+        write_atomically(run_dir / "history.csv", text.getvalue().encode())
 
 
 def write_run(run_dir: Path, session: Session) -> dict:
@@ -107,8 +232,10 @@ def write_run(run_dir: Path, session: Session) -> dict:
     result = session.result
     metrics = {"epochs_run": len(history), "stopped_early": bool(result and result.stopped_early),
                "best_epoch": result.best_epoch if result else 0, **session.split_metrics()}
-    _write_json(run_dir / "metrics.json", metrics)
-    plot_curves(run_dir / "curves.png", history, session.program.name)
+    with _writing(run_dir, "metrics.json"):
+        _write_json(run_dir / "metrics.json", metrics)
+    with _writing(run_dir, "curves.png"):
+        plot_curves(run_dir / "curves.png", history, session.program.name)
     return metrics
 
 
@@ -134,8 +261,10 @@ def plot_curves(path: Path, history: list[dict], title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=100)
     plt.close(fig)
+    write_atomically(path, image.getvalue())
 
 
 def _read_json(path: Path) -> dict:
@@ -219,6 +348,8 @@ def _preprocessing_record(pre: dict, path: Path) -> tuple[dict, list | None, tup
     if not isinstance(normalization, dict) or normalization.get("kind") not in ("standard", "minmax", "none"):
         raise _bad_field(path, "normalization", "a record with `kind` standard, minmax or none", normalization)
     for name in ("shift", "scale"):
+        if normalization["kind"] != "none" and name not in normalization:
+            raise _bad_field(path, f"normalization.{name}", "a list of finite numbers", None)
         values = normalization.get(name, [])
         if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                    and math.isfinite(v) for v in values):
@@ -227,9 +358,10 @@ def _preprocessing_record(pre: dict, path: Path) -> tuple[dict, list | None, tup
     if len(scale) != len(shift) or 0 in scale:
         raise _bad_field(path, "normalization.scale", f"{len(shift)} numbers, none of them 0", scale)
     labels = pre.get("labels")
-    if labels is not None and (not isinstance(labels, list)
-                               or not all(isinstance(v, (str, int, float)) for v in labels)):
-        raise _bad_field(path, "labels", "a list of class labels", labels)
+    if labels is not None and (not isinstance(labels, list) or len(set(map(json.dumps, labels))) != len(labels)
+                               or not all(isinstance(v, (str, int)) or isinstance(v, float) and math.isfinite(v)
+                                          for v in labels)):
+        raise _bad_field(path, "labels", "a list of distinct class labels (text or finite numbers)", labels)
     columns = pre.get("columns") or []
     if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns) \
             or len(set(columns)) != len(columns) or (columns and shift and len(columns) != len(shift)):
@@ -270,8 +402,12 @@ def load_trained(run_dir: Path) -> Program:
     normalization, labels, columns = _preprocessing_record(pre, run_dir / "preprocessing.json")
     owner = _reloaded(source, str(run_dir / "spec.dl"), spec_dir, arrays or data)
     program = dataclasses.replace(owner.recheck(arrays or data), seed=seed)
-    if columns and len(columns) != math.prod(program.input_shape):
-        raise _bad_field(run_dir / "preprocessing.json", "columns", f"{math.prod(program.input_shape)} names, one "
+    features = math.prod(program.input_shape)
+    if normalization["kind"] != "none" and len(normalization["shift"]) != features:
+        raise _bad_field(run_dir / "preprocessing.json", "normalization.shift", f"{features} numbers, one per "
+                         "input of the model", normalization["shift"])
+    if columns and len(columns) != features:
+        raise _bad_field(run_dir / "preprocessing.json", "columns", f"{features} names, one "
                          "per input of the model", list(columns))
     classes = {"categorical": program.output_shape[-1], "binary": 2}.get(program.task)
     if classes is not None and (labels is None or len(labels) != classes):

@@ -3,6 +3,7 @@ label mapping that evaluation and prediction must reuse. `Program` delegates her
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import time
@@ -119,15 +120,27 @@ class Session:
         trainer = make_trainer(program, len(prepared.train.x), program.epochs, devices)
         val = (prepared.val.x, prepared.val.y) if prepared.val is not None else None
         checkpoints, restored = None, None
-        if checkpoint_dir is not None:
-            from dlc.runtime.checkpoints import TrainingCheckpoints
+        with contextlib.ExitStack() as held:
+            if checkpoint_dir is not None:
+                from dlc.runtime.checkpoints import TrainingCheckpoints, refuse_linked_folder
+                from dlc.runtime.runfolder import StorageError
+                from dlc.runtime.runlock import RunLock
 
-            identity = {"spec_sha256": hashlib.sha256(program.source.encode()).hexdigest(),
-                        "seed": program.seed, "epochs": program.epochs}
-            checkpoints = TrainingCheckpoints(checkpoint_dir, identity, checkpoint_interval)
-            if resume:
-                restored = cls.resume_from(checkpoints, trainer, program, identity)
-        try:
+                # One writer per checkpoint folder: a second fit into it is refused (RunLockedError)
+                # before it reads or clears anything there.
+                refuse_linked_folder(checkpoint_dir)
+                try:
+                    Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+                    held.enter_context(RunLock(checkpoint_dir))
+                except OSError as e:
+                    raise StorageError(f"cannot lock the checkpoint folder `{checkpoint_dir}`: "
+                                       f"{e.strerror or e}; nothing was trained or written") from None
+                identity = {"spec_sha256": hashlib.sha256(program.source.encode()).hexdigest(),
+                            "seed": program.seed, "epochs": program.epochs}
+                checkpoints = TrainingCheckpoints(checkpoint_dir, identity, checkpoint_interval)
+                held.callback(checkpoints.close)
+                if resume:
+                    restored = cls.resume_from(checkpoints, trainer, program, identity)
             started = time.perf_counter()
             if restored is not None:
                 state, best, progress = restored
@@ -140,24 +153,26 @@ class Session:
                          on_epoch, checkpointer=checkpoints, resume=resume_args, should_stop=should_stop,
                          data_budget=budget, on_compiled=on_compiled)
             result.timings = {"data": data_time, "init": init_time, **result.timings}
-        finally:
-            if checkpoints is not None:
-                checkpoints.close()
         return cls(owner, program, trainer, result.state, prepared, result, arrays)
 
     @staticmethod
     def resume_from(checkpoints, trainer: Trainer, program: ir.Program, identity: dict):
-        """The latest checkpoint of a run to continue, after making sure it is the same run."""
-        meta = checkpoints.latest_meta()
-        if meta is None:
-            raise ResumeError(f"nothing to resume in `{checkpoints.folder.parent}`: it has no complete checkpoint")
-        changed = [k for k in identity if meta.get(k) != identity[k]]
-        if changed:
-            what = ", ".join("the spec" if k == "spec_sha256" else f"{k} ({meta.get(k)} -> {identity[k]})"
-                             for k in changed)
-            raise ResumeError(f"cannot resume: {what} changed since the run started")
-        abstract = abstract_state(trainer, program.input_shape)
-        return checkpoints.restore(abstract)
+        """The newest complete checkpoint of a run to continue, after making sure it is the same
+        run; None, with a warning, when there is none (training starts again: the same numbers)."""
+        from dlc.runtime.runfolder import refuse_links
+
+        run_dir = checkpoints.folder.parent
+        if (run_dir / "spec.dl").exists():  # a run folder: refused before training, not after it
+            refuse_links(run_dir)
+
+        def same_run(meta: dict) -> None:
+            changed = [k for k in identity if meta.get(k) != identity[k]]
+            if changed:
+                what = ", ".join("the spec" if k == "spec_sha256" else f"{k} ({meta.get(k)} -> {identity[k]})"
+                                 for k in changed)
+                raise ResumeError(f"cannot resume: {what} changed since the run started")
+
+        return checkpoints.restore(abstract_state(trainer, program.input_shape), same_run)
 
     # --- using the trained model ---------------------------------------------------------
 

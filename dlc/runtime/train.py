@@ -478,9 +478,9 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
 
     `resume` = (progress, best arrays) continues a checkpointed run; the keys of epoch e are
     derived from (seed, e), so a resumed run draws exactly what the uninterrupted one would.
-    `should_stop` is polled after every epoch (a safe point): when it says so, the state is
-    checkpointed and Interrupted raised. A non-finite loss raises Diverged before anything of
-    that epoch is kept. Training data larger than `data_budget` bytes stays on the host and is
+    `should_stop` is polled before the first epoch and after every one (safe points): when it
+    says so, the state is checkpointed and Interrupted raised. A non-finite loss raises Diverged
+    before anything of that epoch is kept. Training data larger than `data_budget` bytes stays on the host and is
     streamed through the device in chunks of whole batches.
     """
     start = time.perf_counter()
@@ -519,6 +519,8 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         timings["compile_cached"] = float(_cache_entries() == cached_before and cached_before > 0)
         if on_compiled:
             on_compiled(timings["compile"], bool(timings["compile_cached"]))
+    if should_stop is not None and should_stop():  # asked during loading or compiling: nothing new to save
+        raise Interrupted(progress.epoch, progress.history)
     for epoch in range(progress.epoch + 1, epochs + 1 if not finished else 0):
         t0 = time.perf_counter()
         if stream:
