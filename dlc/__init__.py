@@ -12,7 +12,7 @@ would print. Importing dlc (and checking specs) never imports JAX; training does
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from dlc.version import __version__
 
 __all__ = ["Program", "SpecError", "SpecWarning", "compile", "load", "load_run", "__version__",
            "DataError", "DataWarning", "Diverged", "Interrupted", "MemoryGuardError", "RunLockedError"]

@@ -71,10 +71,23 @@ def _program(source: str | bytes, path: str, base_dir: Path) -> Program:
 
 
 def load_run(run_dir: str | Path) -> Program:
-    """A trained program from a run folder written by `dlc run` or `Program.save`."""
-    from dlc.runtime.runfolder import load_trained
+    """A trained program from a run folder written by `dlc run` or `Program.save`: its spec checked
+    with the facts recorded of the data it trained on (evaluating or predicting on new data needs
+    none of the training data; a folder of an older dlc, without the facts, reads the data file)."""
+    from dlc.runtime.runfolder import read_run
+    from dlc.runtime.session import Session
 
-    return load_trained(Path(run_dir))
+    run_dir = Path(run_dir)
+    record = read_run(run_dir)
+    base = Path(record.spec_dir)
+    if record.facts is None:
+        owner = _program(record.source, record.spec_path, base)
+    else:
+        spec, syntax = parse(record.source, record.spec_path)
+        program, diagnostics = _checked(spec, syntax, base, arrays=record.facts)
+        owner = Program(spec, syntax, program, diagnostics, base)
+    owner.trained = Session.restore(run_dir, owner, record)
+    return owner
 
 
 class Program:
@@ -90,6 +103,11 @@ class Program:
     @property
     def name(self) -> str:
         return self.ir.name
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder the spec's relative data paths start at."""
+        return self._base_dir
 
     @property
     def source(self) -> str:

@@ -687,7 +687,7 @@ def _devices(text: str) -> int | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dlc import __version__
+    from dlc.version import __version__
 
     parser = _Parser(prog="dlc", description="Check, compile and train declarative deep-learning specs (.dl).")
     parser.add_argument("--version", action="version", version=f"dlc {__version__}")

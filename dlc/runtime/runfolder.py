@@ -32,13 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jax
-import numpy as np
 
 from dlc.compiler import ir
 from dlc.runtime.runlock import write_atomically
 
 if TYPE_CHECKING:
-    from dlc.api import Program
     from dlc.runtime.session import Session
 
 
@@ -194,7 +192,7 @@ def _run_json(session: Session) -> dict:
     import flax
     import optax
 
-    from dlc import __version__
+    from dlc.version import __version__
 
     program = session.program
     return {
@@ -203,7 +201,7 @@ def _run_json(session: Session) -> dict:
         "seed": program.seed, "epochs": program.epochs,
         "spec_sha256": hashlib.sha256(program.source.encode()).hexdigest(),
         "spec_path": str(Path(program.path).resolve()) if not program.path.startswith("<") else program.path,
-        "spec_dir": str(session.owner._base_dir.resolve()),
+        "spec_dir": str(session.owner.base_dir.resolve()),
         "arrays": dataclasses.asdict(session.arrays) if session.arrays else None,
         "data": dataclasses.asdict(program.data) if program.data else None,
         "wall_time": session.result.wall_time if session.result else None,
@@ -279,7 +277,7 @@ def _read_json(path: Path) -> dict:
     return value
 
 
-def _bad_field(path: Path, name: str, expected: str, value: object) -> RunFolderError:
+def bad_field(path: Path, name: str, expected: str, value: object) -> RunFolderError:
     shown = json.dumps(value)
     return RunFolderError(f"`{path}`: `{name}` must be {expected}, got {shown[:60]}")
 
@@ -322,11 +320,11 @@ def _data_record(record: object, path: Path, name: str) -> ir.Data | None:
     fields = {f.name: f for f in dataclasses.fields(ir.Data)}
     required = {field for field, f in fields.items() if f.default is dataclasses.MISSING}
     if not isinstance(record, dict) or not required <= set(record) <= set(fields):
-        raise _bad_field(path, name, f"a record of {', '.join(fields)}", record)
+        raise bad_field(path, name, f"a record of {', '.join(fields)}", record)
     for field, value in record.items():
         expected, valid = DATA_FIELDS[field]
         if not valid(value):
-            raise _bad_field(path, f"{name}.{field}", expected, value)
+            raise bad_field(path, f"{name}.{field}", expected, value)
     return ir.Data(**{**record, "features": tuple(record["features"]) if record["features"] else None})
 
 
@@ -335,10 +333,10 @@ def _run_record(run: dict, path: Path) -> tuple[int, str, ir.Data | None, ir.Dat
     on, from run.json, checked."""
     seed = run.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise _bad_field(path, "seed", "an integer in [0, 2^32)", seed)
+        raise bad_field(path, "seed", "an integer in [0, 2^32)", seed)
     spec_dir = run.get("spec_dir") or "."
     if not isinstance(spec_dir, str):
-        raise _bad_field(path, "spec_dir", "a folder path", spec_dir)
+        raise bad_field(path, "spec_dir", "a folder path", spec_dir)
     return seed, spec_dir, _data_record(run.get("arrays"), path, "arrays"), _data_record(run.get("data"), path, "data")
 
 
@@ -346,50 +344,49 @@ def _preprocessing_record(pre: dict, path: Path) -> tuple[dict, list | None, tup
     """The normalization, label mapping and feature columns from preprocessing.json, checked."""
     normalization = pre.get("normalization") or {"kind": "none"}
     if not isinstance(normalization, dict) or normalization.get("kind") not in ("standard", "minmax", "none"):
-        raise _bad_field(path, "normalization", "a record with `kind` standard, minmax or none", normalization)
+        raise bad_field(path, "normalization", "a record with `kind` standard, minmax or none", normalization)
     for name in ("shift", "scale"):
         if normalization["kind"] != "none" and name not in normalization:
-            raise _bad_field(path, f"normalization.{name}", "a list of finite numbers", None)
+            raise bad_field(path, f"normalization.{name}", "a list of finite numbers", None)
         values = normalization.get(name, [])
         if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                    and math.isfinite(v) for v in values):
-            raise _bad_field(path, f"normalization.{name}", "a list of finite numbers", values)
+            raise bad_field(path, f"normalization.{name}", "a list of finite numbers", values)
     shift, scale = normalization.get("shift", []), normalization.get("scale", [])
     if len(scale) != len(shift) or 0 in scale:
-        raise _bad_field(path, "normalization.scale", f"{len(shift)} numbers, none of them 0", scale)
+        raise bad_field(path, "normalization.scale", f"{len(shift)} numbers, none of them 0", scale)
     labels = pre.get("labels")
     if labels is not None and (not isinstance(labels, list) or len(set(map(json.dumps, labels))) != len(labels)
                                or not all(isinstance(v, (str, int)) or isinstance(v, float) and math.isfinite(v)
                                           for v in labels)):
-        raise _bad_field(path, "labels", "a list of distinct class labels (text or finite numbers)", labels)
+        raise bad_field(path, "labels", "a list of distinct class labels (text or finite numbers)", labels)
     columns = pre.get("columns") or []
     if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns) \
             or len(set(columns)) != len(columns) or (columns and shift and len(columns) != len(shift)):
-        raise _bad_field(path, "columns", "a list of distinct column names, one per feature", columns)
+        raise bad_field(path, "columns", "a list of distinct column names, one per feature", columns)
     return normalization, labels, tuple(columns)
 
 
-def _reloaded(source: str, path: str, base_dir: str, facts: ir.Data | None) -> Program:
-    """The run's spec as a program, checked with the facts recorded of the data it trained on
-    instead of reading the data file: evaluating or predicting on new data needs none of the
-    training data. (A run folder of an older dlc, without the facts, reads the file.)"""
-    from dlc.api import Program, _checked
-    from dlc.api import compile as compile_spec
-    from dlc.grammar.parse import parse
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """What a run folder says of its run, read and checked: the spec as it trained, where its
+    relative paths start, the seed, the facts of the data it trained on (`facts`: arrays given to
+    fit, or the spec's data as recorded; None in a folder of an older dlc, which reads the data
+    file), and the preprocessing that evaluation and prediction must repeat."""
 
-    if facts is None:
-        return compile_spec(source, path=path, base_dir=base_dir)
-    spec, syntax = parse(source, path)
-    program, diagnostics = _checked(spec, syntax, Path(base_dir), arrays=facts)
-    return Program(spec, syntax, program, diagnostics, Path(base_dir))
+    source: str
+    spec_path: str
+    spec_dir: str
+    seed: int
+    arrays: ir.Data | None
+    facts: ir.Data | None
+    normalization: dict
+    labels: list | None
+    columns: tuple[str, ...]
 
 
-def load_trained(run_dir: Path) -> Program:
-    """Rebuild a trained program: the spec, re-checked as it was trained, and its checkpoint."""
-    from dlc.runtime.data import Prepared, Split
-    from dlc.runtime.session import Session
-    from dlc.runtime.train import TrainState, abstract_state, make_trainer
-
+def read_run(run_dir: Path) -> RunRecord:
+    """The record of a run folder, every file dlc reads checked; a RunFolderError naming what is wrong."""
     if not run_dir.is_dir():
         raise RunFolderError(f"no run folder at `{run_dir}`")
     run = _read_json(run_dir / "run.json")
@@ -400,29 +397,5 @@ def load_trained(run_dir: Path) -> Program:
         raise RunFolderError(f"cannot read the spec of `{run_dir}`: {e}") from None
     seed, spec_dir, arrays, data = _run_record(run, run_dir / "run.json")
     normalization, labels, columns = _preprocessing_record(pre, run_dir / "preprocessing.json")
-    owner = _reloaded(source, str(run_dir / "spec.dl"), spec_dir, arrays or data)
-    program = dataclasses.replace(owner.recheck(arrays or data), seed=seed)
-    features = math.prod(program.input_shape)
-    if normalization["kind"] != "none" and len(normalization["shift"]) != features:
-        raise _bad_field(run_dir / "preprocessing.json", "normalization.shift", f"{features} numbers, one per "
-                         "input of the model", normalization["shift"])
-    if columns and len(columns) != features:
-        raise _bad_field(run_dir / "preprocessing.json", "columns", f"{features} names, one "
-                         "per input of the model", list(columns))
-    classes = {"categorical": program.output_shape[-1], "binary": 2}.get(program.task)
-    if classes is not None and (labels is None or len(labels) != classes):
-        raise _bad_field(run_dir / "preprocessing.json", "labels", f"{classes} class labels, one per class "
-                         "of the model", labels)
-    trainer = make_trainer(program, 1, 1)
-    abstract = abstract_state(trainer, program.input_shape)
-    target = {"params": abstract.params, "batch_stats": abstract.batch_stats}
-    try:
-        restored = restore_checkpoint(run_dir / "checkpoint", target)
-    except Exception as e:  # orbax raises many types for a missing or damaged checkpoint
-        raise RunFolderError(f"cannot restore the checkpoint of `{run_dir}`: {str(e).splitlines()[0][:200]}") \
-            from None
-    state = TrainState(restored["params"], restored["batch_stats"], None)
-    empty = Split(np.zeros((0, *program.input_shape), np.float32), np.zeros((0,), np.int32))
-    prepared = Prepared(empty, None, None, normalization, labels, columns)
-    owner.trained = Session(owner, program, trainer, state, prepared, None, arrays)
-    return owner
+    return RunRecord(source, str(run_dir / "spec.dl"), spec_dir, seed, arrays, arrays or data, normalization,
+                     labels, columns)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import math
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jax
 import numpy as np
@@ -21,7 +22,21 @@ from dlc.runtime.memory import device_data_budget, guard_memory
 from dlc.runtime.train import FitResult, Trainer, TrainState, abstract_state, fit, init_state, make_trainer
 
 if TYPE_CHECKING:
-    from dlc.api import Program
+    from dlc.runtime.runfolder import RunRecord
+
+
+class SpecOwner(Protocol):
+    """What a session needs of the spec it trains (the API's `Program` is one): the IR checked from
+    the spec alone, the folder its relative paths start at, and a check again with the facts of
+    the data as loaded. The runtime holds it, and never builds one."""
+
+    ir: ir.Program
+    diagnostics: list
+
+    @property
+    def base_dir(self) -> Path: ...
+
+    def recheck(self, arrays: ir.Data | None, warn: bool = False) -> ir.Program: ...
 
 
 def _with_classes(facts: ir.Data, labels: list[np.ndarray], loss_task: str) -> ir.Data:
@@ -68,7 +83,7 @@ class ResumeError(Exception):
 
 
 class Session:
-    def __init__(self, owner: Program, program: ir.Program, trainer: Trainer, state: TrainState,
+    def __init__(self, owner: SpecOwner, program: ir.Program, trainer: Trainer, state: TrainState,
                  prepared: data_mod.Prepared, result: FitResult | None, arrays: ir.Data | None):
         self.owner, self.program, self.trainer, self.state = owner, program, trainer, state
         self.prepared, self.result, self.arrays = prepared, result, arrays
@@ -78,14 +93,14 @@ class Session:
         return self.result.history if self.result else []
 
     @classmethod
-    def prepare(cls, owner: Program, x: Any, y: Any, validation_data: Any, seed: int | None,
+    def prepare(cls, owner: SpecOwner, x: Any, y: Any, validation_data: Any, seed: int | None,
                 epochs: int | None) -> tuple[ir.Program, data_mod.Prepared, ir.Data | None]:
         """Check the spec against the data it will train on, then load, split and normalize it.
         The spec is checked again once the data is loaded, with what only the data tells (its
         classes): a mismatch is an error in the spec before anything trains."""
         if x is None:
             if owner.ir.data is None:
-                raise ValueError(f"program {owner.name!r} has no `data` statement: pass x and y to fit(), "
+                raise ValueError(f"program {owner.ir.name!r} has no `data` statement: pass x and y to fit(), "
                                  "or add `data SOURCE` to the spec")
             facts, arrays = owner.recheck(None).data, None  # the spec's own errors first, before loading
             x_raw, y_raw, given, source = data_mod.load_source(facts)
@@ -107,7 +122,7 @@ class Session:
         return program, prepared, arrays
 
     @classmethod
-    def fit(cls, owner: Program, x: Any, y: Any, *, validation_data: Any = None, epochs: int | None = None,
+    def fit(cls, owner: SpecOwner, x: Any, y: Any, *, validation_data: Any = None, epochs: int | None = None,
             seed: int | None = None, on_epoch: Callable[[int, dict], None] | None = None,
             checkpoint_dir: Path | None = None, resume: bool = False, checkpoint_interval: float = 2.0,
             should_stop: Callable[[], bool] | None = None, devices: int | str | None = None,
@@ -154,6 +169,38 @@ class Session:
                          data_budget=budget, on_compiled=on_compiled)
             result.timings = {"data": data_time, "init": init_time, **result.timings}
         return cls(owner, program, trainer, result.state, prepared, result, arrays)
+
+    @classmethod
+    def restore(cls, run_dir: Path, owner: SpecOwner, record: RunRecord) -> Session:
+        """The trained session of a run folder (its record read by `runfolder.read_run`), for
+        `owner`, whose spec is checked again as the record says."""
+        from dlc.runtime.runfolder import RunFolderError, bad_field, restore_checkpoint
+
+        program = dataclasses.replace(owner.recheck(record.facts), seed=record.seed)
+        normalization, labels, columns = record.normalization, record.labels, record.columns
+        features = math.prod(program.input_shape)
+        if normalization["kind"] != "none" and len(normalization["shift"]) != features:
+            raise bad_field(run_dir / "preprocessing.json", "normalization.shift", f"{features} numbers, one per "
+                             "input of the model", normalization["shift"])
+        if columns and len(columns) != features:
+            raise bad_field(run_dir / "preprocessing.json", "columns", f"{features} names, one "
+                             "per input of the model", list(columns))
+        classes = {"categorical": program.output_shape[-1], "binary": 2}.get(program.task)
+        if classes is not None and (labels is None or len(labels) != classes):
+            raise bad_field(run_dir / "preprocessing.json", "labels", f"{classes} class labels, one per class "
+                             "of the model", labels)
+        trainer = make_trainer(program, 1, 1)
+        abstract = abstract_state(trainer, program.input_shape)
+        target = {"params": abstract.params, "batch_stats": abstract.batch_stats}
+        try:
+            restored = restore_checkpoint(run_dir / "checkpoint", target)
+        except Exception as e:  # orbax raises many types for a missing or damaged checkpoint
+            raise RunFolderError(f"cannot restore the checkpoint of `{run_dir}`: {str(e).splitlines()[0][:200]}") \
+                from None
+        state = TrainState(restored["params"], restored["batch_stats"], None)
+        empty = data_mod.Split(np.zeros((0, *program.input_shape), np.float32), np.zeros((0,), np.int32))
+        prepared = data_mod.Prepared(empty, None, None, normalization, labels, columns)
+        return cls(owner, program, trainer, state, prepared, None, record.arrays)
 
     @staticmethod
     def resume_from(checkpoints, trainer: Trainer, program: ir.Program, identity: dict):
