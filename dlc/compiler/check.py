@@ -628,17 +628,17 @@ class _Checker:
     def check_block(self, node: n.Statement, entry: reg.Layer, bound: _Bound,
                     shape: tuple[int, ...] | None) -> tuple[ir.Layer | None, Any]:
         body_nodes = list(node.block or ())
-        if entry.name == "residual":
+        if entry.skip:
             body, out = self.check_layers(body_nodes, shape)
             if shape is not None and out is not None and out != shape:
                 self.report(error("E403", node.keyword_span,
-                                  f"`residual` block changes the shape from {show_shape(shape)} to {show_shape(out)}",
+                                  f"`{entry.name}` block changes the shape from {show_shape(shape)} to {show_shape(out)}",
                                   f"the block's output is added to its input: end it with a layer of shape "
                                   f"{show_shape(shape)}, like `dense {shape[0]}`" if len(shape) == 1 else
                                   "the block's output is added to its input, so their shapes must be equal"))
                 return None, None
         else:
-            times = bound.args.get("times")
+            times = bound.args.get(entry.copies) if entry.copies else 1
             body, out = [], shape
             for _ in range(times if bound.ok else 1):
                 layers, out = self.check_layers(body_nodes, out)
@@ -663,11 +663,12 @@ class _Checker:
     @staticmethod
     def output_activation(layers: list[ir.Layer]) -> str:
         for layer in reversed(layers):
-            if layer.kind in ("dropout", "flatten"):
+            entry = reg.layer(layer.kind)
+            if entry.passes_activation:
                 continue
-            if layer.kind in ("dense", "conv2d", "activation"):
+            if entry.activates:
                 return layer.args["activation"]
-            if layer.kind == "repeat":
+            if entry.block and not entry.skip:
                 return _Checker.output_activation(list(layer.body))
             return "linear"
         return "linear"
@@ -839,13 +840,14 @@ class _Checker:
 def _layer_count(node: n.Node) -> int:
     """How many layers a statement becomes once `repeat` blocks are expanded; a block counts as one
     too. Only known layers count: anything else was reported where it is."""
-    if not isinstance(node, n.Statement) or reg.lookup("layer", node.keyword) is None:
+    entry = reg.lookup("layer", node.keyword) if isinstance(node, n.Statement) else None
+    if entry is None:
         return 0
     if node.block is None:
         return 1
     body = sum(_layer_count(child) for child in node.block)
-    times = node.positionals[0] if node.keyword == "repeat" and node.positionals else None
-    in_range = isinstance(times, n.Int) and reg.layer("repeat").positionals[0].range.contains(times.value)
+    times = dict(zip([p.name for p in entry.positionals], node.positionals)).get(entry.copies)
+    in_range = isinstance(times, n.Int) and entry.param(entry.copies).range.contains(times.value)
     return 1 + (times.value if in_range else 1) * body
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The registry imports nothing of dlc, so reading its layers here makes no import cycle.
+from dlc.compiler import registry as reg
+
 
 @dataclass(frozen=True)
 class Code:
@@ -72,9 +75,9 @@ CODES: tuple[Code, ...] = (
          "The closest known name is suggested.",
          "optimiser adam", "optimizer adam"),
     Code("E201", "unknown layer",
-         "After `layer`, and inside `repeat`/`residual` blocks, only layers may appear: `dense`, `dropout`, "
-         "`activation`, `flatten`, `conv2d`, `maxpool2d`, `avgpool2d`, `batchnorm`, `layernorm`, `repeat`, "
-         "`residual`. The layers after an unknown one are not blamed for it.",
+         f"After `layer`, and inside {'/'.join(f'`{e.name}`' for e in reg.LAYERS if e.block)} blocks, only layers "
+         f"may appear: {', '.join(f'`{e.name}`' for e in reg.LAYERS)}. The layers after an unknown one are not "
+         "blamed for it.",
          "input 64\nlayer dense2 64 relu", "input 64\nlayer dense 64 relu"),
     Code("E202", "unknown option",
          "Each statement, layer, optimizer, loss and schedule takes its own options. An option of another "

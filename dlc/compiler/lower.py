@@ -30,13 +30,10 @@ def activation(name: str) -> Callable:
 # What registry builders get: the libraries they may use, passed in so the registry never imports them.
 LIB = SimpleNamespace(nn=nn, jnp=jnp, jax=jax, optax=optax, initializer=_initializer)
 
-_SHAPE_ONLY = ("dropout", "flatten")  # layers that leave the output activation as it was
-
-
 def _last_active(layers: tuple[ir.Layer, ...]) -> int | None:
     """Index of the layer whose activation is the output's (as the checker's `output_activation`)."""
     for i in range(len(layers) - 1, -1, -1):
-        if layers[i].kind not in _SHAPE_ONLY:
+        if not reg.layer(layers[i].kind).passes_activation:
             return i
     return None
 
@@ -47,15 +44,15 @@ def _apply(layers: tuple[ir.Layer, ...], x: jax.Array, train: bool, strip_output
     last = _last_active(layers) if strip_output else None
     for i, layer in enumerate(layers):
         strip = i == last
-        if layer.kind == "repeat":
-            x = _apply(layer.body, x, train, strip, rows)
-        elif layer.kind == "residual":
+        entry = reg.layer(layer.kind)
+        if entry.skip:
             x = x + _apply(layer.body, x, train, False, rows)
+        elif entry.block:
+            x = _apply(layer.body, x, train, strip, rows)
         else:
-            entry = reg.layer(layer.kind)
             apply = entry.build(layer.args, LIB)
             x = apply(x, train, rows) if entry.stateful else apply(x, train)
-            if "activation" in layer.args and not strip:
+            if entry.activates and not strip:
                 x = activation(layer.args["activation"])(x)
     return x
 

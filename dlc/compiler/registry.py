@@ -137,8 +137,8 @@ def show_shape(shape: Shape | None) -> str:
 class Layer(Entry):
     """`shape(input, args) -> output` raises ShapeError; `count(input, args)` gives trainable
     parameters; `build(args, lib)` returns `apply(x, train) -> y`, called inside a Flax compact
-    method (lib: nn, jnp, jax and helpers). A layer's `activation` argument is applied by the
-    lowering, which may fuse the output activation into the loss."""
+    method (lib: nn, jnp, jax and helpers). The fields after `build` tell the checker, the
+    lowering, the summary and the runtime how to treat the layer, so none of them names one."""
 
     shape: Callable[[Shape, dict], Shape] = lambda s, a: s
     count: Callable[[Shape, dict], int] = lambda s, a: 0
@@ -151,6 +151,22 @@ class Layer(Entry):
     # settling(args): training steps its running statistics need before their initial values
     # weigh under 1%; a run with fewer steps evaluates with statistics that never settled (W104).
     settling: Callable[[dict], int] | None = None
+    # Its `activation` argument is applied to its output by the lowering: the last such layer's is
+    # the model's output activation, which the checker reads and the lowering may fuse into the loss.
+    activates: bool = False
+    # Leaves the meaning of values alone (dropout, flatten): the model's output activation is then
+    # that of the layer before it.
+    passes_activation: bool = False
+    # A block whose output is added to its input (a skip connection): the shapes must agree, and
+    # the sum has no output activation for a loss to fuse.
+    skip: bool = False
+    # A block laid down this parameter's number of times, each copy with its own weights.
+    copies: str | None = None
+    # On a CPU, train one compiled step per mini-batch rather than a scan over them: XLA's CPU
+    # backward pass of convolutions is far slower inside a loop (see `Trainer.epoch_by_steps`).
+    per_step_on_cpu: bool = False
+    # The Flax random stream its `apply` draws from while training (`nn.Dropout` draws from `dropout`).
+    rng_stream: str | None = None
 
 
 def _steps_to_forget(momentum: float) -> int:
@@ -261,19 +277,19 @@ LAYERS: tuple[Layer, ...] = (
           example="dense 64 relu",
           shape=_dense_shape,
           count=lambda s, a: s[0] * a["units"] + (a["units"] if a["bias"] else 0),
-          build=_build_dense),
+          build=_build_dense, activates=True),
     Layer("dropout", "randomly zero a fraction of inputs while training (a regulariser)",
           (positional("rate", "float", "fraction of inputs dropped", range=FRACTION),),
           example="dropout 0.5",
-          build=_build_dropout, train_only=True),
+          build=_build_dropout, train_only=True, passes_activation=True, rng_stream="dropout"),
     Layer("activation", "apply an activation function on its own",
           (positional("activation", "ref", "the activation", table="activation"),),
           example="activation relu",
-          build=lambda a, lib: lambda x, train: x),
+          build=lambda a, lib: lambda x, train: x, activates=True),
     Layer("flatten", "reshape each example to one axis",
           example="flatten",
           shape=lambda s, a: (math.prod(s),),
-          build=lambda a, lib: lambda x, train: x.reshape((x.shape[0], -1))),
+          build=lambda a, lib: lambda x, train: x.reshape((x.shape[0], -1)), passes_activation=True),
     Layer("conv2d", "a 2-D convolution over height and width",
           (positional("filters", "int", "number of output channels", range=POSITIVE),
            positional("kernel", "size", "kernel size, `3` or `3x3`", range=POSITIVE),
@@ -285,7 +301,7 @@ LAYERS: tuple[Layer, ...] = (
           example="conv2d 16 3x3 relu",
           shape=_conv_shape,
           count=lambda s, a: math.prod(_pair(a["kernel"])) * s[2] * a["filters"] + (a["filters"] if a["bias"] else 0),
-          build=_build_conv),
+          build=_build_conv, activates=True, per_step_on_cpu=True),
     Layer("maxpool2d", "keep the largest value of each window",
           (positional("size", "size", "window size, `2` or `2x2`", range=POSITIVE),
            option("stride", "size", "step between windows (default: the window size)", None, range=POSITIVE),
@@ -311,9 +327,9 @@ LAYERS: tuple[Layer, ...] = (
           build=_build_layernorm),
     Layer("repeat", "the layers of the block, N times over, each time with their own weights",
           (positional("times", "int", "how many times", range=Range(lo=1, hi=1000)),),
-          example="repeat 3 { dense 64 relu; dropout 0.1 }", block=True),
+          example="repeat 3 { dense 64 relu; dropout 0.1 }", block=True, copies="times"),
     Layer("residual", "the block's output added to its input (a skip connection); shapes must agree",
-          example="residual { dense 64 relu }", block=True),
+          example="residual { dense 64 relu }", block=True, skip=True),
 )
 
 # --- activations, initializers ----------------------------------------------------------------
@@ -637,6 +653,10 @@ def lookup(table: str, name: str) -> Entry | None:
 def names(table: str) -> list[str]:
     """Every name of a table, aliases included: the candidates for did-you-mean."""
     return list(_BY_NAME[table])
+
+
+# The random streams a model's layers may draw from, each seeded while training.
+RNG_STREAMS: tuple[str, ...] = tuple(sorted({entry.rng_stream for entry in LAYERS if entry.rng_stream}))
 
 
 def layer(name: str) -> Layer:

@@ -33,7 +33,8 @@ def _rows(layers: tuple[ir.Layer, ...], depth: int = 0) -> list[tuple[str, str, 
     rows = []
     for layer in layers:
         params = "?" if layer.params is None else f"{layer.params:,}"
-        label = "  " * depth + (f"repeat ×{layer.args['times']}" if layer.kind == "repeat" else _describe(layer))
+        copies = reg.layer(layer.kind).copies
+        label = "  " * depth + (f"{layer.kind} ×{layer.args[copies]}" if copies else _describe(layer))
         rows.append((label, show_shape(layer.output_shape), params))
         rows.extend(_rows(layer.body, depth + 1))
     return rows

@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from dlc.compiler import ir
+from dlc.compiler import registry as reg
 from dlc.compiler.lower import Lowered, lower, optimizer
 
 # Evaluation and prediction run in chunks of this many rows, padded: one compiled program serves
@@ -90,9 +91,9 @@ class Trainer:
             variables["batch_stats"] = batch_stats
         if train and batch_stats:
             out, updates = self.lowered.module.apply(variables, x, train=True, logits=True, rows=rows,
-                                                     rngs={"dropout": rng}, mutable=["batch_stats"])
+                                                     rngs=_streams(rng), mutable=["batch_stats"])
             return out, updates["batch_stats"]
-        out = self.lowered.module.apply(variables, x, train=train, logits=True, rngs={"dropout": rng} if train else None)
+        out = self.lowered.module.apply(variables, x, train=train, logits=True, rngs=_streams(rng) if train else None)
         return out, batch_stats
 
     def _sums(self, out, y, mask, per_example_loss):
@@ -322,12 +323,19 @@ def make_trainer(program: ir.Program, n_train: int, epochs: int, devices: int | 
 
 
 def _has_convolution(layers: tuple[ir.Layer, ...]) -> bool:
-    return any(layer.kind == "conv2d" or _has_convolution(layer.body) for layer in layers)
+    """Whether any layer, blocks included, is one that (like a convolution) trains faster one step
+    per program on a CPU."""
+    return any(reg.layer(layer.kind).per_step_on_cpu or _has_convolution(layer.body) for layer in layers)
+
+
+def _streams(key: jax.Array) -> dict[str, jax.Array]:
+    """The key of every random stream the layers draw from while training."""
+    return {stream: key for stream in reg.RNG_STREAMS}
 
 
 def _initializer(trainer: Trainer, input_shape: tuple[int, ...]) -> Callable:
     def init(key):
-        variables = trainer.lowered.module.init({"params": key, "dropout": key},
+        variables = trainer.lowered.module.init({"params": key, **_streams(key)},
                                                 jnp.zeros((1, *input_shape), jnp.float32), train=False)
         params = variables.get("params", {})  # a model of parameter-free layers has none
         return TrainState(params, variables.get("batch_stats", {}), trainer.tx.init(params))
