@@ -34,9 +34,9 @@ def __getattr__(name: str):
 
         return RunLockedError
     if name in ("DataError", "DataWarning"):
-        from dlc.runtime import data
+        from dlc.runtime import data, sources
 
-        return data.DataError if name == "DataError" else data.DataWarning
+        return sources.DataError if name == "DataError" else data.DataWarning
     if name in ("Diverged", "Interrupted"):
         from dlc.runtime import train
 

@@ -175,8 +175,8 @@ def _failure(message: str) -> int:
 
 def _runtime_errors() -> tuple[type[Exception], ...]:
     """Errors of bad input that the runtime reports in one line (imported only when training)."""
-    from dlc.runtime.data import DataError
-    from dlc.runtime.runfolder import RunFolderError
+    from dlc.runtime.sources import DataError
+    from dlc.runtime.storage import RunFolderError
     from dlc.runtime.train import DeviceError
 
     return DataError, RunFolderError, DeviceError
@@ -340,6 +340,7 @@ def _has_checkpoint(out: Path) -> bool:
 def _check_claimable(args: argparse.Namespace, out: Path, text: str) -> None:
     """Refuse an existing folder that is not this run's to take: to resume, it must hold this spec;
     otherwise it must be empty (else it is another run's, or the user's)."""
+    from dlc.runtime.identity import resume_changes, spec_sha256
     from dlc.runtime.runlock import is_unused
 
     if args.resume:
@@ -347,7 +348,8 @@ def _check_claimable(args: argparse.Namespace, out: Path, text: str) -> None:
             started = (out / "spec.dl").read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             raise _Refused(_failure(f"nothing to resume in `{out}`: it has no spec.dl")) from None
-        if started != text:
+        # The spec is what can be told before JAX starts; its seed and epochs, from the checkpoint, after.
+        if resume_changes({"spec_sha256": spec_sha256(started)}, {"spec_sha256": spec_sha256(text)}):
             raise _Refused(_failure(f"cannot resume `{out}`: the spec changed since the run started: "
                                     f"{_spec_changes(started, text)}"))
     elif is_unused(out):
@@ -599,7 +601,7 @@ def _repeat_check(args: argparse.Namespace, first, data: bytes, shown: str, base
 
 def _load_run(run_dir: str):
     from dlc.api import SpecError, load_run
-    from dlc.runtime.runfolder import RunFolderError
+    from dlc.runtime.storage import RunFolderError
 
     try:
         return load_run(run_dir)
@@ -624,7 +626,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         program = _load_run(args.run_dir)
         session = program.trained
-        from dlc.runtime.data import DataError, read_features
+        from dlc.runtime.sources import DataError, read_features
 
         if args.data:
             x, y, source = read_features(Path(args.data), target=args.target or _spec_target(program) or "target",
@@ -648,7 +650,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     try:
         program = _load_run(args.run_dir)
-        from dlc.runtime.data import read_features
+        from dlc.runtime.sources import read_features
 
         # Columns are found by name (the training CSV itself will do): a label column is never read.
         x, _, source = read_features(Path(args.input), target=args.target or _spec_target(program),

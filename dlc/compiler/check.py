@@ -10,6 +10,7 @@ stay silent about it instead of blaming the wrong line.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,15 @@ class _Checker:
         self.layers: list[n.Node] = []
         self.bound_layers: dict[int, _Bound] = {}
         self.warned_unsettled: set[int] = set()  # statements W104 was reported at
+        # Naming layers: how many of each kind came so far in the expanded model, the copy numbers of
+        # the enclosing `repeat` blocks (outermost first), and where each name was given first.
+        # `counted` turns False once a layer may have gone uncounted (a broken statement, a `repeat`
+        # not expanded), so a default name after it may be wrong and is never called a duplicate.
+        self.kind_counts: Counter[str] = Counter()
+        self.copies: list[int] = []
+        self.names: dict[str, tuple[n.Span, bool, str]] = {}  # and whether it is sure, and how it was made
+        self.counted = True
+        self.reported_names: set[int] = set()  # spans E310 was reported at, by start offset
         self.data: ir.Data | None = None
         self.file_start = file_span(spec.path)
 
@@ -522,9 +532,10 @@ class _Checker:
                 self.report_too_many_layers(node, total)
                 shape = None  # the rest is bound and checked once, never expanded
             if isinstance(node, n.Broken):
-                shape = None
+                shape, self.counted = None, False
                 continue
             if not top and reg.lookup("layer", node.keyword) is None:
+                self.counted = False
                 if id(node) not in self.bound_layers:
                     self.bound_layers[id(node)] = _Bound(node, {}, False)
                     if reg.lookup("statement", node.keyword) and not node.layer_prefix:
@@ -535,7 +546,7 @@ class _Checker:
                 shape = None
                 continue
             if top and reg.lookup("layer", node.keyword) is None:
-                shape = None  # unknown statement, already reported
+                shape, self.counted = None, False  # unknown statement, already reported
                 continue
             layer, shape = self.check_layer(node, shape)
             if layer is not None:
@@ -555,7 +566,7 @@ class _Checker:
         entry = reg.layer(node.keyword)
         bound = self.bound_layers.get(id(node))
         if bound is None:  # bind once, even when a repeat visits the statement many times
-            bound = self.bind(node, entry.params)
+            bound = self.bind(node, entry.params + reg.LAYER_COMMON)
             self.bound_layers[id(node)] = bound
             if entry.block and node.block is None:
                 self.report(error("E307", node.keyword_span, f"`{node.keyword}` needs a block of layers",
@@ -565,10 +576,12 @@ class _Checker:
                 self.report(error("E307", node.keyword_span, f"`{node.keyword}` takes no block",
                                   "only `repeat` and `residual` hold a block of layers"))
                 bound.ok = False
+        name = self.name_layer(node, entry, bound)
+        args = {k: v for k, v in bound.args.items() if k != "name"}
         if entry.block:
-            return self.check_block(node, entry, bound, shape)
+            return self.check_block(node, entry, bound, shape, name)
         if not bound.ok or shape is None:
-            return (ir.Layer(entry.name, bound.args, shape, None, None, node.span.line) if bound.ok else None), None
+            return (ir.Layer(entry.name, name, args, shape, None, None, node.span.line) if bound.ok else None), None
         try:
             output = entry.shape(shape, bound.args)
         except ShapeError as e:
@@ -582,7 +595,39 @@ class _Checker:
             return None, None
         if entry.settling is not None:
             self.warn_unsettled(node, entry.settling(bound.args))
-        return ir.Layer(entry.name, bound.args, shape, output, entry.count(shape, bound.args), node.span.line), output
+        return ir.Layer(entry.name, name, args, shape, output, entry.count(shape, bound.args), node.span.line), output
+
+    def name_layer(self, node: n.Statement, entry: reg.Layer, bound: _Bound) -> str:
+        """The layer's name: its `name=` with the copy numbers of the enclosing `repeat` blocks
+        appended, or its kind and its index among the layers of that kind. E310 at both layers
+        when an earlier one has the same name."""
+        self.kind_counts[entry.name] += 1
+        given = bound.args.get("name")
+        if given is _UNKNOWN:
+            return ""
+        how = ""
+        if given is None:
+            name, span = f"{entry.name}_{self.kind_counts[entry.name]}", node.span if node.block is None \
+                else node.keyword_span
+            how = "a layer without `name=` is named after its kind and its index"
+        else:
+            name, span = given + "".join(f"_{i}" for i in self.copies), node.option("name").value.span
+            if self.copies:
+                how = f"inside `repeat`, `name={given}` gets each copy's number appended"
+        sure = given is not None or self.counted
+        first, first_sure, first_how = self.names.setdefault(name, (span, sure, how))
+        if first is not span and sure and first_sure:
+            self.report_duplicate_name(name, span, first, how or first_how)
+            self.report_duplicate_name(name, first, span, first_how or how)
+        return name
+
+    def report_duplicate_name(self, name: str, span: n.Span, other: n.Span, how: str) -> None:
+        if span.start in self.reported_names:
+            return
+        self.reported_names.add(span.start)
+        self.report(error("E310", span, f"two layers are named `{name}`",
+                          f"{how}: give one of them another `name=`" if how else "give one of them another `name=`",
+                          (Label(other, "also named here"),)))
 
     def training_steps(self) -> tuple[int, int, int] | None:
         """(steps, epochs, batches per epoch) of the run at most, when the number of training
@@ -626,7 +671,7 @@ class _Checker:
         return False
 
     def check_block(self, node: n.Statement, entry: reg.Layer, bound: _Bound,
-                    shape: tuple[int, ...] | None) -> tuple[ir.Layer | None, Any]:
+                    shape: tuple[int, ...] | None, name: str) -> tuple[ir.Layer | None, Any]:
         body_nodes = list(node.block or ())
         if entry.skip:
             body, out = self.check_layers(body_nodes, shape)
@@ -640,15 +685,21 @@ class _Checker:
         else:
             times = bound.args.get(entry.copies) if entry.copies else 1
             body, out = [], shape
-            for _ in range(times if bound.ok else 1):
+            for copy in range(times if bound.ok else 1):
+                copies = self.copies
+                self.copies = copies + [copy + 1] if entry.copies else copies
                 layers, out = self.check_layers(body_nodes, out)
+                self.copies = copies
                 body.extend(layers)
                 if out is None:
+                    self.counted &= copy + 1 == times
                     break
+            self.counted &= bound.ok
         if not bound.ok or shape is None or out is None:
             return None, None
         params = sum(layer.params or 0 for layer in body)
-        return ir.Layer(entry.name, bound.args, shape, out, params, node.span.line, tuple(body)), out
+        args = {k: v for k, v in bound.args.items() if k != "name"}
+        return ir.Layer(entry.name, name, args, shape, out, params, node.span.line, tuple(body)), out
 
     # --- output, loss, data, metrics, early stopping ---------------------------------------
 

@@ -126,6 +126,14 @@ CODES: tuple[Code, ...] = (
          "layer too: ten times the deepest networks in use, and few enough that checking and building the "
          "model stay fast. Nested blocks multiply: `repeat 100 { repeat 100 { dense 64 } }` is 10,101 layers.",
          "input 64\nrepeat 1000 { repeat 1000 { dense 64 relu } }", "input 64\nrepeat 10 { dense 64 relu }"),
+    Code("E310", "two layers with one name",
+         "A layer's name keys its parameters in checkpoints, so no two layers may share one; the error is "
+         "reported at both. A layer without `name=` is named after its kind and its index among the layers "
+         "of that kind in the expanded model (blocks count as layers of their kind): `dense_1`, `dropout_1`, "
+         "`dense_2`. Inside `repeat N` a `name=` gets `_1` … `_N` appended per copy, the outer block's "
+         "number first when blocks nest.",
+         "input 64\ndense 64 relu name=hidden\ndense 64 relu name=hidden",
+         "input 64\ndense 64 relu name=hidden\ndense 64 relu name=hidden2"),
     # --- shapes ------------------------------------------------------------------------------
     Code("E400", "layer needs an image",
          "`conv2d`, `maxpool2d` and `avgpool2d` take rank-3 input: height x width x channels. Flat data can "

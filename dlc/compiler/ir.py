@@ -15,6 +15,7 @@ Shape = tuple[int, ...]
 @dataclass(frozen=True)
 class Layer:
     kind: str
+    name: str  # unique in the model: the key of its parameters
     args: dict[str, Any]
     input_shape: Shape | None
     output_shape: Shape | None

@@ -50,7 +50,7 @@ def _apply(layers: tuple[ir.Layer, ...], x: jax.Array, train: bool, strip_output
         elif entry.block:
             x = _apply(layer.body, x, train, strip, rows)
         else:
-            apply = entry.build(layer.args, LIB)
+            apply = entry.build({**layer.args, "name": layer.name}, LIB)
             x = apply(x, train, rows) if entry.stateful else apply(x, train)
             if entry.activates and not strip:
                 x = activation(layer.args["activation"])(x)
@@ -68,6 +68,36 @@ class SpecModule(nn.Module):
                  rows: jax.Array | None = None) -> jax.Array:
         """`rows` marks the real examples of a padded batch (1) and the padding (0)."""
         return _apply(self.layers, x, train, logits and self.fused_output, rows)
+
+
+def _leaves(layers: tuple[ir.Layer, ...]) -> list[ir.Layer]:
+    """The layers that build something, in the order `_apply` builds them."""
+    return [leaf for layer in layers
+            for leaf in (_leaves(layer.body) if reg.layer(layer.kind).block else [layer])]
+
+
+class _Unnamed(nn.Module):
+    """Builds the leaf layers without names, as models did before layers had names: Flax then
+    names each module after its class and its count in the model (`Dense_0`)."""
+
+    layers: tuple[ir.Layer, ...]
+
+    @nn.compact
+    def __call__(self) -> dict[str, str]:
+        names = {}
+        for layer in self.layers:
+            before = set(self._state.children)
+            reg.layer(layer.kind).build({**layer.args, "name": None}, LIB)
+            names.update({child: layer.name for child in set(self._state.children) - before})
+        return names
+
+
+def legacy_names(program: ir.Program) -> dict[str, str]:
+    """Each Flax auto name of the program's modules in a run saved before layers had names
+    (`Dense_0`) to its layer's name (`dense_1`): rename the top-level keys of a restored
+    `params` or `batch_stats` tree with it to load such a run."""
+    names, _ = _Unnamed(tuple(_leaves(program.layers))).init_with_output(jax.random.key(0))
+    return names
 
 
 @dataclass(frozen=True)

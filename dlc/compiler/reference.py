@@ -209,7 +209,11 @@ def _statements() -> list[str]:
 
 
 def _layers() -> list[str]:
-    out = ["", "## Layers", "", LAYERS_INTRO.rstrip()]
+    out = ["", "## Layers", "", LAYERS_INTRO.rstrip(), "", "Every layer also takes:", ""]
+    out += _params(reg.LAYER_COMMON)
+    out += ["", "Default names count every layer of a kind in the expanded model, in source order, blocks "
+            "included (`repeat_1`); inside nested `repeat` blocks, the outer copy's number comes first "
+            "(`name=b` makes `b_1_1`, `b_1_2`, ...). Two layers with one name are an error (E310)."]
     for layer in reg.LAYERS:
         notes = []
         if layer.block:

@@ -137,7 +137,8 @@ def show_shape(shape: Shape | None) -> str:
 class Layer(Entry):
     """`shape(input, args) -> output` raises ShapeError; `count(input, args)` gives trainable
     parameters; `build(args, lib)` returns `apply(x, train) -> y`, called inside a Flax compact
-    method (lib: nn, jnp, jax and helpers). The fields after `build` tell the checker, the
+    method (lib: nn, jnp, jax and helpers); `args["name"]` is the layer's name, which names the
+    Flax module it makes, so the parameter tree is keyed by layer names. The fields after `build` tell the checker, the
     lowering, the summary and the runtime how to treat the layer, so none of them names one."""
 
     shape: Callable[[Shape, dict], Shape] = lambda s, a: s
@@ -224,13 +225,14 @@ def _any_rank(name: str) -> Callable[[Shape, dict], Shape]:
 
 
 def _build_dense(a: dict, lib: Any) -> Any:
-    dense = lib.nn.Dense(a["units"], use_bias=a["bias"], kernel_init=lib.initializer(a["init"]))
+    dense = lib.nn.Dense(a["units"], use_bias=a["bias"], kernel_init=lib.initializer(a["init"]),
+                         name=a["name"])
     return lambda x, train: dense(x)
 
 
 def _build_conv(a: dict, lib: Any) -> Any:
     conv = lib.nn.Conv(a["filters"], _pair(a["kernel"]), strides=_pair(a["stride"]), use_bias=a["bias"],
-                       padding=a["padding"].upper(), kernel_init=lib.initializer(a["init"]))
+                       padding=a["padding"].upper(), kernel_init=lib.initializer(a["init"]), name=a["name"])
     return lambda x, train: conv(x)
 
 
@@ -243,12 +245,12 @@ def _build_pool(pool: Callable[[Any], Callable]) -> Callable[[dict, Any], Any]:
 
 
 def _build_dropout(a: dict, lib: Any) -> Any:
-    dropout = lib.nn.Dropout(a["rate"])
+    dropout = lib.nn.Dropout(a["rate"], name=a["name"])
     return lambda x, train: dropout(x, deterministic=not train)
 
 
 def _build_batchnorm(a: dict, lib: Any) -> Any:
-    norm = lib.nn.BatchNorm(momentum=a["momentum"], epsilon=a["eps"])
+    norm = lib.nn.BatchNorm(momentum=a["momentum"], epsilon=a["eps"], name=a["name"])
 
     def apply(x, train, rows=None):
         # Statistics over the real examples only: the padding of a last partial batch is left out.
@@ -259,7 +261,7 @@ def _build_batchnorm(a: dict, lib: Any) -> Any:
 
 
 def _build_layernorm(a: dict, lib: Any) -> Any:
-    norm = lib.nn.LayerNorm(epsilon=a["eps"])
+    norm = lib.nn.LayerNorm(epsilon=a["eps"], name=a["name"])
     return lambda x, train: norm(x)
 
 
@@ -267,6 +269,13 @@ ACTIVATION_PARAM = positional("activation", "ref", "activation applied to the ou
 INIT_PARAM = option("init", "ref", "kernel initializer", "glorot_uniform", table="initializer")
 PADDING = option("padding", "choice", "`valid` (no padding) or `same` (keep the size at stride 1)", "valid",
                  choices=("valid", "same"))
+
+# Options every layer takes besides its own. A layer without `name=` is named after its kind and its
+# 1-based index among the layers of that kind in the expanded model: `dense_1`, `dropout_1`, `dense_2`.
+LAYER_COMMON: tuple[Param, ...] = (
+    option("name", "name", "the layer's name, which keys its parameters in checkpoints (default: KIND_INDEX, "
+           "like `dense_2`); inside `repeat N` each copy gets `_1` … `_N` appended", None, synonyms=("id", "label")),
+)
 
 LAYERS: tuple[Layer, ...] = (
     Layer("dense", "a fully connected layer: every output unit sees every input",

@@ -29,13 +29,13 @@ def _value(v: object) -> str:
     return str(v)
 
 
-def _rows(layers: tuple[ir.Layer, ...], depth: int = 0) -> list[tuple[str, str, str]]:
+def _rows(layers: tuple[ir.Layer, ...], depth: int = 0) -> list[tuple[str, str, str, str]]:
     rows = []
     for layer in layers:
         params = "?" if layer.params is None else f"{layer.params:,}"
         copies = reg.layer(layer.kind).copies
         label = "  " * depth + (f"{layer.kind} ×{layer.args[copies]}" if copies else _describe(layer))
-        rows.append((label, show_shape(layer.output_shape), params))
+        rows.append((label, layer.name, show_shape(layer.output_shape), params))
         rows.extend(_rows(layer.body, depth + 1))
     return rows
 
@@ -45,11 +45,11 @@ def _options(named: ir.Named) -> str:
 
 
 def summary(program: ir.Program) -> str:
-    rows = [("input", show_shape(program.input_shape), "0")] + _rows(program.layers)
-    head = ("Layer", "Output shape", "Params")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
-    line = "─" * (sum(widths) + 6)
-    fmt = f"{{:<{widths[0]}}}   {{:<{widths[1]}}}   {{:>{widths[2]}}}"
+    rows = [("input", "", show_shape(program.input_shape), "0")] + _rows(program.layers)
+    head = ("Layer", "Name", "Output shape", "Params")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    line = "─" * (sum(widths) + 9)
+    fmt = f"{{:<{widths[0]}}}   {{:<{widths[1]}}}   {{:<{widths[2]}}}   {{:>{widths[3]}}}"
     out = [f'Model "{program.name}" ({program.path})', line, fmt.format(*head), line]
     out += [fmt.format(*r) for r in rows]
     out.append(line)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dlc.runtime.runfolder import RunFolderError, StorageError, quiet_orbax, storage_reason
+from dlc.runtime.storage import StorageError, orbax, refuse_link, storage_faults
 from dlc.runtime.train import Progress, TrainState
 
 KEEP = 2  # the last complete step, and the one being written
@@ -84,21 +84,15 @@ def _damage(meta: object, step: int) -> str | None:
 def refuse_linked_folder(folder: Path) -> None:
     """Orbax deletes old steps, and the run's lock is written there: through a linked folder, or a
     linked step, that would write or delete what the link points at, outside the run."""
-    links = [folder] if folder.is_symlink() else \
-        [p for p in folder.iterdir() if p.is_symlink()] if folder.is_dir() else []
-    if links:
-        raise RunFolderError(f"`{links[0]}` is a symbolic link: dlc never writes or deletes through one; "
-                             "replace it with the folder itself, or use another run folder")
+    for path in [folder, *(folder.iterdir() if folder.is_dir() and not folder.is_symlink() else ())]:
+        refuse_link(path, "; replace it with the folder itself, or use another run folder")
 
 
 class TrainingCheckpoints:
     def __init__(self, folder: Path, identity: dict, interval: float = 2.0):
         """`identity`: what must match to resume (spec hash, seed, epochs); `interval`: save at
         most once per this many seconds (forced saves excepted), so that tiny epochs stay fast."""
-        import orbax.checkpoint as ocp
-
-        quiet_orbax()
-        self.ocp = ocp
+        self.ocp = ocp = orbax()
         self.folder = folder.absolute()
         self.identity = identity
         self.interval = interval
@@ -117,18 +111,19 @@ class TrainingCheckpoints:
             return []
         return sorted((int(p.name) for p in self.folder.iterdir() if is_step(p)), reverse=True)
 
-    @contextlib.contextmanager
-    def _writing(self, epoch: int | None) -> Iterator[None]:
+    def _writing(self, epoch: int | None) -> contextlib.AbstractContextManager:
         """A failed write as one StorageError naming the folder and the checkpoint kept."""
-        try:
-            yield
-        except Exception as e:  # Orbax and tensorstore wrap the OSError in other types
-            self.failed = True
-            steps = self._steps()
-            kept = f"the checkpoint of epoch {steps[0]} is kept: continue with --resume once it can be written" \
-                if steps else "no checkpoint was completed"
-            what = f"the checkpoint of epoch {epoch}" if epoch is not None else "checkpoints"
-            raise StorageError(f"cannot write {what} in `{self.folder}`: {storage_reason(e)}; {kept}") from None
+        return storage_faults(self.folder, self._kept, f"the checkpoint of epoch {epoch}" if epoch is not None
+                              else "checkpoints", on_fault=self._failed)
+
+    def _failed(self) -> None:
+        self.failed = True
+
+    def _kept(self) -> str:
+        """What a failed write leaves to continue from (asked once it has failed)."""
+        steps = self._steps()
+        return f"the checkpoint of epoch {steps[0]} is kept: continue with --resume once it can be written" \
+            if steps else "no checkpoint was completed"
 
     def save(self, state: TrainState, best: Any, progress: Progress, force: bool = False) -> None:
         now = time.monotonic()

@@ -1,37 +1,18 @@
-"""Real data for training: read a built-in dataset, a CSV or an NPZ file, then split it, encode its
-labels, fit normalization on the training part and shape it for the device.
+"""Preparing data for training: split it (seeded, stratified), encode its labels, fit
+normalization on the training part and shape it for the device. `sources` reads it.
 
-Every problem with the data is one `DataError` whose one-line message names the file and, where it
-applies, the row and column: whoever wrote the data fixes it without reading a traceback.
+Every problem with the data is one `DataError` (see `sources`) whose one-line message names the
+data and, where it applies, the row and column.
 """
 
 from __future__ import annotations
 
-import csv
-import itertools
 import math
-import os
-import warnings
-import zipfile
-import zlib
-from array import array
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from dlc.compiler import ir
-from dlc.compiler.datafacts import listing
-from dlc.compiler.registry import lookup
-from dlc.compiler.suggest import did_you_mean
-
-HELD_OUT = ("val", "test")
-# The model computes in float32, which rounds a number from 2^128 - 2^103 up (3.4e38) to infinity.
-FLOAT32_LIMIT = 2.0**128 - 2.0**103
-
-
-class DataError(ValueError):
-    """Bad data: a one-line message naming the file and, where it applies, the row and column."""
+from dlc.runtime.sources import HELD_OUT, DataError, Source, element_at
 
 
 class DataWarning(UserWarning):
@@ -56,378 +37,6 @@ class Prepared:
     labels: list | None  # labels[i] is the class that index i in y stands for; None for regression
     columns: tuple[str, ...] = ()  # the CSV columns of x's features, in order; () when known by position
     warnings: tuple[str, ...] = ()  # one line each: what about the data may make the model worse than it looks
-
-
-@dataclass(frozen=True)
-class Source:
-    """What messages call the data and, for a CSV file, where each value came from.
-
-    `name` names the data in messages ("`iris.csv`", "the arrays"); `columns` name x's features in
-    order (a CSV header's names; empty for arrays, whose features are known by position); `path`
-    and `target` of a CSV let a message give the file row and column of a bad value."""
-
-    name: str
-    columns: tuple[str, ...] = ()
-    path: Path | None = None
-    target: str | None = None
-
-    def __str__(self) -> str:
-        return self.name
-
-    def features(self, indices) -> str:
-        """Features of the flattened examples as the data's owner knows them (the first few)."""
-        shown = ", ".join(f"`{self.columns[j]}`" if self.columns else str(j) for j in indices[:5])
-        more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
-        kind = "column" if self.columns else "feature"
-        return f"{kind}{'s' * (len(indices) > 1)} {shown}{more} of {self.name}"
-
-    def feature(self, j: int) -> str:
-        return self.features([j])
-
-    def value(self, name: str, index: tuple) -> str:
-        """Where element `index` of array `name` (`x`, `y`, `y_val`...) is: for a CSV file its row
-        and column (the row found only now, for the message), else as NumPy indexing writes it."""
-        if self.path is not None and name in ("x", "y"):
-            column = self.target if name == "y" else self.columns[int(index[1])]
-            return f"{self.name} row {_csv_line(self.path, int(index[0]))}, column `{column}`"
-        return f"{_at(name, index)} in {self.name}"
-
-
-# --- reading ----------------------------------------------------------------------------------
-
-
-def load_source(data: ir.Data, columns: tuple[str, ...] = ()
-                ) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]], Source]:
-    """Raw (x, y, given, source) from a built-in dataset, CSV or NPZ. `given` holds splits the file
-    brings itself ({"val": (x_val, y_val), "test": (...)} from an NPZ's x_val/y_val/x_test/y_test).
-    `columns`, the feature columns a run was trained on, are read from a CSV by name and in that
-    order; by default every column but the target, in the file's order."""
-    if data.source == "builtin":
-        entry = lookup("dataset", data.name)
-        source = Source(f"`{entry.name}`")
-        shipped = _read_shipped(entry)
-        if shipped is not None:
-            return shipped[0], shipped[1], {}, source
-        import sklearn.datasets  # a second to import: only when the shipped file is not as expected
-
-        x, y = entry.load(sklearn.datasets)
-        return np.asarray(x), np.asarray(y), {}, source
-    path = Path(data.path or data.name)
-    if data.source == "csv":
-        if data.target is None:
-            raise DataError(f"a CSV source needs `target=` naming the label column of `{path.name}`")
-        x, y, source = _read_csv(path, data.target, with_target=True, columns=columns)
-        return x, y, {}, source
-    arrays = _read_npz(path, required=("x", "y"), held_out=True)
-    given = {part: (arrays[f"x_{part}"], arrays[f"y_{part}"]) for part in HELD_OUT if f"x_{part}" in arrays}
-    return arrays["x"], arrays["y"], given, Source(f"`{path.name}`")
-
-
-def _read_shipped(entry) -> tuple[np.ndarray, np.ndarray] | None:
-    """A built-in dataset read straight from the file in scikit-learn's wheel, without importing
-    scikit-learn; None unless it is exactly what the registry says (then its loader is used)."""
-    import importlib.util
-
-    found = importlib.util.find_spec("sklearn")  # finds the package without importing it
-    if not entry.file or found is None or not found.submodule_search_locations:
-        return None
-    path = Path(found.submodule_search_locations[0]) / "datasets" / "data" / entry.file
-    try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1 if entry.header else 0, dtype=np.float64, ndmin=2)
-    except (OSError, ValueError):
-        return None
-    x, y = table[:, :-1], table[:, -1]
-    if x.shape != (entry.examples, *entry.features) or not np.array_equal(y, np.round(y)) \
-            or set(np.unique(y).astype(int)) != set(range(entry.classes)):
-        return None
-    return x, y.astype(np.int64)
-
-
-def read_features(path: Path, *, target: str | None = None, with_target: bool = False,
-                  columns: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray | None, Source]:
-    """(x, y, source) from a .csv or .npz given at eval/predict time. Labels are read only
-    `with_target` (evaluation), and must be there then: the CSV column `target` or the NPZ array
-    `y`; otherwise y is None and labels are never read, blank or not. A CSV's features are the
-    `columns` the model was trained on, found by header name (other columns are ignored); for a
-    model trained without column names (on arrays), every column but `target`, by position."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path, target, with_target=with_target, columns=columns)
-    if suffix == ".npz":
-        arrays = _read_npz(path, required=("x", "y") if with_target else ("x",))
-        return arrays["x"], arrays.get("y"), Source(f"`{path.name}`")
-    raise DataError(f"unsupported data file `{path.name}`: use a `.csv` file with a header row "
-                    "or a `.npz` file with arrays `x` and `y`")
-
-
-def _read_csv(path: Path, target: str | None, *, with_target: bool,
-              columns: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray | None, Source]:
-    """Features as float32 (examples, features) and, `with_target`, the `target` column, from a CSV
-    file with a header row (which columns: see `read_features`). NumPy's C parser reads the file;
-    should it refuse it, or read a feature that is no finite float32, the file is read again cell
-    by cell, to name the row and column of the first bad value (or to read what only Python takes
-    for a number, such as `1_000`)."""
-    _require_file(path)
-    header = _csv_header(path)
-    if target not in header:
-        if with_target:
-            hint = did_you_mean(target, header) or f"its columns are {listing(header)}"
-            raise DataError(f"`{path.name}` has no target column `{target}`: {hint}")
-        target = None
-    features = list(columns) or [column for column in header if column != target]
-    missing = [column for column in features if column not in header]
-    if missing:
-        more = f" (nor {len(missing) - 1} more of its columns)" if len(missing) > 1 else ""
-        hint = did_you_mean(missing[0], header)
-        raise DataError(f"`{path.name}` has no column `{missing[0]}`, which the model was trained on{more}"
-                        + (f": {hint}" if hint else ""))
-    if not features:
-        raise DataError(f"`{path.name}` has only the target column `{target}`: there are no features")
-    wanted = [header.index(column) for column in features]
-    target_at = header.index(target) if with_target else None
-    source = Source(f"`{path.name}`", tuple(features), path, target if with_target else None)
-    _require_room_for_csv(path, len(header))
-    cells = _Cells() if with_target else None
-    read = _csv_by_numpy(path, len(header), wanted, target_at, cells)
-    if read is None:
-        cells = _Cells() if with_target else None  # the fast pass may have stopped half-way
-        read = _csv_by_cell(path, header, wanted, target_at, cells)
-    x, codes = read
-    return x, None if cells is None else _target_column(cells, codes, source), source
-
-
-def _csv_records(path: Path):
-    """(the file line it ends on, its cells) for each record of a CSV file, the header first; a
-    blank line is a record of no cells. Text that cannot be read is a DataError."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a name
-            reader = csv.reader(f)
-            for row in reader:
-                yield reader.line_num, row
-    except UnicodeDecodeError:
-        raise DataError(f"`{path.name}` is not UTF-8 text") from None
-    except (OSError, csv.Error) as e:
-        raise DataError(f"cannot read `{path.name}`: {e}") from None
-
-
-def _csv_header(path: Path) -> list[str]:
-    """The column names of a CSV file's first row, each there and once."""
-    records = _csv_records(path)
-    header = [cell.strip() for cell in next(records, (1, []))[1]]
-    records.close()
-    if not any(header):
-        raise DataError(f"`{path.name}` is empty: a CSV source needs a header row naming its columns")
-    for i, column in enumerate(header):
-        if not column:
-            raise DataError(f"`{path.name}` row 1, column {i + 1} has no name")
-        if column in header[:i]:
-            raise DataError(f"`{path.name}` row 1 names the column `{column}` twice")
-    return header
-
-
-def _csv_line(path: Path, example: int) -> int:
-    """The file line of example `example` (from 0) of a CSV file, for a message: blank lines and
-    line breaks in quoted cells make the two differ."""
-    examples = (line for line, row in itertools.islice(_csv_records(path), 1, None) if row)
-    return next(itertools.islice(examples, example, None))
-
-
-def _require_room_for_csv(path: Path, width: int) -> None:
-    """Refuse a CSV file whose table would not fit in memory as float32, before reading it (a
-    machine that runs out is more likely to kill the process than to report it): the number of
-    rows is estimated from the file's size and the length of its first lines."""
-    memory = _memory()
-    if memory is None:
-        return
-    with path.open("rb") as f:
-        head = f.read(1 << 16)
-    rows = path.stat().st_size * max(1, head.count(b"\n")) / max(1, len(head))
-    need = 2 * rows * width * 4  # the table and the features taken from it
-    if need > memory:
-        from dlc.runtime.memory import _human
-
-        raise DataError(f"`{path.name}` holds about {rows:,.0f} rows of {width} columns: reading them needs about "
-                        f"{_human(need)}, more than this machine's {_human(memory)} of memory")
-
-
-class _Cells:
-    """Numbers each distinct cell of a column in the order first met: the converter through which
-    NumPy's parser reads the target column, so that class names are read at its speed too."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
-
-    def __call__(self, cell: str) -> int:
-        return self.seen.setdefault(cell, len(self.seen))
-
-
-def _unread(cell: str) -> float:
-    """The converter of a column that is not used: its cells are never parsed."""
-    return 0.0
-
-
-def _csv_by_numpy(path: Path, width: int, wanted: list[int], target_at: int | None,
-                  cells: _Cells | None) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """(features, target cells as codes of `cells`) read by NumPy's C parser; None when it refuses
-    the file or reads a feature that is no finite float32: `_csv_by_cell` then says where and why."""
-    converters = {i: _unread for i in range(width) if i not in wanted and i != target_at}
-    if cells is not None:
-        converters[target_at] = cells
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # NumPy warns of a file without rows: `_csv_by_cell` refuses it
-            next(csv.reader(f), None)  # the header, as `_csv_header` read it
-            table = np.loadtxt(f, dtype=np.float32, delimiter=",", quotechar='"', comments=None, ndmin=2,
-                               converters=converters)
-    except MemoryError:
-        raise DataError(f"`{path.name}` does not fit in this machine's memory") from None
-    except (ValueError, OSError, csv.Error):  # a cell that is no number, a ragged row; UnicodeDecodeError too
-        return None
-    # float32 holds every integer up to 2^24 exactly: more distinct cells would lose their codes.
-    if table.shape[1] != width or not len(table) or (cells is not None and len(cells.seen) > 2**24):
-        return None
-    x = table if wanted == list(range(width)) else table[:, wanted]
-    if not (np.isfinite(x.min(0)).all() and np.isfinite(x.max(0)).all()):
-        return None
-    return x, None if target_at is None else table[:, target_at].astype(np.int64)
-
-
-def _csv_by_cell(path: Path, header: list[str], wanted: list[int], target_at: int | None,
-                 cells: _Cells | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """What `_csv_by_numpy` reads, read cell by cell with the csv module: the first ragged row or
-    bad cell is a DataError naming its row (its line in the file) and column."""
-    values, codes, rows = array("f"), array("q"), 0
-    for line, row in itertools.islice(_csv_records(path), 1, None):
-        if not row:
-            continue  # a blank line holds no example
-        if len(row) != len(header):
-            raise DataError(f"`{path.name}` row {line} has {len(row)} cells, the header has {len(header)}")
-        for i in wanted:
-            value = _float32(row[i])
-            if value is None:
-                raise DataError(f"`{path.name}` row {line}, column `{header[i]}`: {_not_float32(row[i])}")
-            values.append(value)
-        if cells is not None:
-            codes.append(cells(row[target_at]))
-        rows += 1
-    if not rows:
-        raise DataError(f"`{path.name}` has a header but no rows")
-    x = np.frombuffer(values, np.float32).reshape(rows, len(wanted))
-    return x, None if cells is None else np.frombuffer(codes, np.int64)
-
-
-def _parse(cell: str) -> float | None:
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
-def _float32(cell: str) -> float | None:
-    """A cell's number, if float32 holds it: finite, and not so large that float32 rounds it to infinity."""
-    value = _parse(cell)
-    return value if value is not None and abs(value) < FLOAT32_LIMIT else None  # NaN compares False
-
-
-def _not_float32(cell: str) -> str:
-    """Why `_float32` refused a cell, for a message."""
-    value = _parse(cell)
-    if value is None:
-        return f"`{cell}` is not a number" if cell.strip() else "the cell is empty"
-    if not math.isfinite(value):
-        return f"`{cell}` is not a finite number"
-    return f"`{cell}` is beyond float32's range (±3.4e38), which the model computes in"
-
-
-def _target_column(cells: _Cells, codes: np.ndarray, source: Source) -> np.ndarray:
-    """The target cells as numbers when every one is a number (integers when all are whole and
-    exact in float64), else as text: class names. A bad cell is named by its row and column."""
-    distinct = list(cells.seen)
-    numbers = [_parse(cell) for cell in distinct]
-    if all(value is not None for value in numbers):
-        values = np.array(numbers)
-        if not np.isfinite(values).all():
-            first = int(np.argmin(np.isfinite(values)[codes]))
-            raise DataError(f"{source.value('y', (first,))}: `{distinct[codes[first]]}` is not a finite number")
-        whole = np.array_equal(values, np.round(values)) and np.abs(values).max() < 2**53
-        return (values.astype(np.int64) if whole else values)[codes]
-    empty = np.array([not cell.strip() for cell in distinct])
-    if empty.any():
-        raise DataError(f"{source.value('y', (int(np.argmax(empty[codes])),))}: the cell is empty")
-    return np.array([cell.strip() for cell in distinct])[codes]
-
-
-def _read_npz(path: Path, required: tuple[str, ...], *, held_out: bool = False) -> dict[str, np.ndarray]:
-    """The `required` arrays and, `held_out`, those of x_val, y_val, x_test, y_test that are present,
-    loaded without unpickling; no other array is read."""
-    _require_file(path)
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"`{path.name}` is not an NPZ archive: write it with `numpy.savez(path, x=..., y=...)`")
-    names = (*required, *(f"{a}_{part}" for part in HELD_OUT for a in "xy" if held_out))
-    arrays = {}
-    try:
-        _require_room(path, names)
-        with np.load(path, allow_pickle=False) as archive:
-            for name in (name for name in names if name in archive.files):
-                try:
-                    arrays[name] = archive[name]
-                except ValueError as e:
-                    if "allow_pickle" in str(e):  # NumPy's answer to an object array
-                        raise DataError(f"array `{name}` in `{path.name}` holds Python objects, which are never "
-                                        "loaded (they would need unpickling): save numeric arrays") from None
-                    raise DataError(f"cannot read array `{name}` in `{path.name}`: {e}") from None
-    except MemoryError:  # a header that declares more than there is memory for, whatever the file holds
-        raise DataError(f"`{path.name}` declares arrays larger than this machine's memory") from None
-    # An unknown compression method raises NotImplementedError, an encrypted member RuntimeError.
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as e:
-        raise DataError(f"cannot read `{path.name}` as an NPZ archive: {e}") from None
-    for name in required:
-        if name not in arrays:
-            raise DataError(f"`{path.name}` has no array `{name}`: an NPZ source holds arrays `x` and `y`")
-    for name, values in arrays.items():
-        if values.ndim == 0:
-            raise DataError(f"array `{name}` in `{path.name}` is a single value, not examples")
-        if name.startswith("x") and values.ndim == 1:
-            arrays[name] = values.reshape(-1, 1)  # one feature per example, as `dlc check` reads it
-    for suffix in ("", *(f"_{part}" for part in HELD_OUT)):
-        x, y = arrays.get("x" + suffix), arrays.get("y" + suffix)
-        if suffix and (x is None) != (y is None):
-            raise DataError(f"`{path.name}` has `{'x' if y is None else 'y'}{suffix}` without "
-                            f"`{'y' if y is None else 'x'}{suffix}`")
-        if x is not None and y is not None and len(x) != len(y):
-            raise DataError(f"`{path.name}`: `x{suffix}` has {len(x)} examples but `y{suffix}` has {len(y)}")
-    return arrays
-
-
-def _require_file(path: Path) -> None:
-    """A DataError unless `path` is a regular file, by the rule `dlc check` applies: a folder, a device,
-    a pipe or a kernel file is never read."""
-    from dlc.compiler.datafacts import data_file_problem  # the rule is declared once, with the checker's
-
-    problem = data_file_problem(path)
-    if problem:
-        raise DataError(f"data file `{path}` {problem}")
-
-
-def _memory() -> int | None:
-    """This machine's memory in bytes, where the system says."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _require_room(path: Path, names: tuple[str, ...]) -> None:
-    """Refuse an archive whose arrays, unpacked, would not fit in memory (a zip bomb, say), before
-    unpacking anything: the sizes come from the archive's directory, which reading then enforces."""
-    with zipfile.ZipFile(path) as archive:
-        size = sum(info.file_size for info in archive.infolist() if info.filename.removesuffix(".npy") in names)
-    memory = _memory()
-    if memory is not None and size > memory:
-        from dlc.runtime.memory import _human
-
-        raise DataError(f"`{path.name}` unpacks to {_human(size)}, more than this machine's {_human(memory)} of memory")
 
 
 # --- preparing --------------------------------------------------------------------------------
@@ -538,7 +147,7 @@ def _require_finite(values: np.ndarray, name: str, source: Source, float32: bool
         first = np.unravel_index(np.argmax(bad), values.shape)
         values = f"value{'s' * (count != 1)}"
         what = f"{values} beyond float32's range (±3.4e38)" if float32 else f"NaN or infinite {values}"
-        where = source.value(name, first) if source.path else _at(name, first)
+        where = source.value(name, first) if source.path else element_at(name, first)
         raise DataError(f"`{name}` in {source} has {count} {what}, the first at {where}")
 
 
@@ -547,11 +156,6 @@ def _check_input_shape(example: tuple[int, ...], input_shape, source: Source) ->
     if input_shape is not None and math.prod(example) != math.prod(input_shape):
         raise DataError(f"examples in {source} have {math.prod(example)} values but the model takes "
                         f"{math.prod(input_shape)}")
-
-
-def _at(name: str, index: tuple) -> str:
-    """An element's place as NumPy indexing writes it, e.g. `x[17, 3]`."""
-    return f"`{name}[{', '.join(str(int(i)) for i in index)}]`"
 
 
 def _shape(shape) -> str:
@@ -642,7 +246,7 @@ def _binary(ys, labels, output_units, source):
         bad = (flat != 0) & (flat != 1)
         if bad.any():
             first = np.unravel_index(np.argmax(bad), flat.shape)
-            raise DataError(f"{_at(_y_name(part), first)} in {source} is {flat[first]}: several labels per "
+            raise DataError(f"{element_at(_y_name(part), first)} in {source} is {flat[first]}: several labels per "
                             "example must each be 0 or 1")
     return {part: y.reshape(len(y), -1).astype(np.float32) for part, y in ys.items()}, [0, 1]
 

@@ -15,145 +15,38 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import errno
-import hashlib
 import io
 import json
-import logging
 import math
-import os
 import platform
-import re
-import shutil
-import sys
-import traceback
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jax
 
 from dlc.compiler import ir
+from dlc.runtime.identity import spec_sha256
 from dlc.runtime.runlock import write_atomically
+from dlc.runtime.storage import RunFolderError, refuse_link, save_checkpoint, storage_faults
 
 if TYPE_CHECKING:
     from dlc.runtime.session import Session
 
 
-class RunFolderError(Exception):
-    """A run folder that cannot be read back: one line naming what is missing or broken."""
-
-
-class StorageError(RunFolderError):
-    """A run folder that cannot be written (disk full, read-only, a part of it gone): one line
-    naming the path, the reason, and what was kept."""
-
-
 # The parts of a run folder: dlc writes and deletes only these, and none may be a symbolic link.
 PARTS = ("spec.dl", "history.csv", "metrics.json", "checkpoint", "preprocessing.json", "curves.png", "run.json",
          "training")
-# How a failed write is told, when only the text of an error (Orbax's, tensorstore's) carries it.
-REASONS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO)
-
-
-def storage_reason(error: BaseException) -> str:
-    """Why a write failed, in a few words: from an OSError, or from the text of the errors Orbax
-    and tensorstore wrap one in (hundreds of characters of JSON)."""
-    if isinstance(error, OSError) and error.errno:
-        return os.strerror(error.errno)
-    text = str(error)
-    code = re.search(r"os_error_code='?(\d+)", text)
-    if code:
-        return os.strerror(int(code.group(1)))
-    for number in REASONS:
-        if os.strerror(number).lower() in text.lower():
-            return os.strerror(number)
-    lines = text.strip().splitlines()
-    return (lines[0][:160] if lines else "") or type(error).__name__
 
 
 def refuse_links(run_dir: Path) -> None:
     """Run folders are shared, downloaded and committed: a part of one that is a symbolic link
     would have dlc overwrite or delete whatever it points at, so such a folder is refused."""
     for name in PARTS:
-        if (run_dir / name).is_symlink():
-            raise RunFolderError(f"`{run_dir / name}` is a symbolic link: dlc never writes or deletes through one; "
-                                 "replace it with the file itself, or use another run folder")
-
-
-def quiet_orbax() -> None:
-    """Orbax logs every failure of its background threads with a traceback (and a warning when it
-    clears a step a killed process left half-written), and after a failed save tensorstore's
-    callbacks print `Event loop is closed` tracebacks as they find Orbax's loop gone; dlc reports
-    each failure in one line."""
-    import absl.logging
-
-    absl.logging.set_verbosity(absl.logging.FATAL)
-    if not getattr(sys.unraisablehook, "drops_closed_loops", False):
-        sys.unraisablehook = _dropping_closed_loops(sys.unraisablehook)
-    tasks = logging.getLogger("asyncio")
-    if not any(isinstance(f, _OrbaxTasks) for f in tasks.filters):
-        tasks.addFilter(_OrbaxTasks())
-
-
-class _OrbaxTasks(logging.Filter):
-    """Drops asyncio's `Task (or Future) exception was never retrieved` for Orbax's, which a
-    failed save leaves behind (the failure itself is reported): raised in Orbax's code, or about
-    the temporary folder of a step."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if error is None:
-            return True
-        frames = traceback.extract_tb(error.__traceback__)
-        return not (any(f"{os.sep}orbax{os.sep}" in frame.filename for frame in frames)
-                    or ".orbax-checkpoint-tmp" in str(error))
-
-
-def _dropping_closed_loops(previous: Callable) -> Callable:
-    def hook(unraisable) -> None:
-        if not (unraisable.exc_type is RuntimeError and str(unraisable.exc_value) == "Event loop is closed"):
-            previous(unraisable)
-
-    hook.drops_closed_loops = True
-    return hook
-
-
-@contextlib.contextmanager
-def storage_faults(path: Path, kept: str) -> Iterator[None]:
-    """A failed write below as one StorageError naming `path` and what was `kept`. Orbax and
-    tensorstore wrap an OSError in other types, so every error of the write is one."""
-    try:
-        yield
-    except RunFolderError:
-        raise
-    except Exception as e:
-        raise StorageError(f"cannot write `{path}`: {storage_reason(e)}; {kept}") from None
+        refuse_link(run_dir / name, "; replace it with the file itself, or use another run folder")
 
 
 def _write_json(path: Path, value: object) -> None:
     write_atomically(path, (json.dumps(value, indent=2) + "\n").encode())
-
-
-def save_checkpoint(path: Path, state_tree: dict) -> None:
-    import orbax.checkpoint as ocp
-
-    quiet_orbax()
-    if path.is_symlink():
-        raise RunFolderError(f"`{path}` is a symbolic link: dlc never writes or deletes through one")
-    if path.exists():
-        shutil.rmtree(path)
-    with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(path.absolute(), state_tree)
-        checkpointer.wait_until_finished()
-
-
-def restore_checkpoint(path: Path, target: dict) -> dict:
-    import orbax.checkpoint as ocp
-
-    quiet_orbax()
-    with ocp.StandardCheckpointer() as checkpointer:
-        return checkpointer.restore(path.absolute(), target)
 
 
 def _kept(run_dir: Path) -> str:
@@ -199,7 +92,7 @@ def _run_json(session: Session) -> dict:
         "dlc": __version__, "jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__,
         "python": platform.python_version(), "device": str(jax.devices()[0]), "backend": jax.default_backend(),
         "seed": program.seed, "epochs": program.epochs,
-        "spec_sha256": hashlib.sha256(program.source.encode()).hexdigest(),
+        "spec_sha256": spec_sha256(program.source),
         "spec_path": str(Path(program.path).resolve()) if not program.path.startswith("<") else program.path,
         "spec_dir": str(session.owner.base_dir.resolve()),
         "arrays": dataclasses.asdict(session.arrays) if session.arrays else None,

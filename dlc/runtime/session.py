@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import math
 import time
 import warnings
@@ -18,6 +17,7 @@ import numpy as np
 
 from dlc.compiler import ir
 from dlc.runtime import data as data_mod
+from dlc.runtime import sources
 from dlc.runtime.memory import device_data_budget, guard_memory
 from dlc.runtime.train import FitResult, Trainer, TrainState, abstract_state, fit, init_state, make_trainer
 
@@ -37,6 +37,25 @@ class SpecOwner(Protocol):
     def base_dir(self) -> Path: ...
 
     def recheck(self, arrays: ir.Data | None, warn: bool = False) -> ir.Program: ...
+
+
+def _restore_unnamed(run_dir: Path, program: ir.Program, target: dict) -> dict | None:
+    """The checkpoint of a run saved before layers had names, whose trees are keyed by Flax's
+    auto names (`Dense_0`): restored under those names and renamed to the layers' (`dense_1`).
+    None when it is not one either."""
+    from dlc.compiler.lower import legacy_names
+    from dlc.runtime.storage import restore_checkpoint
+
+    legacy = legacy_names(program)
+    if all(old == new for old, new in legacy.items()):
+        return None
+    old_name = {new: old for old, new in legacy.items()}
+    try:
+        restored = restore_checkpoint(run_dir / "checkpoint", {part: {old_name.get(k, k): v for k, v in tree.items()}
+                                                              for part, tree in target.items()})
+    except Exception:  # not that layout either: the caller reports the first failure
+        return None
+    return {part: {legacy.get(k, k): v for k, v in tree.items()} for part, tree in restored.items()}
 
 
 def _with_classes(facts: ir.Data, labels: list[np.ndarray], loss_task: str) -> ir.Data:
@@ -67,7 +86,7 @@ def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_v
 
 
 def _split(program: ir.Program, x: np.ndarray, y: np.ndarray, given: dict, labels: list | None = None,
-           source: data_mod.Source | str = "the arrays") -> data_mod.Prepared:
+           source: sources.Source | str = "the arrays") -> data_mod.Prepared:
     """The program's data split, encoded and normalized as its `data` options say; the same seed
     gives the same split, so evaluation sees the parts training saw."""
     d = program.data
@@ -103,7 +122,7 @@ class Session:
                 raise ValueError(f"program {owner.ir.name!r} has no `data` statement: pass x and y to fit(), "
                                  "or add `data SOURCE` to the spec")
             facts, arrays = owner.recheck(None).data, None  # the spec's own errors first, before loading
-            x_raw, y_raw, given, source = data_mod.load_source(facts)
+            x_raw, y_raw, given, source = sources.load_source(facts)
         else:
             x_raw, y_raw = np.asarray(x), np.asarray(y)
             given, source = {}, "the arrays"
@@ -138,8 +157,9 @@ class Session:
         with contextlib.ExitStack() as held:
             if checkpoint_dir is not None:
                 from dlc.runtime.checkpoints import TrainingCheckpoints, refuse_linked_folder
-                from dlc.runtime.runfolder import StorageError
+                from dlc.runtime.identity import run_identity
                 from dlc.runtime.runlock import RunLock
+                from dlc.runtime.storage import StorageError
 
                 # One writer per checkpoint folder: a second fit into it is refused (RunLockedError)
                 # before it reads or clears anything there.
@@ -150,8 +170,7 @@ class Session:
                 except OSError as e:
                     raise StorageError(f"cannot lock the checkpoint folder `{checkpoint_dir}`: "
                                        f"{e.strerror or e}; nothing was trained or written") from None
-                identity = {"spec_sha256": hashlib.sha256(program.source.encode()).hexdigest(),
-                            "seed": program.seed, "epochs": program.epochs}
+                identity = run_identity(program.source, program.seed, program.epochs)
                 checkpoints = TrainingCheckpoints(checkpoint_dir, identity, checkpoint_interval)
                 held.callback(checkpoints.close)
                 if resume:
@@ -174,7 +193,8 @@ class Session:
     def restore(cls, run_dir: Path, owner: SpecOwner, record: RunRecord) -> Session:
         """The trained session of a run folder (its record read by `runfolder.read_run`), for
         `owner`, whose spec is checked again as the record says."""
-        from dlc.runtime.runfolder import RunFolderError, bad_field, restore_checkpoint
+        from dlc.runtime.runfolder import bad_field
+        from dlc.runtime.storage import RunFolderError, restore_checkpoint
 
         program = dataclasses.replace(owner.recheck(record.facts), seed=record.seed)
         normalization, labels, columns = record.normalization, record.labels, record.columns
@@ -195,8 +215,10 @@ class Session:
         try:
             restored = restore_checkpoint(run_dir / "checkpoint", target)
         except Exception as e:  # orbax raises many types for a missing or damaged checkpoint
-            raise RunFolderError(f"cannot restore the checkpoint of `{run_dir}`: {str(e).splitlines()[0][:200]}") \
-                from None
+            restored = _restore_unnamed(run_dir, program, target)
+            if restored is None:
+                raise RunFolderError(f"cannot restore the checkpoint of `{run_dir}`: "
+                                     f"{str(e).splitlines()[0][:200]}") from None
         state = TrainState(restored["params"], restored["batch_stats"], None)
         empty = data_mod.Split(np.zeros((0, *program.input_shape), np.float32), np.zeros((0,), np.int32))
         prepared = data_mod.Prepared(empty, None, None, normalization, labels, columns)
@@ -206,6 +228,7 @@ class Session:
     def resume_from(checkpoints, trainer: Trainer, program: ir.Program, identity: dict):
         """The newest complete checkpoint of a run to continue, after making sure it is the same
         run; None, with a warning, when there is none (training starts again: the same numbers)."""
+        from dlc.runtime.identity import resume_changes
         from dlc.runtime.runfolder import refuse_links
 
         run_dir = checkpoints.folder.parent
@@ -213,11 +236,9 @@ class Session:
             refuse_links(run_dir)
 
         def same_run(meta: dict) -> None:
-            changed = [k for k in identity if meta.get(k) != identity[k]]
+            changed = resume_changes(meta, identity)
             if changed:
-                what = ", ".join("the spec" if k == "spec_sha256" else f"{k} ({meta.get(k)} -> {identity[k]})"
-                                 for k in changed)
-                raise ResumeError(f"cannot resume: {what} changed since the run started")
+                raise ResumeError(f"cannot resume: {', '.join(changed)} changed since the run started")
 
         return checkpoints.restore(abstract_state(trainer, program.input_shape), same_run)
 
@@ -239,15 +260,15 @@ class Session:
         """Reload the spec's data, split it as training did (same seed), and evaluate every split."""
         if self.program.data is None or self.program.data.source == "arrays":
             raise ValueError("this run was trained on arrays: give a data file to evaluate on")
-        x, y, given, source = data_mod.load_source(self.program.data, self.prepared.columns)
+        x, y, given, source = sources.load_source(self.program.data, self.prepared.columns)
         self.prepared = _split(self.program, x, y, given, self.prepared.labels, source)
         return self.split_metrics()
 
-    def _inputs(self, x: Any, source: data_mod.Source | str) -> np.ndarray:
+    def _inputs(self, x: Any, source: sources.Source | str) -> np.ndarray:
         return data_mod.apply_normalization(np.asarray(x), self.prepared.normalization, self.program.input_shape,
                                             source)
 
-    def evaluate(self, x: Any = None, y: Any = None, source: data_mod.Source | str = "the arrays"
+    def evaluate(self, x: Any = None, y: Any = None, source: sources.Source | str = "the arrays"
                  ) -> dict[str, float]:
         if x is None:
             if not len(self.prepared.train.x):  # loaded from a run folder, which keeps no data: reload it
@@ -261,7 +282,7 @@ class Session:
         split = data_mod.Split(self._inputs(x, source), prepared.train.y)
         return self._evaluate_split(split)
 
-    def predict(self, x: Any, source: data_mod.Source | str = "the arrays") -> np.ndarray:
+    def predict(self, x: Any, source: sources.Source | str = "the arrays") -> np.ndarray:
         return self.trainer.predict(self.state.params, self.state.batch_stats, self._inputs(x, source))
 
     def save(self, run_dir: Path) -> Path:

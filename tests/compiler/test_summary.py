@@ -1,4 +1,4 @@
-"""The `dlc compile` summary: a row per layer with its output shape and parameters, the totals,
+"""The `dlc compile` summary: a row per layer with its name, output shape and parameters, the totals,
 and every training setting with its defaults filled in."""
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ def test_mlp_summary_rows() -> None:
     hidden, classes = 64 * 64 + 64, 64 * 10 + 10
     assert text.startswith(f'Model "digits_mlp" ({MLP})')
     assert cells(text, "input") == ["64", "0"]
-    assert cells(text, "dense 64 relu") == ["64", f"{hidden:,}"]
-    assert cells(text, "dropout 0.5") == ["64", "0"]
-    assert cells(text, "dense 10 softmax") == ["10", f"{classes:,}"]
+    assert cells(text, "dense 64 relu") == ["dense_1", "64", f"{hidden:,}"]
+    assert cells(text, "dropout 0.5") == ["dropout_1", "64", "0"]
+    assert cells(text, "dense 10 softmax") == ["dense_3", "10", f"{classes:,}"]
     total = 2 * hidden + classes
     assert f"Trainable params: {total:,} " in text
     digits = reg.lookup("dataset", "digits")
@@ -52,5 +52,5 @@ def test_unknown_input_leaves_the_totals_unknown() -> None:
     program, _ = check_text("dense 8 relu\nloss mse\noptimizer sgd", "open.dl")
     text = summary(program)
     assert "Trainable params: unknown until the input shape is known" in text
-    assert cells(text, "dense 8 relu") == ["?", "?"]
+    assert cells(text, "dense 8 relu") == ["dense_1", "?", "?"]
     assert cells(text, "data") == ["none: arrays come through the Python API"]

@@ -22,7 +22,7 @@ from dlc.compiler.datafacts import LISTED_NAMES
 from dlc.compiler.diagnostics import MAX_DIAGNOSTICS
 from dlc.grammar import parse as parsing
 from dlc.grammar.parse import MAX_BLOCK_DEPTH, MAX_STATEMENT_TOKENS
-from dlc.runtime.data import DataError, read_features
+from dlc.runtime.sources import DataError, read_features
 
 TRAIN = "\ndense 1\nloss mse\noptimizer sgd lr=0.01\nepochs 1\n"
 ENVIRON = Path("/proc/self/environ")

@@ -28,9 +28,9 @@ SAFE = {
         "`name` is one of the constant names of `_API`, checked just before",
     ("runtime/session.py", "getattr(self.prepared, name)"):
         "`name` runs over the constant tuple (\"train\", \"val\", \"test\")",
-    ("runtime/data.py", "import importlib.util"):
+    ("runtime/sources.py", "import importlib.util"):
         "finds where scikit-learn is installed, to read its bundled CSVs, without importing it",
-    ("runtime/data.py", 'importlib.util.find_spec("sklearn")'):
+    ("runtime/sources.py", 'importlib.util.find_spec("sklearn")'):
         "a constant module name, never one from a spec",
 }
 

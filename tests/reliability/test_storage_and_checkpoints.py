@@ -174,7 +174,7 @@ def test_a_checkpoint_on_a_read_only_disk_is_one_error_naming_what_is_kept(unint
     import jax.numpy as jnp
 
     from dlc.runtime.checkpoints import TrainingCheckpoints
-    from dlc.runtime.runfolder import StorageError
+    from dlc.runtime.storage import StorageError
     from dlc.runtime.train import Progress, TrainState
 
     shutil.copytree(uninterrupted / "training" / "3", disk / "training" / "3")

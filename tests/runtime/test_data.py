@@ -10,7 +10,8 @@ import pytest
 
 from dlc.compiler import ir
 from dlc.compiler.registry import DATASETS
-from dlc.runtime.data import DataError, apply_normalization, load_source, prepare, read_features
+from dlc.runtime.data import apply_normalization, prepare
+from dlc.runtime.sources import DataError, load_source, read_features
 
 HOUSING = Path(__file__).resolve().parents[2] / "data" / "housing.csv"
 
@@ -301,7 +302,7 @@ TRICKY_CSV = {
 
 @pytest.mark.parametrize("text", TRICKY_CSV.values(), ids=TRICKY_CSV.keys())
 def test_numpy_and_cell_by_cell_reading_agree(tmp_path, text):
-    from dlc.runtime import data
+    from dlc.runtime import sources
 
     path = write_csv(tmp_path, text, "d.csv")
 
@@ -310,10 +311,10 @@ def test_numpy_and_cell_by_cell_reading_agree(tmp_path, text):
             if by_numpy:
                 x, y, _ = read_features(path, target="t", with_target=True)
             else:
-                header = data._csv_header(path)
-                cells, source = data._Cells(), data.Source("`d.csv`", ("a",), path, "t")
-                x, codes = data._csv_by_cell(path, header, [header.index("a")], header.index("t"), cells)
-                y = data._target_column(cells, codes, source)
+                header = sources._csv_header(path)
+                cells, source = sources._Cells(), sources.Source("`d.csv`", ("a",), path, "t")
+                x, codes = sources._csv_by_cell(path, header, [header.index("a")], header.index("t"), cells)
+                y = sources._target_column(cells, codes, source)
         except DataError as e:
             return str(e)
         return x.dtype, x.tolist(), y.dtype.kind, y.tolist()
@@ -323,7 +324,7 @@ def test_numpy_and_cell_by_cell_reading_agree(tmp_path, text):
 
 def test_a_csv_larger_than_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
     path = write_csv(tmp_path, "a,b,price\n" + "1.5,2.5,3\n" * 1000)
-    monkeypatch.setattr("dlc.runtime.data._memory", lambda: 16 * 1024)
+    monkeypatch.setattr("dlc.runtime.sources._memory", lambda: 16 * 1024)
     with pytest.raises(DataError, match=r"^`houses\.csv` holds about 1,0\d\d rows of 3 columns: reading them needs "
                                         r"about .* more than this machine's 16\.0 KiB of memory$"):
         read_features(path, target="price")
@@ -511,7 +512,7 @@ def test_apply_normalization_refuses_a_different_feature_count():
 def test_built_ins_read_straight_from_the_wheel_equal_scikit_learns_loader(entry):
     import sklearn.datasets
 
-    from dlc.runtime.data import _read_shipped
+    from dlc.runtime.sources import _read_shipped
 
     x, y = _read_shipped(entry)
     expected_x, expected_y = entry.load(sklearn.datasets)

@@ -20,7 +20,7 @@ import pytest
 from dlc.compiler import ir
 from dlc.compiler import registry as reg
 from dlc.compiler.check import check_text
-from dlc.compiler.lower import lower, optimizer
+from dlc.compiler.lower import legacy_names, lower, optimizer
 
 KEY = jax.random.key(0)
 BATCH = 2
@@ -140,11 +140,34 @@ def test_every_initializer_builds_its_own_kernel():
     for entry in reg.INITIALIZERS:
         program = checked(f"input 6\ndense 5 init={entry.name}")
         module = lower(program).module
-        kernel = np.asarray(module.init(KEY, jnp.zeros((1, 6)))["params"]["Dense_0"]["kernel"])
+        kernel = np.asarray(module.init(KEY, jnp.zeros((1, 6)))["params"]["dense_1"]["kernel"])
         assert kernel.shape == (6, 5)
         assert np.isfinite(kernel).all()
         kernels[entry.name] = kernel.tobytes()
     assert len(set(kernels.values())) == len(kernels), "two initializers built the same kernel"
+
+
+def test_submodules_are_keyed_by_layer_name():
+    program = checked("input 8\nrepeat 2 { dense 4 relu name=block }\nbatchnorm\ndropout 0.1\ndense 2 name=out")
+    variables = jax.eval_shape(lambda: lower(program).module.init(KEY, jnp.zeros((1, 8))))
+    assert sorted(variables["params"]) == ["batchnorm_1", "block_1", "block_2", "out"]
+    assert sorted(variables["batch_stats"]) == ["batchnorm_1"]
+
+
+def test_legacy_names_rename_a_tree_saved_before_layers_had_names():
+    """Flax's auto names, as the models of earlier versions made them: one counter per module class
+    over the whole model in order, blocks expanded; dropout made a module without variables."""
+    program = checked("input 8x8x1\nconv2d 4 3 relu\nbatchnorm\nflatten\nrepeat 2 { dense 8 relu; dropout 0.1 }\n"
+                      "residual { dense 8 relu; layernorm }\ndense 3 name=out")
+    old = {"Conv_0": ("kernel", "bias"), "BatchNorm_0": ("scale", "bias"), "Dense_0": ("kernel", "bias"),
+           "Dense_1": ("kernel", "bias"), "Dense_2": ("kernel", "bias"), "LayerNorm_0": ("scale", "bias"),
+           "Dense_3": ("kernel", "bias")}
+    mapping = legacy_names(program)
+    assert mapping == {"Conv_0": "conv2d_1", "BatchNorm_0": "batchnorm_1", "Dense_0": "dense_1",
+                       "Dropout_0": "dropout_1", "Dense_1": "dense_2", "Dropout_1": "dropout_2",
+                       "Dense_2": "dense_3", "LayerNorm_0": "layernorm_1", "Dense_3": "out"}
+    new = jax.eval_shape(lambda: lower(program).module.init(KEY, jnp.zeros((1, 8, 8, 1))))["params"]
+    assert {mapping[k]: set(v) for k, v in old.items()} == {k: set(v) for k, v in new.items()}
 
 
 # --- optimizers, clipping, schedules ----------------------------------------------------------

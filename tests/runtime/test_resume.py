@@ -121,7 +121,7 @@ def test_a_loss_that_grows_by_orders_of_magnitude_stops_like_divergence(tmp_path
     finite, then the network dies at chance: stopped at epoch 1 with the divergence advice."""
     spec = tmp_path / "grows.dl"
     spec.write_text("data iris val=0.2\ninput 4\ndense 16 relu\ndense 3 softmax\n"
-                    "loss categorical_crossentropy\noptimizer sgd lr=10\nepochs 5\n")
+                    "loss categorical_crossentropy\noptimizer sgd lr=10\nepochs 5\nseed 1\n")
     assert main(["run", str(spec), "--out", str(tmp_path / "run"), "-q"]) == 1
     err = capsys.readouterr().err
     assert "diverged at epoch 1: `loss` grew from 1." in err and "before training to" in err
