@@ -38,9 +38,9 @@ def __getattr__(name: str):
 
         return sources.DataError if name == "DataError" else data.DataWarning
     if name in ("Diverged", "Interrupted"):
-        from dlc.runtime import train
+        from dlc.runtime import stopping
 
-        return train.Diverged if name == "Diverged" else train.Interrupted
+        return stopping.Diverged if name == "Diverged" else stopping.Interrupted
     if name == "MemoryGuardError":
         from dlc.runtime.memory import MemoryGuardError
 

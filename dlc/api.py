@@ -147,7 +147,7 @@ class Program:
         With `checkpoint_dir`, the run is checkpointed after epochs (at most once per
         `checkpoint_interval` seconds, and always at the end or when stopped) and `resume=True`
         continues it exactly. `should_stop()` is asked after every epoch: True checkpoints and
-        raises `dlc.runtime.train.Interrupted`. A non-finite loss raises `Diverged`.
+        raises `dlc.Interrupted`. A non-finite loss raises `Diverged`.
 
         `devices` (an int or "all") shards each batch over that many devices (parameters
         replicated); `data_budget` (bytes, default half the device's free memory, or

@@ -175,9 +175,9 @@ def _failure(message: str) -> int:
 
 def _runtime_errors() -> tuple[type[Exception], ...]:
     """Errors of bad input that the runtime reports in one line (imported only when training)."""
+    from dlc.runtime.devices import DeviceError
     from dlc.runtime.sources import DataError
     from dlc.runtime.storage import RunFolderError
-    from dlc.runtime.train import DeviceError
 
     return DataError, RunFolderError, DeviceError
 
@@ -489,12 +489,13 @@ def _train(args: argparse.Namespace, api_program, out: Path, created: bool, resu
             jax.distributed.initialize()  # coordinator, process count and id from the environment
         except (RuntimeError, ValueError) as e:
             return _failure(f"cannot join the distributed run: {str(e).splitlines()[0]}")
+    from dlc.runtime.devices import DeviceError
     from dlc.runtime.memory import MemoryGuardError
     from dlc.runtime.progress import EpochProgress
     from dlc.runtime.runfolder import write_history, write_run
     from dlc.runtime.runlock import RunLockedError
     from dlc.runtime.session import ResumeError
-    from dlc.runtime.train import DeviceError, Diverged, Interrupted
+    from dlc.runtime.stopping import Diverged, Interrupted
 
     imports = time.perf_counter() - imports_started
     if _interrupts.requested:

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dlc.runtime.stopping import Progress
 from dlc.runtime.storage import StorageError, orbax, refuse_link, storage_faults
-from dlc.runtime.train import Progress, TrainState
+from dlc.runtime.train import TrainState
 
 KEEP = 2  # the last complete step, and the one being written
 ORBAX_PARTS = ("meta", "state", "_CHECKPOINT_METADATA")  # what each step folder Orbax writes holds

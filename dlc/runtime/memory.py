@@ -225,7 +225,7 @@ def host_limits() -> list[Limit]:
 def device_limit() -> Limit | None:
     """An accelerator's own memory (`bytes_limit` less `bytes_in_use`); None on the CPU backend,
     where the device is the host's RAM."""
-    from dlc.runtime.train import available_devices
+    from dlc.runtime.devices import available_devices
 
     device = available_devices()[0]
     stats = device.memory_stats() if device.platform != "cpu" and hasattr(device, "memory_stats") else None

@@ -18,8 +18,9 @@ import numpy as np
 from dlc.compiler import ir
 from dlc.runtime import data as data_mod
 from dlc.runtime import sources
+from dlc.runtime.loop import FitResult, fit
 from dlc.runtime.memory import device_data_budget, guard_memory
-from dlc.runtime.train import FitResult, Trainer, TrainState, abstract_state, fit, init_state, make_trainer
+from dlc.runtime.train import Trainer, TrainState, abstract_state, init_state, make_trainer
 
 if TYPE_CHECKING:
     from dlc.runtime.runfolder import RunRecord

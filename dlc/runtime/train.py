@@ -1,4 +1,4 @@
-"""Training: one jitted program per epoch that scans over the mini-batches of a permutation
+"""Training programs: one jitted program per epoch that scans over the mini-batches of a permutation
 drawn on the device, another for evaluation, one host sync per epoch.
 
 The epoch program is one pure function of (state, data, key): no Python per step, so a small
@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +22,7 @@ import optax
 from dlc.compiler import ir
 from dlc.compiler import registry as reg
 from dlc.compiler.lower import Lowered, lower, optimizer
+from dlc.runtime.devices import available_devices, device_mesh, use_compilation_cache
 
 # Evaluation and prediction run in chunks of this many rows, padded: one compiled program serves
 # every split of every size.
@@ -253,61 +252,6 @@ class EvalSet:
     chunks: list
 
 
-def use_compilation_cache() -> str:
-    """Keep compiled XLA programs on disk, so a second run of an unchanged spec skips compiling.
-    The folder is `$DLC_CACHE_DIR`, else `$XDG_CACHE_HOME/dlc/xla` (`~/.cache/dlc/xla`)."""
-    folder = os.environ.get("DLC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dlc", "xla")
-    if jax.config.jax_compilation_cache_dir != folder:
-        jax.config.update("jax_compilation_cache_dir", folder)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    return folder
-
-
-class DeviceError(Exception):
-    """A device request that cannot be met: one line saying what is there."""
-
-
-def available_devices() -> list:
-    """JAX's devices. A platform asked for that cannot start (`JAX_PLATFORMS=cuda` on a machine
-    without a GPU, where JAX fails with an empty AssertionError) is one DeviceError line."""
-    try:
-        return jax.devices()
-    except (RuntimeError, AssertionError) as e:
-        asked = os.environ.get("JAX_PLATFORMS")
-        reason = str(e).splitlines()[0] if str(e) else "no such platform is installed or present"
-        if asked:
-            raise DeviceError(f"JAX_PLATFORMS={asked} asks for a platform JAX cannot start here ({reason}); "
-                              "unset JAX_PLATFORMS to use what this machine has") from None
-        raise DeviceError(f"JAX cannot start a device: {reason}") from None
-
-
-def device_mesh(devices: int | str | None, batch: int):
-    """A one-axis ("data") mesh over the first N devices, or None for one device."""
-    if devices is None or devices == 1:
-        return None
-    available = available_devices()
-    count = len(available) if devices == "all" else int(devices)
-    if count < 1 or count > len(available):
-        raise DeviceError(f"asked for {devices} devices, but JAX sees {len(available)} "
-                          f"({available[0].platform}); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
-                          f"makes N")
-    if count == 1:
-        return None
-    if batch % count:
-        raise DeviceError(f"`batch {batch}` does not split evenly over {count} devices; use a multiple of {count}")
-    from jax.sharding import Mesh
-
-    return Mesh(np.array(available[:count]), ("data",))
-
-
-def _cache_entries() -> int:
-    folder = jax.config.jax_compilation_cache_dir
-    try:
-        return len(os.listdir(folder)) if folder else 0
-    except OSError:
-        return 0
 
 
 def make_trainer(program: ir.Program, n_train: int, epochs: int, devices: int | str | None = None) -> Trainer:
@@ -355,101 +299,6 @@ def abstract_state(trainer: Trainer, input_shape: tuple[int, ...]) -> TrainState
     return jax.eval_shape(_initializer(trainer, input_shape), jax.random.key(0))
 
 
-@dataclass
-class Progress:
-    """The host side of a run, which a checkpoint holds beside the arrays: with the seed, it is
-    all a resumed run needs to continue exactly where the interrupted one stopped."""
-
-    epoch: int = 0  # epochs completed
-    history: list[dict[str, float]] = field(default_factory=list)
-    best: float = math.nan
-    best_epoch: int = 0
-    waited: int = 0
-
-    def to_json(self) -> dict:
-        """A snapshot: Orbax writes it in the background while training appends to the history."""
-        return {"epoch": self.epoch, "history": [dict(row) for row in self.history], "best": None if math.isnan(self.best) else self.best,
-                "best_epoch": self.best_epoch, "waited": self.waited}
-
-    @classmethod
-    def from_json(cls, meta: dict) -> Progress:
-        best = meta.get("best")
-        return cls(int(meta["epoch"]), list(meta["history"]), math.nan if best is None else float(best),
-                   int(meta["best_epoch"]), int(meta["waited"]))
-
-
-@dataclass
-class EarlyStopping:
-    """Host-side bookkeeping on the per-epoch scalars: is this epoch the best, and should we stop.
-    Its state is the run's `Progress` (best value, best epoch, epochs waited), which checkpoints hold."""
-
-    rule: ir.EarlyStop | None
-    progress: Progress = field(default_factory=Progress)
-
-    @property
-    def best_epoch(self) -> int:
-        return self.progress.best_epoch
-
-    @property
-    def finished(self) -> bool:
-        """Patience ran out (a resumed run that had stopped early trains no more)."""
-        return self.rule is not None and self.progress.waited >= self.rule.patience
-
-    def improved(self, value: float) -> bool:
-        best = self.progress.best
-        if math.isnan(best):
-            return True
-        delta = self.rule.min_delta if self.rule else 0.0
-        if self.rule and self.rule.mode == "max":
-            return value > best + delta
-        return value < best - delta
-
-    def update(self, epoch: int, logs: dict[str, float]) -> tuple[bool, bool]:
-        """(this epoch is the best so far, training should stop now)."""
-        monitor = self.rule.monitor if self.rule else ("val_loss" if "val_loss" in logs else "loss")
-        value = logs[monitor]
-        if self.improved(value):
-            self.progress.best, self.progress.best_epoch, self.progress.waited = value, epoch, 0
-            return True, False
-        self.progress.waited += 1
-        return False, self.finished
-
-
-@dataclass
-class FitResult:
-    state: TrainState
-    history: list[dict[str, float]]
-    best_epoch: int
-    stopped_early: bool
-    wall_time: float
-    timings: dict[str, float] = field(default_factory=dict)  # start-up, seconds: trace, compile, ...
-
-
-class Interrupted(Exception):
-    """Training stopped at a safe point on request (Ctrl-C); the state is checkpointed."""
-
-    def __init__(self, epoch: int, history: list[dict[str, float]]):
-        super().__init__(f"interrupted after epoch {epoch}")
-        self.epoch, self.history = epoch, history
-
-
-# A training loss this many times the loss before the first update is diverging, even while finite:
-# too large a learning rate sends it to millions in an epoch, then the network dies at chance.
-DIVERGING_GROWTH = 1e3
-
-
-class Diverged(Exception):
-    """A loss stopped being finite, or grew by orders of magnitude from where training started
-    (`start`, the loss before the first update). The parameters of that epoch are not kept."""
-
-    def __init__(self, epoch: int, quantity: str, value: float, history: list[dict[str, float]],
-                 start: float | None = None):
-        what = f"`{quantity}` is {value}" if start is None else \
-            f"`{quantity}` grew from {start:.4g} before training to {value:.4g}"
-        super().__init__(f"training diverged at epoch {epoch}: {what}")
-        self.epoch, self.quantity, self.value, self.history, self.start = epoch, quantity, value, history, start
-
-
 def _streamed_epoch(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray], key, seed: int,
                    epoch: int, chunk_rows: int):
     """One epoch over data kept on the host: a permutation drawn from (seed, epoch), then chunks of
@@ -470,102 +319,3 @@ def _streamed_epoch(trainer: Trainer, state: TrainState, train: tuple[np.ndarray
         first_step += rows // trainer.batch
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     return state, jax.tree.map(lambda t: t / n, totals)
-
-
-class Checkpointer(Protocol):
-    def save(self, state: TrainState, best: Any, progress: Progress, force: bool = False) -> None: ...
-
-
-def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray],
-        val: tuple[np.ndarray, np.ndarray] | None, epochs: int, seed: int,
-        on_epoch: Callable[[int, dict[str, float]], None] | None = None, *,
-        checkpointer: Checkpointer | None = None, resume: tuple[Progress, Any] | None = None,
-        should_stop: Callable[[], bool] | None = None, data_budget: int | None = None,
-        on_compiled: Callable[[float, bool], None] | None = None) -> FitResult:
-    """Train for up to `epochs`, with early stopping when the program asks for it.
-
-    `resume` = (progress, best arrays) continues a checkpointed run; the keys of epoch e are
-    derived from (seed, e), so a resumed run draws exactly what the uninterrupted one would.
-    `should_stop` is polled before the first epoch and after every one (safe points): when it
-    says so, the state is checkpointed and Interrupted raised. A non-finite loss raises Diverged
-    before anything of that epoch is kept. Training data larger than `data_budget` bytes stays on the host and is
-    streamed through the device in chunks of whole batches.
-    """
-    start = time.perf_counter()
-    stream = data_budget is not None and train[0].nbytes + train[1].nbytes > data_budget
-    if stream:
-        row_bytes = max(1, (train[0].nbytes + train[1].nbytes) // max(len(train[0]), 1))
-        chunk_rows = max(trainer.batch, data_budget // row_bytes // trainer.batch * trainer.batch)
-    else:
-        x, y = trainer.place(train[0]), trainer.place(train[1])
-    val_set = trainer.eval_set(*val, on_device=not stream) if val is not None else None
-    state = trainer.place(state)
-    copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
-    rule = trainer.program.early_stop
-    keep_best = rule is not None and rule.restore_best
-    progress, best = resume if resume is not None else (Progress(), None)
-    stopper = EarlyStopping(rule, progress)
-    base_key = jax.random.fold_in(jax.random.key(seed), 1)
-    stopped = False
-    finished = stopper.finished  # a resumed run that had stopped early
-    timings: dict[str, float] = {}
-    train_epoch = trainer._train_epoch
-    # The loss before this fit's first update, on one evaluation chunk of the training data (the
-    # evaluation program is compiled for validation and final metrics anyway).
-    head = trainer.eval_set(train[0][:EVAL_CHUNK], train[1][:EVAL_CHUNK], on_device=not stream)
-    start_loss = trainer.evaluate(state.params, state.batch_stats, head)["loss"]
-    if not stream and not trainer.per_step and not finished and progress.epoch < epochs:
-        # Trace and compile ahead of the first epoch, to time each and see whether the compiled
-        # program came from the persistent cache.
-        t0 = time.perf_counter()
-        lowered = trainer._train_epoch.lower(state, x, y, base_key, progress.epoch + 1)
-        timings["trace"] = time.perf_counter() - t0
-        cached_before = _cache_entries()
-        t0 = time.perf_counter()
-        train_epoch = lowered.compile()
-        timings["compile"] = time.perf_counter() - t0
-        timings["compile_cached"] = float(_cache_entries() == cached_before and cached_before > 0)
-        if on_compiled:
-            on_compiled(timings["compile"], bool(timings["compile_cached"]))
-    if should_stop is not None and should_stop():  # asked during loading or compiling: nothing new to save
-        raise Interrupted(progress.epoch, progress.history)
-    for epoch in range(progress.epoch + 1, epochs + 1 if not finished else 0):
-        t0 = time.perf_counter()
-        if stream:
-            key = jax.random.fold_in(base_key, epoch)
-            state, train_metrics = _streamed_epoch(trainer, state, train, key, seed, epoch, chunk_rows)
-        elif trainer.per_step:
-            state, train_metrics = trainer.epoch_by_steps(state, x, y, base_key, epoch)
-        else:
-            state, train_metrics = train_epoch(state, x, y, base_key, epoch)
-        val_sums = trainer.evaluation_sums(state.params, state.batch_stats, val_set) if val_set else {}
-        fetched = jax.device_get((train_metrics, val_sums))  # the one host sync of the epoch
-        logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
-                **{f"val_{k}": float(v) / val_set.n for k, v in fetched[1].items()}}
-        logs["epoch_time"] = time.perf_counter() - t0
-        for quantity in ("loss", "val_loss"):
-            if quantity in logs and not math.isfinite(logs[quantity]):
-                raise Diverged(epoch, quantity, logs[quantity], progress.history + [logs])
-        if math.isfinite(start_loss) and logs["loss"] > DIVERGING_GROWTH * max(start_loss, 1e-6):
-            raise Diverged(epoch, "loss", logs["loss"], progress.history + [logs], start=start_loss)
-        progress.history.append(logs)
-        timings.setdefault("first_epoch", logs["epoch_time"])
-        is_best, stop = stopper.update(epoch, logs)
-        if is_best and keep_best:
-            best = copy({"params": state.params, "batch_stats": state.batch_stats})
-        progress.epoch = epoch
-        interrupted = should_stop is not None and should_stop()
-        if checkpointer is not None:
-            checkpointer.save(state, best, progress, force=interrupted or stop or epoch == epochs)
-        if on_epoch:
-            on_epoch(epoch, logs)
-        if interrupted:
-            raise Interrupted(epoch, progress.history)
-        if stop:
-            stopped = True
-            break
-    if best is not None and keep_best:
-        state = TrainState(best["params"], best["batch_stats"], state.opt_state)
-    best_epoch = stopper.best_epoch if rule else len(progress.history)
-    stopped = stopped or stopper.finished
-    return FitResult(state, progress.history, best_epoch, stopped, time.perf_counter() - start, timings)

@@ -201,12 +201,21 @@ def hidden_layers(draw: st.DrawFn, width: int, depth: int = 1) -> tuple[n.Statem
         elif kind == "repeat":
             times = draw(st.integers(1, 3))
             body = draw(hidden_layers(width, depth - 1))
+            # A later copy takes the block's output width, which the body was not drawn for.
+            assume(times == 1 or not any(_sums_to_one(layer) for layer in _expanded(body)))
             out.append(n.Statement("repeat", (n.Int(times),), block=body))
         else:
             out.append(draw(flat_layer(kind)))
         width = count_params(out[-1:], width)[1]
         assume(width > 1 or not _sums_to_one(out[-1]))  # a softmax over one unit is an error (E405)
     return tuple(out)
+
+
+def _expanded(layers: tuple[n.Statement, ...]):
+    """Every statement of `layers`, those inside blocks too."""
+    for layer in layers:
+        yield layer
+        yield from _expanded(layer.block or ())
 
 
 def _sums_to_one(layer: n.Statement) -> bool:

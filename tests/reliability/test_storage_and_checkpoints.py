@@ -174,8 +174,9 @@ def test_a_checkpoint_on_a_read_only_disk_is_one_error_naming_what_is_kept(unint
     import jax.numpy as jnp
 
     from dlc.runtime.checkpoints import TrainingCheckpoints
+    from dlc.runtime.stopping import Progress
     from dlc.runtime.storage import StorageError
-    from dlc.runtime.train import Progress, TrainState
+    from dlc.runtime.train import TrainState
 
     shutil.copytree(uninterrupted / "training" / "3", disk / "training" / "3")
     subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)

@@ -9,7 +9,8 @@ import jax
 import numpy as np
 
 import dlc
-from dlc.runtime.train import fit, init_state, make_trainer
+from dlc.runtime.loop import fit
+from dlc.runtime.train import init_state, make_trainer
 
 SPEC = """\
 input 6x6x1

@@ -15,7 +15,8 @@ import pytest
 import dlc
 from dlc.compiler import ir
 from dlc.runtime import train
-from dlc.runtime.train import EarlyStopping, init_state
+from dlc.runtime.stopping import EarlyStopping
+from dlc.runtime.train import init_state
 
 CLASSIFIER = """dense 16 relu
 dropout 0.2

@@ -1,0 +1,229 @@
+"""Layers and shapes: shapes inferred layer by layer through nested blocks, layers named, and the
+model's size capped. A stage of the checker (`check.py`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from dlc.compiler import ir
+from dlc.compiler import registry as reg
+from dlc.compiler.binding import _UNKNOWN, _Bound
+from dlc.compiler.diagnostics import Label, error, warning
+from dlc.compiler.registry import ShapeError, show_shape
+from dlc.grammar import nodes as n
+
+# How many layers a model may have once `repeat` blocks are expanded: ten times the deepest networks
+# in use (ResNet-1001), and few enough that checking and building the model stay fast.
+MAX_LAYERS = 10_000
+
+
+class ShapeStage:
+    """Shapes through the layers, layer names, and the warnings about a layer's settling."""
+
+    def check_layers(self, nodes: list[n.Node], shape: tuple[int, ...] | None,
+                     top: bool = False) -> tuple[list[ir.Layer], tuple[int, ...] | None]:
+        """Infer shapes through a list of layer statements. A broken layer makes the shape unknown."""
+        out: list[ir.Layer] = []
+        over_limit, total = _first_over_layer_limit(nodes) if top else (None, 0)
+        for node in nodes:
+            if node is over_limit:
+                self.report_too_many_layers(node, total)
+                shape = None  # the rest is bound and checked once, never expanded
+            if isinstance(node, n.Broken):
+                shape, self.counted = None, False
+                continue
+            if not top and reg.lookup("layer", node.keyword) is None:
+                self.counted = False
+                if id(node) not in self.bound_layers:
+                    self.bound_layers[id(node)] = _Bound(node, {}, False)
+                    if reg.lookup("statement", node.keyword) and not node.layer_prefix:
+                        self.report(error("E308", node.keyword_span, f"`{node.keyword}` cannot go inside a block",
+                                          "blocks hold layers; write settings at the top level"))
+                    else:
+                        self.report_unknown_statement(node, in_block=True)
+                shape = None
+                continue
+            if top and reg.lookup("layer", node.keyword) is None:
+                shape, self.counted = None, False  # unknown statement, already reported
+                continue
+            layer, shape = self.check_layer(node, shape)
+            if layer is not None:
+                out.append(layer)
+        return out, shape
+
+    def report_too_many_layers(self, node: n.Statement, total: int) -> None:
+        if node.block is None:
+            self.report(error("E309", node.span, f"the model has {total:,} layers; at most {MAX_LAYERS:,} are allowed",
+                              "no network needs this many: remove layers"))
+            return
+        self.report(error("E309", node.keyword_span, f"the model has {total:,} layers once `repeat` blocks are "
+                          f"expanded; at most {MAX_LAYERS:,} are allowed",
+                          "repeat fewer times: `repeat N` makes N copies of its block, each with its own weights"))
+
+    def check_layer(self, node: n.Statement, shape: tuple[int, ...] | None) -> tuple[ir.Layer | None, Any]:
+        entry = reg.layer(node.keyword)
+        bound = self.bound_layers.get(id(node))
+        if bound is None:  # bind once, even when a repeat visits the statement many times
+            bound = self.bind(node, entry.params + reg.LAYER_COMMON)
+            self.bound_layers[id(node)] = bound
+            if entry.block and node.block is None:
+                self.report(error("E307", node.keyword_span, f"`{node.keyword}` needs a block of layers",
+                                  f"for example `{entry.example}`"))
+                bound.ok = False
+            elif not entry.block and node.block is not None:
+                self.report(error("E307", node.keyword_span, f"`{node.keyword}` takes no block",
+                                  "only `repeat` and `residual` hold a block of layers"))
+                bound.ok = False
+        name = self.name_layer(node, entry, bound)
+        args = {k: v for k, v in bound.args.items() if k != "name"}
+        if entry.block:
+            return self.check_block(node, entry, bound, shape, name)
+        if not bound.ok or shape is None:
+            return (ir.Layer(entry.name, name, args, shape, None, None, node.span.line) if bound.ok else None), None
+        try:
+            output = entry.shape(shape, bound.args)
+        except ShapeError as e:
+            self.report(error(e.code, node.span, e.message, e.hint))
+            return None, None
+        if any(d < 1 for d in output):
+            self.report(error("E402", node.span, f"`{node.keyword}` would shrink its {show_shape(shape)} input "
+                              f"to {show_shape(output)}", "use a smaller window or `padding=same`"))
+            return None, None
+        if output[-1] == 1 and self.report_constant_activation(node, entry, bound):
+            return None, None
+        if entry.settling is not None:
+            self.warn_unsettled(node, entry.settling(bound.args))
+        return ir.Layer(entry.name, name, args, shape, output, entry.count(shape, bound.args), node.span.line), output
+
+    def name_layer(self, node: n.Statement, entry: reg.Layer, bound: _Bound) -> str:
+        """The layer's name: its `name=` with the copy numbers of the enclosing `repeat` blocks
+        appended, or its kind and its index among the layers of that kind. E310 at both layers
+        when an earlier one has the same name."""
+        self.kind_counts[entry.name] += 1
+        given = bound.args.get("name")
+        if given is _UNKNOWN:
+            return ""
+        how = ""
+        if given is None:
+            name, span = f"{entry.name}_{self.kind_counts[entry.name]}", node.span if node.block is None \
+                else node.keyword_span
+            how = "a layer without `name=` is named after its kind and its index"
+        else:
+            name, span = given + "".join(f"_{i}" for i in self.copies), node.option("name").value.span
+            if self.copies:
+                how = f"inside `repeat`, `name={given}` gets each copy's number appended"
+        sure = given is not None or self.counted
+        first, first_sure, first_how = self.names.setdefault(name, (span, sure, how))
+        if first is not span and sure and first_sure:
+            self.report_duplicate_name(name, span, first, how or first_how)
+            self.report_duplicate_name(name, first, span, first_how or how)
+        return name
+
+    def report_duplicate_name(self, name: str, span: n.Span, other: n.Span, how: str) -> None:
+        if span.start in self.reported_names:
+            return
+        self.reported_names.add(span.start)
+        self.report(error("E310", span, f"two layers are named `{name}`",
+                          f"{how}: give one of them another `name=`" if how else "give one of them another `name=`",
+                          (Label(other, "also named here"),)))
+
+    def training_steps(self) -> tuple[int, int, int] | None:
+        """(steps, epochs, batches per epoch) of the run at most, when the number of training
+        examples is known: built-in data, or any data once loaded. Held-out parts are cut as
+        `runtime.data` cuts them."""
+        data = self.data
+        if data is None or data.examples is None:
+            return None
+        held = sum(max(1, round(f * data.examples)) for f in (data.val, data.test) if f > 0)
+        train = max(data.examples - held, 1)
+        epochs = self.setting("epochs").args["count"] if self.setting("epochs") else 10
+        batch = self.setting("batch").args["size"] if self.setting("batch") else 32
+        batches = -(-train // min(batch, train))
+        return epochs * batches, epochs, batches
+
+    def warn_unsettled(self, node: n.Statement, needed: int) -> None:
+        """W104 once per statement (a `repeat` visits it once per copy): running statistics that
+        need more steps to settle than the run has, so evaluation would use unsettled ones."""
+        run = self.training_steps()
+        if run is None or run[0] >= needed or id(node) in self.warned_unsettled:
+            return
+        self.warned_unsettled.add(id(node))
+        steps, epochs, batches = run
+        fits = math.floor(100 * 0.01 ** (1 / steps)) / 100  # a momentum whose start weighs < 1% after `steps`
+        lower = f"lower `momentum=` (`momentum={fits:g}` settles in {_count(steps, 'step')}), or " if fits > 0 else ""
+        self.report(warning("W104", node.span, f"`{node.keyword}` needs about {needed:,} training steps for its "
+                            f"running statistics to settle, but the run has at most {steps:,} ({_count(epochs, 'epoch')} "
+                            f"of {_count(batches, 'batch', 'batches')}): evaluation would use statistics that never settled",
+                            f"{lower}train for more epochs or with a smaller `batch`"))
+
+    def report_constant_activation(self, node: n.Statement, entry: reg.Layer, bound: _Bound) -> bool:
+        """E405 for an activation that sums to 1 over the last axis (softmax) applied to one unit:
+        its output is the constant 1, whatever the loss. True when reported."""
+        for slot, value in zip([p for p in entry.params if p.positional], node.positionals, strict=False):
+            name = bound.args.get(slot.name)
+            if slot.table == "activation" and isinstance(name, str) and reg.lookup("activation", name).sums_to_one:
+                self.report(error("E405", value.span, f"a `{name}` over one unit is always 1, so nothing before it "
+                                  "can learn", "use `sigmoid` for one probability, or give the layer one unit "
+                                  "per class"))
+                return True
+        return False
+
+    def check_block(self, node: n.Statement, entry: reg.Layer, bound: _Bound,
+                    shape: tuple[int, ...] | None, name: str) -> tuple[ir.Layer | None, Any]:
+        body_nodes = list(node.block or ())
+        if entry.skip:
+            body, out = self.check_layers(body_nodes, shape)
+            if shape is not None and out is not None and out != shape:
+                self.report(error("E403", node.keyword_span,
+                                  f"`{entry.name}` block changes the shape from {show_shape(shape)} to {show_shape(out)}",
+                                  f"the block's output is added to its input: end it with a layer of shape "
+                                  f"{show_shape(shape)}, like `dense {shape[0]}`" if len(shape) == 1 else
+                                  "the block's output is added to its input, so their shapes must be equal"))
+                return None, None
+        else:
+            times = bound.args.get(entry.copies) if entry.copies else 1
+            body, out = [], shape
+            for copy in range(times if bound.ok else 1):
+                copies = self.copies
+                self.copies = copies + [copy + 1] if entry.copies else copies
+                layers, out = self.check_layers(body_nodes, out)
+                self.copies = copies
+                body.extend(layers)
+                if out is None:
+                    self.counted &= copy + 1 == times
+                    break
+            self.counted &= bound.ok
+        if not bound.ok or shape is None or out is None:
+            return None, None
+        params = sum(layer.params or 0 for layer in body)
+        args = {k: v for k, v in bound.args.items() if k != "name"}
+        return ir.Layer(entry.name, name, args, shape, out, params, node.span.line, tuple(body)), out
+
+
+def _layer_count(node: n.Node) -> int:
+    """How many layers a statement becomes once `repeat` blocks are expanded; a block counts as one
+    too. Only known layers count: anything else was reported where it is."""
+    entry = reg.lookup("layer", node.keyword) if isinstance(node, n.Statement) else None
+    if entry is None:
+        return 0
+    if node.block is None:
+        return 1
+    body = sum(_layer_count(child) for child in node.block)
+    times = dict(zip([p.name for p in entry.positionals], node.positionals)).get(entry.copies)
+    in_range = isinstance(times, n.Int) and entry.param(entry.copies).range.contains(times.value)
+    return 1 + (times.value if in_range else 1) * body
+
+
+def _first_over_layer_limit(nodes: list[n.Node]) -> tuple[n.Node | None, int]:
+    """The first statement that takes the model past MAX_LAYERS, if any, and the model's layer count."""
+    total, first = 0, None
+    for node in nodes:
+        total += _layer_count(node)
+        if first is None and total > MAX_LAYERS:
+            first = node
+    return first, total
+
+
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"1 {noun}" if number == 1 else f"{number:,} {plural or noun + 's'}"

@@ -1,0 +1,66 @@
+"""Devices: which ones JAX can start, a data-parallel mesh over several, and the on-disk cache of
+compiled XLA programs."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+
+
+def use_compilation_cache() -> str:
+    """Keep compiled XLA programs on disk, so a second run of an unchanged spec skips compiling.
+    The folder is `$DLC_CACHE_DIR`, else `$XDG_CACHE_HOME/dlc/xla` (`~/.cache/dlc/xla`)."""
+    folder = os.environ.get("DLC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dlc", "xla")
+    if jax.config.jax_compilation_cache_dir != folder:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
+
+
+class DeviceError(Exception):
+    """A device request that cannot be met: one line saying what is there."""
+
+
+def available_devices() -> list:
+    """JAX's devices. A platform asked for that cannot start (`JAX_PLATFORMS=cuda` on a machine
+    without a GPU, where JAX fails with an empty AssertionError) is one DeviceError line."""
+    try:
+        return jax.devices()
+    except (RuntimeError, AssertionError) as e:
+        asked = os.environ.get("JAX_PLATFORMS")
+        reason = str(e).splitlines()[0] if str(e) else "no such platform is installed or present"
+        if asked:
+            raise DeviceError(f"JAX_PLATFORMS={asked} asks for a platform JAX cannot start here ({reason}); "
+                              "unset JAX_PLATFORMS to use what this machine has") from None
+        raise DeviceError(f"JAX cannot start a device: {reason}") from None
+
+
+def device_mesh(devices: int | str | None, batch: int):
+    """A one-axis ("data") mesh over the first N devices, or None for one device."""
+    if devices is None or devices == 1:
+        return None
+    available = available_devices()
+    count = len(available) if devices == "all" else int(devices)
+    if count < 1 or count > len(available):
+        raise DeviceError(f"asked for {devices} devices, but JAX sees {len(available)} "
+                          f"({available[0].platform}); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
+                          f"makes N")
+    if count == 1:
+        return None
+    if batch % count:
+        raise DeviceError(f"`batch {batch}` does not split evenly over {count} devices; use a multiple of {count}")
+    from jax.sharding import Mesh
+
+    return Mesh(np.array(available[:count]), ("data",))
+
+
+def _cache_entries() -> int:
+    folder = jax.config.jax_compilation_cache_dir
+    try:
+        return len(os.listdir(folder)) if folder else 0
+    except OSError:
+        return 0

@@ -1,0 +1,128 @@
+"""The `fit` loop: epochs of a compiled `Trainer` on the device, with one host sync each for
+progress, history, early stopping, the divergence guard and the checkpoint decision."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dlc.runtime import train as programs
+from dlc.runtime.devices import _cache_entries
+from dlc.runtime.stopping import DIVERGING_GROWTH, Diverged, EarlyStopping, Interrupted, Progress
+from dlc.runtime.train import Trainer, TrainState, _streamed_epoch
+
+
+@dataclass
+class FitResult:
+    state: TrainState
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_early: bool
+    wall_time: float
+    timings: dict[str, float] = field(default_factory=dict)  # start-up, seconds: trace, compile, ...
+
+
+class Checkpointer(Protocol):
+    def save(self, state: TrainState, best: Any, progress: Progress, force: bool = False) -> None: ...
+
+
+def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray],
+        val: tuple[np.ndarray, np.ndarray] | None, epochs: int, seed: int,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None, *,
+        checkpointer: Checkpointer | None = None, resume: tuple[Progress, Any] | None = None,
+        should_stop: Callable[[], bool] | None = None, data_budget: int | None = None,
+        on_compiled: Callable[[float, bool], None] | None = None) -> FitResult:
+    """Train for up to `epochs`, with early stopping when the program asks for it.
+
+    `resume` = (progress, best arrays) continues a checkpointed run; the keys of epoch e are
+    derived from (seed, e), so a resumed run draws exactly what the uninterrupted one would.
+    `should_stop` is polled before the first epoch and after every one (safe points): when it
+    says so, the state is checkpointed and Interrupted raised. A non-finite loss raises Diverged
+    before anything of that epoch is kept. Training data larger than `data_budget` bytes stays on the host and is
+    streamed through the device in chunks of whole batches.
+    """
+    start = time.perf_counter()
+    stream = data_budget is not None and train[0].nbytes + train[1].nbytes > data_budget
+    if stream:
+        row_bytes = max(1, (train[0].nbytes + train[1].nbytes) // max(len(train[0]), 1))
+        chunk_rows = max(trainer.batch, data_budget // row_bytes // trainer.batch * trainer.batch)
+    else:
+        x, y = trainer.place(train[0]), trainer.place(train[1])
+    val_set = trainer.eval_set(*val, on_device=not stream) if val is not None else None
+    state = trainer.place(state)
+    copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
+    rule = trainer.program.early_stop
+    keep_best = rule is not None and rule.restore_best
+    progress, best = resume if resume is not None else (Progress(), None)
+    stopper = EarlyStopping(rule, progress)
+    base_key = jax.random.fold_in(jax.random.key(seed), 1)
+    stopped = False
+    finished = stopper.finished  # a resumed run that had stopped early
+    timings: dict[str, float] = {}
+    train_epoch = trainer._train_epoch
+    # The loss before this fit's first update, on one evaluation chunk of the training data (the
+    # evaluation program is compiled for validation and final metrics anyway).
+    head = trainer.eval_set(train[0][:programs.EVAL_CHUNK], train[1][:programs.EVAL_CHUNK], on_device=not stream)
+    start_loss = trainer.evaluate(state.params, state.batch_stats, head)["loss"]
+    if not stream and not trainer.per_step and not finished and progress.epoch < epochs:
+        # Trace and compile ahead of the first epoch, to time each and see whether the compiled
+        # program came from the persistent cache.
+        t0 = time.perf_counter()
+        lowered = trainer._train_epoch.lower(state, x, y, base_key, progress.epoch + 1)
+        timings["trace"] = time.perf_counter() - t0
+        cached_before = _cache_entries()
+        t0 = time.perf_counter()
+        train_epoch = lowered.compile()
+        timings["compile"] = time.perf_counter() - t0
+        timings["compile_cached"] = float(_cache_entries() == cached_before and cached_before > 0)
+        if on_compiled:
+            on_compiled(timings["compile"], bool(timings["compile_cached"]))
+    if should_stop is not None and should_stop():  # asked during loading or compiling: nothing new to save
+        raise Interrupted(progress.epoch, progress.history)
+    for epoch in range(progress.epoch + 1, epochs + 1 if not finished else 0):
+        t0 = time.perf_counter()
+        if stream:
+            key = jax.random.fold_in(base_key, epoch)
+            state, train_metrics = _streamed_epoch(trainer, state, train, key, seed, epoch, chunk_rows)
+        elif trainer.per_step:
+            state, train_metrics = trainer.epoch_by_steps(state, x, y, base_key, epoch)
+        else:
+            state, train_metrics = train_epoch(state, x, y, base_key, epoch)
+        val_sums = trainer.evaluation_sums(state.params, state.batch_stats, val_set) if val_set else {}
+        fetched = jax.device_get((train_metrics, val_sums))  # the one host sync of the epoch
+        logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
+                **{f"val_{k}": float(v) / val_set.n for k, v in fetched[1].items()}}
+        logs["epoch_time"] = time.perf_counter() - t0
+        for quantity in ("loss", "val_loss"):
+            if quantity in logs and not math.isfinite(logs[quantity]):
+                raise Diverged(epoch, quantity, logs[quantity], progress.history + [logs])
+        if math.isfinite(start_loss) and logs["loss"] > DIVERGING_GROWTH * max(start_loss, 1e-6):
+            raise Diverged(epoch, "loss", logs["loss"], progress.history + [logs], start=start_loss)
+        progress.history.append(logs)
+        timings.setdefault("first_epoch", logs["epoch_time"])
+        is_best, stop = stopper.update(epoch, logs)
+        if is_best and keep_best:
+            best = copy({"params": state.params, "batch_stats": state.batch_stats})
+        progress.epoch = epoch
+        interrupted = should_stop is not None and should_stop()
+        if checkpointer is not None:
+            checkpointer.save(state, best, progress, force=interrupted or stop or epoch == epochs)
+        if on_epoch:
+            on_epoch(epoch, logs)
+        if interrupted:
+            raise Interrupted(epoch, progress.history)
+        if stop:
+            stopped = True
+            break
+    if best is not None and keep_best:
+        state = TrainState(best["params"], best["batch_stats"], state.opt_state)
+    best_epoch = stopper.best_epoch if rule else len(progress.history)
+    stopped = stopped or stopper.finished
+    return FitResult(state, progress.history, best_epoch, stopped, time.perf_counter() - start, timings)
