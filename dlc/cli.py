@@ -331,10 +331,11 @@ class _Refused(Exception):
 
 
 def _has_checkpoint(out: Path) -> bool:
-    """Whether a run folder holds a complete checkpoint (Orbax names a step's folder by its number
-    only once the step is complete)."""
+    """Whether a run folder holds a checkpoint step, as resuming counts them (a stray `1000` is none)."""
+    from dlc.runtime.storage import is_step
+
     training = out / "training"
-    return training.is_dir() and any(p.name.isdigit() and p.is_dir() for p in training.iterdir())
+    return training.is_dir() and any(is_step(p) for p in training.iterdir())
 
 
 def _check_claimable(args: argparse.Namespace, out: Path, text: str) -> None:

@@ -17,22 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from dlc.runtime.stopping import Progress
-from dlc.runtime.storage import StorageError, orbax, refuse_link, storage_faults
+from dlc.runtime.storage import StorageError, is_step, orbax, refuse_link, storage_faults
 from dlc.runtime.train import TrainState
 
 KEEP = 2  # the last complete step, and the one being written
-ORBAX_PARTS = ("meta", "state", "_CHECKPOINT_METADATA")  # what each step folder Orbax writes holds
 
 
 class CheckpointWarning(UserWarning):
     """A checkpoint step that could not be read, skipped for the newest complete one before it."""
-
-
-def is_step(path: Path) -> bool:
-    """A step Orbax wrote: a folder (not a link) named by its epoch, holding Orbax's parts. Anything
-    else under training/ (a stray `1000` file or empty folder, notes) is no step and left alone."""
-    return (path.name.isdigit() and not path.is_symlink() and path.is_dir()
-            and any((path / part).exists() for part in ORBAX_PARTS))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -132,3 +132,13 @@ def restore_checkpoint(path: Path, target: dict) -> dict:
     """The Orbax checkpoint in the folder `path`, shaped as `target`."""
     with orbax().StandardCheckpointer() as checkpointer:
         return checkpointer.restore(path.absolute(), target)
+
+
+ORBAX_PARTS = ("meta", "state", "_CHECKPOINT_METADATA")  # what each step folder Orbax writes holds
+
+
+def is_step(path: Path) -> bool:
+    """A step Orbax wrote: a folder (not a link) named by its epoch, holding Orbax's parts. Anything
+    else under training/ (a stray `1000` file or empty folder, notes) is no step and left alone."""
+    return (path.name.isdigit() and not path.is_symlink() and path.is_dir()
+            and any((path / part).exists() for part in ORBAX_PARTS))
