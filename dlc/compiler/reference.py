@@ -309,7 +309,7 @@ def _contents() -> list[str]:
 def markdown() -> str:
     """The whole of docs/language.md."""
     out = ["# The `.dl` language reference", "",
-           f"Generated from `dlc/compiler/registry.py` by `{COMMAND}`; do not edit by hand.", ""]
+           f"Generated from `dlc/compiler/registry/` by `{COMMAND}`; do not edit by hand.", ""]
     out += _contents() + [""] + INTRO.rstrip().splitlines() + [""]
     out += _table(("kind", "what to write"), [(f"{kind}", text) for kind, text in reg.KINDS.items()])
     for part in (_statements, _layers, _activations, _initializers, _losses, _metrics, _optimizers, _schedules,

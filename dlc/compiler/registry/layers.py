@@ -1,0 +1,232 @@
+"""Layers: shape rules (pure Python), parameter counts, Flax builders, and the flags that tell the
+checker, the lowering, the summary and the runtime how to treat each layer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dlc.compiler.registry.base import (
+    FRACTION,
+    GREATER_THAN_ZERO,
+    POSITIVE,
+    Entry,
+    Param,
+    Range,
+    Shape,
+    ShapeError,
+    option,
+    positional,
+    show_shape,
+)
+
+
+@dataclass(frozen=True)
+class Layer(Entry):
+    """`shape(input, args) -> output` raises ShapeError; `count(input, args)` gives trainable
+    parameters; `build(args, lib)` returns `apply(x, train) -> y`, called inside a Flax compact
+    method (lib: nn, jnp, jax and helpers); `args["name"]` is the layer's name, which names the
+    Flax module it makes, so the parameter tree is keyed by layer names. The fields after `build` tell the checker, the
+    lowering, the summary and the runtime how to treat the layer, so none of them names one."""
+
+    shape: Callable[[Shape, dict], Shape] = lambda s, a: s
+    count: Callable[[Shape, dict], int] = lambda s, a: 0
+    build: Callable[[dict, Any], Any] | None = None
+    block: bool = False  # takes `{ ... }`
+    # Keeps non-trainable state (batchnorm's running statistics); its `apply` also takes `rows`,
+    # 1 for the real examples of the batch and 0 for padding, so that padding never enters it.
+    stateful: bool = False
+    train_only: bool = False  # behaves differently in training (dropout)
+    # settling(args): training steps its running statistics need before their initial values
+    # weigh under 1%; a run with fewer steps evaluates with statistics that never settled (W104).
+    settling: Callable[[dict], int] | None = None
+    # Its `activation` argument is applied to its output by the lowering: the last such layer's is
+    # the model's output activation, which the checker reads and the lowering may fuse into the loss.
+    activates: bool = False
+    # Leaves the meaning of values alone (dropout, flatten): the model's output activation is then
+    # that of the layer before it.
+    passes_activation: bool = False
+    # A block whose output is added to its input (a skip connection): the shapes must agree, and
+    # the sum has no output activation for a loss to fuse.
+    skip: bool = False
+    # A block laid down this parameter's number of times, each copy with its own weights.
+    copies: str | None = None
+    # On a CPU, train one compiled step per mini-batch rather than a scan over them: XLA's CPU
+    # backward pass of convolutions is far slower inside a loop (see `Trainer.epoch_by_steps`).
+    per_step_on_cpu: bool = False
+    # The Flax random stream its `apply` draws from while training (`nn.Dropout` draws from `dropout`).
+    rng_stream: str | None = None
+
+
+def _steps_to_forget(momentum: float) -> int:
+    """Steps after which a running average with this momentum keeps under 1% of its start."""
+    return 1 if momentum <= 0 else math.ceil(math.log(0.01) / math.log(momentum))
+
+
+def _need_rank(shape: Shape, rank: int, layer: str) -> None:
+    if len(shape) == rank:
+        return
+    if rank == 1:
+        raise ShapeError("E401", f"`{layer}` needs a flat input, got {show_shape(shape)}",
+                         "add `flatten` before it")
+    raise ShapeError("E400", f"`{layer}` needs an image input (height x width x channels), got {show_shape(shape)}",
+                     "set `input HxWxC`, like `input 8x8x1`, or reshape the data with `input`")
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
+def _windowed(shape: Shape, args: dict, window_key: str, layer: str) -> Shape:
+    """Output height and width of a convolution or pool (the rules of `lax` VALID and SAME)."""
+    _need_rank(shape, 3, layer)
+    kh, kw = _pair(args[window_key])
+    sh, sw = _pair(args["stride"] if args.get("stride") is not None else args[window_key])
+    h, w = shape[0], shape[1]
+    if args["padding"] == "same":
+        return (-(-h // sh), -(-w // sw))
+    if kh > h or kw > w:
+        raise ShapeError("E402", f"`{layer}` window {kh}x{kw} is larger than its {h}x{w} input",
+                         "use a smaller window, `padding=same`, or fewer pooling layers before it")
+    return ((h - kh) // sh + 1, (w - kw) // sw + 1)
+
+
+def _conv_shape(shape: Shape, a: dict) -> Shape:
+    return _windowed(shape, a, "kernel", "conv2d") + (a["filters"],)
+
+
+def _pool_shape(name: str) -> Callable[[Shape, dict], Shape]:
+    return lambda shape, a: _windowed(shape, a, "size", name) + (shape[2],)
+
+
+def _dense_shape(shape: Shape, a: dict) -> Shape:
+    _need_rank(shape, 1, "dense")
+    return (a["units"],)
+
+
+def _any_rank(name: str) -> Callable[[Shape, dict], Shape]:
+    def rule(shape: Shape, a: dict) -> Shape:
+        if not shape:
+            raise ShapeError("E401", f"`{name}` needs at least one axis")
+        return shape
+    return rule
+
+
+def _build_dense(a: dict, lib: Any) -> Any:
+    dense = lib.nn.Dense(a["units"], use_bias=a["bias"], kernel_init=lib.initializer(a["init"]),
+                         name=a["name"])
+    return lambda x, train: dense(x)
+
+
+def _build_conv(a: dict, lib: Any) -> Any:
+    conv = lib.nn.Conv(a["filters"], _pair(a["kernel"]), strides=_pair(a["stride"]), use_bias=a["bias"],
+                       padding=a["padding"].upper(), kernel_init=lib.initializer(a["init"]), name=a["name"])
+    return lambda x, train: conv(x)
+
+
+def _build_pool(pool: Callable[[Any], Callable]) -> Callable[[dict, Any], Any]:
+    def build(a: dict, lib: Any) -> Any:
+        window = _pair(a["size"])
+        strides = _pair(a["stride"] if a["stride"] is not None else a["size"])
+        return lambda x, train: pool(lib.nn)(x, window, strides=strides, padding=a["padding"].upper())
+    return build
+
+
+def _build_dropout(a: dict, lib: Any) -> Any:
+    dropout = lib.nn.Dropout(a["rate"], name=a["name"])
+    return lambda x, train: dropout(x, deterministic=not train)
+
+
+def _build_batchnorm(a: dict, lib: Any) -> Any:
+    norm = lib.nn.BatchNorm(momentum=a["momentum"], epsilon=a["eps"], name=a["name"])
+
+    def apply(x, train, rows=None):
+        # Statistics over the real examples only: the padding of a last partial batch is left out.
+        mask = None if rows is None else rows.reshape((-1,) + (1,) * (x.ndim - 1)) > 0
+        return norm(x, use_running_average=not train, mask=mask)
+
+    return apply
+
+
+def _build_layernorm(a: dict, lib: Any) -> Any:
+    norm = lib.nn.LayerNorm(epsilon=a["eps"], name=a["name"])
+    return lambda x, train: norm(x)
+
+
+ACTIVATION_PARAM = positional("activation", "ref", "activation applied to the output", "linear", table="activation")
+INIT_PARAM = option("init", "ref", "kernel initializer", "glorot_uniform", table="initializer")
+PADDING = option("padding", "choice", "`valid` (no padding) or `same` (keep the size at stride 1)", "valid",
+                 choices=("valid", "same"))
+
+# Options every layer takes besides its own. A layer without `name=` is named after its kind and its
+# 1-based index among the layers of that kind in the expanded model: `dense_1`, `dropout_1`, `dense_2`.
+LAYER_COMMON: tuple[Param, ...] = (
+    option("name", "name", "the layer's name, which keys its parameters in checkpoints (default: KIND_INDEX, "
+           "like `dense_2`); inside `repeat N` each copy gets `_1` … `_N` appended", None, synonyms=("id", "label")),
+)
+
+LAYERS: tuple[Layer, ...] = (
+    Layer("dense", "a fully connected layer: every output unit sees every input",
+          (positional("units", "int", "number of output units", range=POSITIVE),
+           ACTIVATION_PARAM,
+           option("bias", "bool", "add a learned bias", True),
+           INIT_PARAM),
+          example="dense 64 relu",
+          shape=_dense_shape,
+          count=lambda s, a: s[0] * a["units"] + (a["units"] if a["bias"] else 0),
+          build=_build_dense, activates=True),
+    Layer("dropout", "randomly zero a fraction of inputs while training (a regulariser)",
+          (positional("rate", "float", "fraction of inputs dropped", range=FRACTION),),
+          example="dropout 0.5",
+          build=_build_dropout, train_only=True, passes_activation=True, rng_stream="dropout"),
+    Layer("activation", "apply an activation function on its own",
+          (positional("activation", "ref", "the activation", table="activation"),),
+          example="activation relu",
+          build=lambda a, lib: lambda x, train: x, activates=True),
+    Layer("flatten", "reshape each example to one axis",
+          example="flatten",
+          shape=lambda s, a: (math.prod(s),),
+          build=lambda a, lib: lambda x, train: x.reshape((x.shape[0], -1)), passes_activation=True),
+    Layer("conv2d", "a 2-D convolution over height and width",
+          (positional("filters", "int", "number of output channels", range=POSITIVE),
+           positional("kernel", "size", "kernel size, `3` or `3x3`", range=POSITIVE),
+           ACTIVATION_PARAM,
+           option("stride", "size", "step between windows", 1, range=POSITIVE),
+           PADDING,
+           option("bias", "bool", "add a learned bias", True),
+           INIT_PARAM),
+          example="conv2d 16 3x3 relu",
+          shape=_conv_shape,
+          count=lambda s, a: math.prod(_pair(a["kernel"])) * s[2] * a["filters"] + (a["filters"] if a["bias"] else 0),
+          build=_build_conv, activates=True, per_step_on_cpu=True),
+    Layer("maxpool2d", "keep the largest value of each window",
+          (positional("size", "size", "window size, `2` or `2x2`", range=POSITIVE),
+           option("stride", "size", "step between windows (default: the window size)", None, range=POSITIVE),
+           PADDING),
+          example="maxpool2d 2",
+          shape=_pool_shape("maxpool2d"), build=_build_pool(lambda nn: nn.max_pool)),
+    Layer("avgpool2d", "average each window",
+          (positional("size", "size", "window size, `2` or `2x2`", range=POSITIVE),
+           option("stride", "size", "step between windows (default: the window size)", None, range=POSITIVE),
+           PADDING),
+          example="avgpool2d 2",
+          shape=_pool_shape("avgpool2d"), build=_build_pool(lambda nn: nn.avg_pool)),
+    Layer("batchnorm", "normalise each channel over the batch; running statistics are used at evaluation",
+          (option("momentum", "float", "decay of the running statistics", 0.99, range=FRACTION),
+           option("eps", "float", "added to the variance", 1e-3, range=GREATER_THAN_ZERO)),
+          example="batchnorm",
+          shape=_any_rank("batchnorm"), count=lambda s, a: 2 * s[-1],
+          build=_build_batchnorm, stateful=True, settling=lambda a: _steps_to_forget(a["momentum"])),
+    Layer("layernorm", "normalise each example over its last axis",
+          (option("eps", "float", "added to the variance", 1e-6, range=GREATER_THAN_ZERO),),
+          example="layernorm",
+          shape=_any_rank("layernorm"), count=lambda s, a: 2 * s[-1],
+          build=_build_layernorm),
+    Layer("repeat", "the layers of the block, N times over, each time with their own weights",
+          (positional("times", "int", "how many times", range=Range(lo=1, hi=1000)),),
+          example="repeat 3 { dense 64 relu; dropout 0.1 }", block=True, copies="times"),
+    Layer("residual", "the block's output added to its input (a skip connection); shapes must agree",
+          example="residual { dense 64 relu }", block=True, skip=True),
+)

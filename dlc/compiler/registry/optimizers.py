@@ -1,0 +1,112 @@
+"""Optimizers (Optax update rules) and learning-rate schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dlc.compiler.registry.base import FRACTION, GREATER_THAN_ZERO, NON_NEGATIVE, POSITIVE, Entry, Param, Range, option
+
+
+def _lr(default: float) -> Param:
+    return option("lr", "float", "learning rate: the step size of each update", default, range=GREATER_THAN_ZERO,
+                  synonyms=("learning_rate", "rate", "alpha", "step_size"))
+
+
+_B1 = option("b1", "float", "decay of the first-moment (mean) estimate", 0.9, range=FRACTION, synonyms=("beta1", "beta_1"))
+_B2 = option("b2", "float", "decay of the second-moment estimate", 0.999, range=FRACTION, synonyms=("beta2", "beta_2"))
+_EPS = option("eps", "float", "added to the denominator for stability", 1e-8, range=GREATER_THAN_ZERO,
+              synonyms=("epsilon",))
+
+
+@dataclass(frozen=True)
+class Optimizer(Entry):
+    """`build(args, learning_rate, optax)` returns an optax GradientTransformation;
+    `slots(args)` is how many parameter-sized arrays its state keeps (for the memory estimate)."""
+
+    build: Callable[[dict, Any, Any], Any] | None = None
+    slots: Callable[[dict], int] = lambda a: 0
+
+
+OPTIMIZERS: tuple[Optimizer, ...] = (
+    Optimizer("sgd", "stochastic gradient descent, optionally with (Nesterov) momentum",
+              (_lr(0.01), option("momentum", "float", "fraction of the last update kept", 0.0, range=FRACTION),
+               option("nesterov", "bool", "Nesterov's look-ahead momentum", False)),
+              example="optimizer sgd lr=0.1 momentum=0.9",
+              build=lambda a, lr, optax: optax.sgd(lr, momentum=a["momentum"] or None, nesterov=a["nesterov"]),
+              slots=lambda a: 1 if a["momentum"] else 0),
+    Optimizer("adam", "adaptive moments (Kingma & Ba, 2015)", (_lr(1e-3), _B1, _B2, _EPS),
+              example="optimizer adam lr=1e-3",
+              build=lambda a, lr, optax: optax.adam(lr, b1=a["b1"], b2=a["b2"], eps=a["eps"]), slots=lambda a: 2),
+    Optimizer("adamw", "adam with decoupled weight decay (Loshchilov & Hutter, 2019)",
+              (_lr(1e-3), _B1, _B2, _EPS,
+               option("weight_decay", "float", "decay applied to the weights each step", 1e-4, range=NON_NEGATIVE,
+                      synonyms=("wd", "decay"))),
+              example="optimizer adamw lr=1e-3 weight_decay=1e-4",
+              build=lambda a, lr, optax: optax.adamw(lr, b1=a["b1"], b2=a["b2"], eps=a["eps"],
+                                                     weight_decay=a["weight_decay"]), slots=lambda a: 2),
+    Optimizer("adagrad", "per-parameter rates from the sum of squared gradients (Duchi et al., 2011)",
+              (_lr(0.01), option("eps", "float", "added to the denominator for stability", 1e-7,
+                                 range=GREATER_THAN_ZERO, synonyms=("epsilon",))),
+              example="optimizer adagrad lr=0.05",
+              build=lambda a, lr, optax: optax.adagrad(lr, eps=a["eps"]), slots=lambda a: 1),
+    Optimizer("adadelta", "adagrad with a decaying window, nearly free of a learning rate (Zeiler, 2012)",
+              (_lr(1.0), option("rho", "float", "decay of the squared-gradient average", 0.9, range=FRACTION),
+               option("eps", "float", "added to the denominator for stability", 1e-6, range=GREATER_THAN_ZERO,
+                      synonyms=("epsilon",))),
+              example="optimizer adadelta lr=1.0",
+              build=lambda a, lr, optax: optax.adadelta(lr, rho=a["rho"], eps=a["eps"]), slots=lambda a: 2),
+    Optimizer("rmsprop", "divide by a running average of squared gradients (Hinton, 2012)",
+              (_lr(1e-3), option("decay", "float", "decay of the squared-gradient average", 0.9, range=FRACTION,
+                                 synonyms=("rho",)),
+               option("momentum", "float", "fraction of the last update kept", 0.0, range=FRACTION), _EPS),
+              example="optimizer rmsprop lr=1e-3 decay=0.9",
+              build=lambda a, lr, optax: optax.rmsprop(lr, decay=a["decay"], eps=a["eps"],
+                                                       momentum=a["momentum"] or None),
+              slots=lambda a: 2 if a["momentum"] else 1),
+)
+
+# Options every optimizer takes besides its own.
+OPTIMIZER_COMMON: tuple[Param, ...] = (
+    option("clip", "float", "clip the global gradient norm to this value", None, range=GREATER_THAN_ZERO,
+           synonyms=("clipnorm", "clip_norm", "max_norm")),
+)
+
+
+@dataclass(frozen=True)
+class Schedule(Entry):
+    """`build(args, base_lr, total_steps, steps_per_epoch, optax)` returns an optax schedule."""
+
+    build: Callable[..., Any] | None = None
+
+
+def _steps(name: str, doc: str) -> Param:
+    return option(name, "int", doc, None, range=POSITIVE)
+
+
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule("constant", "the same learning rate throughout", example="schedule constant",
+             build=lambda a, lr, total, epoch, optax: optax.constant_schedule(lr)),
+    Schedule("exponential", "multiply the rate by `decay_rate` every `decay_steps` steps",
+             (option("decay_rate", "float", "factor per `decay_steps`", 0.9, range=Range(lo=0, hi=1, lo_open=True)),
+              _steps("decay_steps", "steps per decay (default: one epoch)"),
+              option("staircase", "bool", "decay in steps instead of smoothly", False)),
+             example="schedule exponential decay_rate=0.9",
+             build=lambda a, lr, total, epoch, optax: optax.exponential_decay(
+                 lr, a["decay_steps"] or epoch, a["decay_rate"], staircase=a["staircase"])),
+    Schedule("cosine", "cosine decay from the rate to `alpha` times it",
+             (_steps("decay_steps", "steps to decay over (default: the whole run)"),
+              option("alpha", "float", "final rate as a fraction of the first", 0.0, range=Range(lo=0, hi=1))),
+             example="schedule cosine",
+             build=lambda a, lr, total, epoch, optax: optax.cosine_decay_schedule(
+                 lr, a["decay_steps"] or total, alpha=a["alpha"])),
+    Schedule("warmup_cosine", "linear warm-up from 0, then cosine decay",
+             (_steps("warmup", "warm-up steps (default: one epoch)"),
+              _steps("decay_steps", "steps of the whole schedule (default: the whole run)"),
+              option("alpha", "float", "final rate as a fraction of the peak", 0.0, range=Range(lo=0, hi=1))),
+             example="schedule warmup_cosine warmup=100",
+             build=lambda a, lr, total, epoch, optax: optax.warmup_cosine_decay_schedule(
+                 0.0, lr, min(a["warmup"] or epoch, max((a["decay_steps"] or total) - 1, 1)),
+                 max(a["decay_steps"] or total, 2), end_value=lr * a["alpha"])),
+)
