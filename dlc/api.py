@@ -17,6 +17,7 @@ from dlc.compiler.check import check
 from dlc.compiler.diagnostics import Diagnostic, render_text
 from dlc.grammar import nodes as n
 from dlc.grammar.parse import decode, parse
+from dlc.runtime.options import FitOptions
 
 
 class SpecError(ValueError):
@@ -175,11 +176,11 @@ class Program:
 
         from dlc.runtime.session import Session
 
-        self.trained = Session.fit(self, x, y, validation_data=validation_data, epochs=epochs, seed=seed,
-                                   on_epoch=on_epoch, resume=resume, checkpoint_interval=checkpoint_interval,
-                                   checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
-                                   should_stop=should_stop, devices=devices, data_budget=data_budget,
-                                   on_compiled=on_compiled)
+        options = FitOptions(epochs=epochs, seed=seed, on_epoch=on_epoch,
+                             checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
+                             resume=resume, checkpoint_interval=checkpoint_interval, should_stop=should_stop,
+                             devices=devices, data_budget=data_budget, on_compiled=on_compiled)
+        self.trained = Session.fit(self, x, y, validation_data, options)
         return self.trained.history
 
     def _session(self):

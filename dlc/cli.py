@@ -1,4 +1,5 @@
-"""The `dlc` command: argument parsing and rendering only; every verb is a call into the API.
+"""The `dlc` command: argument parsing and rendering only; every verb is a call into the API or,
+for what `run`, `eval` and `predict` do with run folders, into `dlc.runtime.commands`.
 
 Exit status: 0 success, 1 errors in a spec (or a failed run), 2 usage errors.
 """
@@ -6,11 +7,13 @@ Exit status: 0 success, 1 errors in a spec (or a failed run), 2 usage errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
+
+from dlc.runtime.interrupts import Interrupts
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 # A larger spec file is refused unread: a spec is a page of text (10,000 layers take about 150 KB),
@@ -61,12 +64,13 @@ def _spec_bytes(name: str) -> tuple[bytes, str, Path | None]:
     return data, shown, base
 
 
-def _read_spec(name: str):
-    """(program, diagnostics, text, display path) for a spec file or `-` (stdin)."""
+def _read_spec(name: str, training: bool = False):
+    """(program, diagnostics, text, display path) for a spec file or `-` (stdin); `training`
+    requires what training needs (a loss and an optimizer)."""
     from dlc.compiler.check import check_bytes
 
     data, shown, base = _spec_bytes(name)
-    program, diagnostics, text = check_bytes(data, shown, base)
+    program, diagnostics, text = check_bytes(data, shown, base, training=training)
     return program, diagnostics, text, shown
 
 
@@ -129,7 +133,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if problem:
         return _usage_error(problem)
     try:
-        program, diagnostics, text, shown = _read_spec(args.spec)
+        program, diagnostics, text, shown = _read_spec(args.spec, training=args.emit in ("py", "hlo"))
     except OSError as e:
         return _usage_error(f"cannot read {args.spec}: {e.strerror or e}")
     if program is None:
@@ -137,6 +141,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
         return EXIT_ERRORS
     if args.emit == "ir":
         output = json.dumps(program.to_json(), indent=2) + "\n"
+    elif args.emit == "py":
+        if program.data is None:
+            return _failure(f"{shown} has no `data` statement: the program `--emit py` writes trains on the data "
+                            'a spec names; add one, e.g. `data digits` or `data "train.csv" target="label"`')
+        from dlc.compiler.emit_py import emit_py
+
+        output = emit_py(program, Path(args.output) if args.output else None)
+    elif args.emit == "hlo":
+        from dlc.runtime.export import stablehlo_text
+
+        output = stablehlo_text(program)
     else:
         from dlc.compiler.summary import summary
 
@@ -173,15 +188,6 @@ def _failure(message: str) -> int:
     return EXIT_ERRORS
 
 
-def _runtime_errors() -> tuple[type[Exception], ...]:
-    """Errors of bad input that the runtime reports in one line (imported only when training)."""
-    from dlc.runtime.devices import DeviceError
-    from dlc.runtime.sources import DataError
-    from dlc.runtime.storage import RunFolderError
-
-    return DataError, RunFolderError, DeviceError
-
-
 def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     splits = [s for s in ("train", "val", "test") if s in metrics]
     if not splits:
@@ -191,29 +197,6 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
                      for r in rows) + "\n"
-
-
-def _discard_unstarted(out: Path, created: bool) -> None:
-    """Remove a run folder this command made when training never started: it holds only the spec's
-    copy, its lock (and an empty checkpoint folder), and would block running the same command again."""
-    import shutil
-
-    if created and not _has_checkpoint(out):
-        shutil.rmtree(out, ignore_errors=True)
-
-
-def _spec_changes(before: str, after: str) -> str:
-    """The first lines that differ between two versions of a spec, for a refused resume."""
-    import difflib
-
-    old, new = before.splitlines(), after.splitlines()
-    changes = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new).get_opcodes():
-        if tag != "equal":
-            was = "; ".join(old[i1:i2]) or "nothing"
-            now = "; ".join(new[j1:j2]) or "nothing"
-            changes.append(f"line {i1 + 1}: `{was}` became `{now}`")
-    return ", ".join(changes[:3]) + (f" and {len(changes) - 3} more" if len(changes) > 3 else "")
 
 
 class _warnings_shown:
@@ -243,173 +226,7 @@ class _warnings_shown:
         self.caught.__exit__(*exc)
 
 
-class _Interrupts:
-    """SIGINT and SIGTERM as a request that `dlc run` answers at its safe points, never as an
-    exception raised wherever Python happens to be (inside an import, or a callback of XLA's,
-    where it printed tracebacks or was swallowed). The C-level handler writes each signal to a
-    pipe that a thread reads, so a signal is seen at once even while the main thread is inside
-    XLA: the first asks to stop (or, unless `graceful`, aborts); a second aborts at once, printing
-    `abort_line`. Installed by `main` for the length of a command, before anything is imported."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.graceful = True
-        self.notice = ""  # printed when the first signal asks to stop, while training
-        self.abort_line = "dlc: interrupted"
-        self.previous: dict | None = None
-        self.keep_installed = False  # the process's own command: signals stay dlc's through its shutdown
-
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
-
-    @property
-    def status(self) -> int:
-        """The shell's status for death by the signal: 130 for SIGINT, 143 for SIGTERM."""
-        import signal
-
-        return 128 + (self.signum or signal.SIGINT)
-
-    def __enter__(self) -> _Interrupts:
-        import signal
-        import threading
-
-        self.signum, self.graceful, self.notice, self.abort_line = None, True, "", "dlc: interrupted"
-        if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
-            return self
-        read, self.write = os.pipe()
-        os.set_blocking(self.write, False)
-        self.previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
-        self.previous_fd = signal.set_wakeup_fd(self.write, warn_on_full_buffer=False)
-        threading.Thread(target=self._watch, args=(read,), name="dlc-interrupts", daemon=True).start()
-        return self
-
-    def _watch(self, read: int) -> None:
-        import signal
-
-        with os.fdopen(read, "rb", buffering=0) as pipe:
-            while signals := pipe.read(16):
-                for signum in signals:
-                    if signum not in (signal.SIGINT, signal.SIGTERM):
-                        continue
-                    if self.signum is None and self.graceful:
-                        self.signum = signum
-                        if self.notice:
-                            print(self.notice, file=sys.stderr, flush=True)
-                        continue
-                    self.signum = self.signum or signum
-                    print(self.abort_line, file=sys.stderr, flush=True)
-                    os._exit(self.status)
-
-    def __exit__(self, *exc) -> None:
-        import signal
-
-        if self.previous is None:
-            return
-        if self.keep_installed:
-            # The command is done: a signal while Python shuts down has nothing left to stop. (Python's
-            # shutdown puts the default handler back for any handler but SIG_IGN, and a signal then
-            # killed the process after it had printed its last line.)
-            for signum in self.previous:
-                signal.signal(signum, signal.SIG_IGN)
-            return
-        signal.set_wakeup_fd(self.previous_fd)
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = None
-        os.close(self.write)  # the watcher reads the end of the pipe and stops
-
-
-_interrupts = _Interrupts()
-
-
-class _Refused(Exception):
-    """A run refused before it started; its message is printed already, `status` is the exit status."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-
-
-def _has_checkpoint(out: Path) -> bool:
-    """Whether a run folder holds a checkpoint step, as resuming counts them (a stray `1000` is none)."""
-    from dlc.runtime.storage import is_step
-
-    training = out / "training"
-    return training.is_dir() and any(is_step(p) for p in training.iterdir())
-
-
-def _check_claimable(args: argparse.Namespace, out: Path, text: str) -> None:
-    """Refuse an existing folder that is not this run's to take: to resume, it must hold this spec;
-    otherwise it must be empty (else it is another run's, or the user's)."""
-    from dlc.runtime.identity import resume_changes, spec_sha256
-    from dlc.runtime.runlock import is_unused
-
-    if args.resume:
-        try:
-            started = (out / "spec.dl").read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            raise _Refused(_failure(f"nothing to resume in `{out}`: it has no spec.dl")) from None
-        # The spec is what can be told before JAX starts; its seed and epochs, from the checkpoint, after.
-        if resume_changes({"spec_sha256": spec_sha256(started)}, {"spec_sha256": spec_sha256(text)}):
-            raise _Refused(_failure(f"cannot resume `{out}`: the spec changed since the run started: "
-                                    f"{_spec_changes(started, text)}"))
-    elif is_unused(out):
-        return
-    elif (out / "spec.dl").is_file() and not _has_checkpoint(out):
-        raise _Refused(_usage_error(f"{out} holds a run stopped before its first checkpoint: --resume "
-                                    "trains it from the start (or choose another --out)"))
-    else:
-        raise _Refused(_usage_error(f"{out} already exists and is not empty; choose another --out "
-                                    "(or --resume it)"))
-
-
-def _claim_run_folder(args: argparse.Namespace, name: str, text: str):
-    """(folder, whether this command made it, its lock, whether to resume from a checkpoint): the
-    run folder, locked for this run. A new folder is claimed by making it (of two runs started
-    together, only one can); an existing one is taken only if empty, or to resume it. A folder
-    another run holds is refused at once, naming it."""
-    from dlc.runtime.runlock import LOCK_NAME, RunLock, RunLockedError, claim_new_folder, write_atomically
-
-    out, created = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", False
-    try:
-        if not args.out:
-            out, created = claim_new_folder(out), True
-        elif not args.resume:
-            out.mkdir(parents=True)
-            created = True
-    except FileExistsError:
-        pass
-    except OSError as e:
-        raise _Refused(_usage_error(f"cannot create the run folder {out}: {e.strerror or e}")) from None
-    if not out.is_dir():
-        if args.resume:
-            raise _Refused(_failure(f"nothing to resume in `{out}`: it has no spec.dl"))
-        raise _Refused(_usage_error(f"{out} already exists and is not a folder; choose another --out"))
-    lock = RunLock(out, command=shlex.join(["dlc", "run", args.spec, "--out", str(out)]))
-    if not created and not (out / LOCK_NAME).exists():
-        _check_claimable(args, out, text)  # not a run's folder: refused before a lock file is left in it
-    try:
-        lock.acquire()
-    except RunLockedError as e:
-        raise _Refused(_usage_error(str(e))) from None
-    except OSError as e:
-        raise _Refused(_usage_error(f"cannot lock the run folder {out}: {e.strerror or e}")) from None
-    try:
-        if not created:
-            _check_claimable(args, out, text)  # under the lock: another run may have taken it meanwhile
-        if args.resume:
-            if not _has_checkpoint(out):  # killed or stopped before its first checkpoint: nothing to lose
-                print(f"dlc: {out} has no complete checkpoint: training it from the start", file=sys.stderr)
-            return out, False, lock, _has_checkpoint(out)
-        try:
-            write_atomically(out / "spec.dl", text)
-        except OSError as e:
-            raise _Refused(_usage_error(f"cannot create the run folder {out}: {e.strerror or e}")) from None
-        return out, created, lock, False
-    except _Refused:
-        _discard_unstarted(out, created)
-        lock.release()
-        raise
+_interrupts = Interrupts()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -428,137 +245,87 @@ def cmd_run(args: argparse.Namespace) -> int:
         data, shown, base = _spec_bytes(args.spec)
     except OSError as e:
         return _usage_error(f"cannot read {args.spec}: {e.strerror or e}")
+    from dlc import arguments
     from dlc.api import SpecError
     from dlc.api import compile as compile_spec
 
     try:
-        api_program = compile_spec(data, path=shown, base_dir=base)
+        program = compile_spec(data, path=shown, base_dir=base)
     except SpecError as e:
         _print_diagnostics(e.diagnostics, e.sources, "text", args.color, sys.stderr)
         return EXIT_ERRORS
-    text, program = api_program.source, api_program.ir
-    _print_diagnostics(api_program.diagnostics, {shown: text}, "text", args.color, sys.stderr)
-    if program.data is None:
+    _print_diagnostics(program.diagnostics, {shown: program.source}, "text", args.color, sys.stderr)
+    if program.ir.data is None:
         return _failure(f"{shown} has no `data` statement: `dlc run` trains on the data a spec names; add one, "
                         'e.g. `data digits` or `data "train.csv" target="label"` (or train on arrays with '
                         "the Python API's fit(x, y))")
-    if _interrupts.requested:
-        print("dlc: interrupted before the run started; nothing was saved", file=sys.stderr)
-        return _interrupts.status
+    try:  # `nan` and `inf` are floats to argparse: refused as `Program.fit` refuses them
+        interval = arguments.seconds("checkpoint_interval", args.checkpoint_interval)
+    except ValueError as e:
+        return _failure(str(e))
+    from dlc.runtime import commands
+    from dlc.runtime.options import FitOptions
+
+    options = FitOptions(epochs=args.epochs, seed=args.seed, resume=args.resume, checkpoint_interval=interval,
+                         should_stop=lambda: _interrupts.requested, devices=args.devices)
+    request = commands.RunRequest(args.spec, Path(args.out) if args.out else None, options, args.deterministic,
+                                  args.distributed)
     try:
-        out, created, lock, resume = _claim_run_folder(args, program.name, text)
-    except _Refused as e:
-        return e.status
-    try:
-        return _train(args, api_program, out, created, resume, data, shown, base)
-    finally:
-        lock.release()
-
-
-def _interrupted(out: Path, resume_command: str, epoch: int | None = None) -> int:
-    """The one line (and the command to continue) of a run stopped by a signal."""
-    if _has_checkpoint(out):
-        after = f" after epoch {epoch}" if epoch else ""
-        line = f"dlc: interrupted{after}; the run is saved. Continue it with:"
-    else:
-        line = "dlc: interrupted before the first checkpoint. Start the run again with:"
-    print(f"{line}\n  {resume_command}", file=sys.stderr)
-    return _interrupts.status
-
-
-def _train(args: argparse.Namespace, api_program, out: Path, created: bool, resume: bool, data: bytes,
-           shown: str, base: Path | None) -> int:
-    """Train into the claimed run folder `out` and write it; every signal ends in exit 130 (143)
-    with the command that continues the run."""
-    from dlc.api import SpecError
-
-    text, program = api_program.source, api_program.ir
-    resume_command = shlex.join(["dlc", "run", args.spec, "--out", str(out), "--resume",
-                                 *(a for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None
-                                   for a in (f"--{k}", str(v)))])
-    _interrupts.abort_line = f"dlc: aborted; continue from the last checkpoint with: {resume_command}"
-
-    if args.deterministic:  # read by XLA when JAX starts its backend, so set before importing it
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
-        os.environ["TF_CUDNN_DETERMINISTIC"] = "1"
-
-    imports_started = time.perf_counter()
-    if args.distributed:
-        import jax
-
-        try:
-            jax.distributed.initialize()  # coordinator, process count and id from the environment
-        except (RuntimeError, ValueError) as e:
-            return _failure(f"cannot join the distributed run: {str(e).splitlines()[0]}")
-    from dlc.runtime.devices import DeviceError
-    from dlc.runtime.memory import MemoryGuardError
-    from dlc.runtime.progress import EpochProgress
-    from dlc.runtime.runfolder import write_history, write_run
-    from dlc.runtime.runlock import RunLockedError
-    from dlc.runtime.session import ResumeError
-    from dlc.runtime.stopping import Diverged, Interrupted
-
-    imports = time.perf_counter() - imports_started
-    if _interrupts.requested:
-        return _interrupted(out, resume_command)
-
-    progress = EpochProgress(args.epochs or program.epochs, program.name, quiet=args.quiet)
-    _interrupts.notice = "\ndlc: stopping after this epoch (Ctrl-C again to abort)"
-    try:
-        with _warnings_shown(args.color):
-            api_program.fit(epochs=args.epochs, seed=args.seed, on_epoch=progress, checkpoint_dir=out / "training",
-                            resume=resume, checkpoint_interval=args.checkpoint_interval,
-                            should_stop=lambda: _interrupts.requested, devices=args.devices,
-                            on_compiled=progress.compiled)
+        result = commands.run(program, request, _RunShown(args, program.ir))
+        _print_run(result, args.profile)
+        if args.repeat_check:
+            print(commands.repeat_check(program, result.session))
     except SpecError as e:
-        _discard_unstarted(out, created)
-        _print_diagnostics(e.diagnostics, {shown: text}, "text", args.color, sys.stderr)
+        _print_diagnostics(e.diagnostics, e.sources, "text", args.color, sys.stderr)
         return EXIT_ERRORS
-    except Interrupted as e:
-        if e.history:
-            try:
-                write_history(out, e.history)
-            except _runtime_errors() as error:
-                return _failure(str(error))
-        return _interrupted(out, resume_command, e.epoch)
-    except RunLockedError as e:
+    except commands.RunRefused as e:
         return _usage_error(str(e))
-    except Diverged as e:
-        try:
-            write_history(out, e.history)
-        except _runtime_errors() as error:
-            return _failure(str(error))
-        lr = program.optimizer.args["lr"] if program.optimizer else None
-        last = f"epoch {e.epoch - 1} is the last finite one; " if e.epoch > 1 and e.start is None else ""
-        return _failure(f"{e}; {last}lower the learning rate (`lr={lr:g}` now) or clip gradients "
-                        f"(`clip=1.0` on `optimizer`)")
-    except (MemoryGuardError, ResumeError, DeviceError, ValueError, *_runtime_errors()) as e:
-        _discard_unstarted(out, created)
-        return _failure(str(e))
-    finally:
-        progress.close()
-        _interrupts.notice = ""
-    session = api_program.trained
-    try:
-        metrics = write_run(out, session)
-    except _runtime_errors() as e:
-        return _failure(str(e))
-    if _interrupts.requested:  # during the final evaluation and writes, which were finished first
-        print(f"dlc: interrupted as the run finished; its folder is complete: {out}", file=sys.stderr)
+    except commands.RunInterrupted as e:
+        print(f"dlc: {e}", file=sys.stderr)
         return _interrupts.status
-    result = session.result
+    except (ValueError, commands.RunFailed) as e:  # SpecError is a ValueError
+        return _failure(str(e))
+    return EXIT_OK
+
+
+class _RunShown:
+    """`dlc run` on the terminal as the runtime runs it: a resume that starts over, the command a
+    second signal prints, and while training, the progress, the notice of a stop and warnings."""
+
+    def __init__(self, args: argparse.Namespace, program) -> None:
+        self.args, self.program = args, program
+
+    def claimed(self, folder) -> None:
+        if folder.notice:
+            print(f"dlc: {folder.notice}", file=sys.stderr)
+        _interrupts.abort_line = f"dlc: aborted; continue from the last checkpoint with: {folder.resume_command}"
+
+    @contextlib.contextmanager
+    def training(self):
+        from dlc.runtime.progress import EpochProgress
+
+        progress = EpochProgress(self.args.epochs or self.program.epochs, self.program.name, quiet=self.args.quiet)
+        _interrupts.notice = "\ndlc: stopping after this epoch (Ctrl-C again to abort)"
+        try:
+            with _warnings_shown(self.args.color):
+                yield progress, progress.compiled
+        finally:
+            progress.close()
+            _interrupts.notice = ""
+
+
+def _print_run(run, profile: bool) -> None:
+    """How a finished run ended, its metrics and its folder (and where the start-up time went)."""
+    session, metrics, result = run.session, run.metrics, run.session.result
     how = f"stopped early after {metrics['epochs_run']} epochs" if metrics["stopped_early"] \
         else f"{metrics['epochs_run']} epochs"
     best = f", weights of epoch {result.best_epoch}" if session.program.early_stop and \
         session.program.early_stop.restore_best else ""
     print(f"{session.program.name}: {how}{best}, {result.wall_time:.1f} s")
     print(_metrics_table(metrics), end="")
-    print(f"run folder: {out}")
-    if args.profile:
-        print(_profile(imports, result))
-    if args.repeat_check:
-        return _repeat_check(args, session, data, shown, base)
-    return EXIT_OK
+    print(f"run folder: {run.folder}")
+    if profile:
+        print(_profile(run.imports, result))
 
 
 def _profile(imports: float, result) -> str:
@@ -579,68 +346,34 @@ def _profile(imports: float, result) -> str:
             f"{steady}; {total:.2f} s in all")
 
 
-def _repeat_check(args: argparse.Namespace, first, data: bytes, shown: str, base: Path | None) -> int:
-    """Train the same spec with the same seed again and compare every number: history (all but
-    the timings) and final parameters, bit for bit."""
-    import jax
-    import numpy as np
-
-    from dlc.api import compile as compile_spec
-
-    again = compile_spec(data, path=shown, base_dir=base)
-    again.fit(epochs=args.epochs, seed=args.seed)
-    second = again.trained
-    strip = [{k: v for k, v in row.items() if k != "epoch_time"} for row in first.history]
-    history_same = strip == [{k: v for k, v in row.items() if k != "epoch_time"} for row in second.history]
-    leaves = zip(jax.tree.leaves(first.state.params), jax.tree.leaves(second.state.params))
-    params_same = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in leaves)
-    if history_same and params_same:
-        print(f"repeat check: a second run gave the identical history ({len(strip)} epochs) and parameters")
-        return EXIT_OK
-    what = " and ".join(w for w, same in (("history", history_same), ("parameters", params_same)) if not same)
-    return _failure(f"repeat check: a second run with the same seed gave a different {what}")
-
-
-def _load_run(run_dir: str):
+def _trained(run_dir: str):
+    """The trained session of a run folder; when its spec has errors, they are shown as `dlc check`
+    shows them, then why in one line."""
     from dlc.api import SpecError, load_run
-    from dlc.runtime.storage import RunFolderError
+    from dlc.runtime.commands import unloadable
 
     try:
-        return load_run(run_dir)
-    except SpecError as e:  # its errors as `dlc check` prints them, then one line
+        return load_run(run_dir).trained
+    except SpecError as e:
         print(e, file=sys.stderr)
-        if all(d.code.startswith("E60") for d in e.diagnostics if d.is_error):
-            # A run folder of an older dlc records no facts of its data: reloading it reads the data file.
-            raise RunFolderError(f"`{run_dir}` was written by an older dlc, which reads the data it trained on to "
-                                 "reload a run, and that data cannot be read: restore it, or train again") from None
-        raise RunFolderError(f"the spec of `{run_dir}` has errors: was spec.dl edited after the run?") from None
+        raise unloadable(run_dir, e.diagnostics) from None
 
 
-def _spec_target(program) -> str | None:
-    """The label column the run was trained with (`target=` of a CSV source), if any."""
-    data = program.trained.program.data
-    return data.target if data else None
+def _reload_errors() -> tuple[type[Exception], ...]:
+    """What using a reloaded run may raise, each one line for the user (a SpecError is a ValueError)."""
+    from dlc.runtime import commands
+
+    return (ValueError, commands.RunFailed, *commands.runtime_errors())
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    try:
-        program = _load_run(args.run_dir)
-        session = program.trained
-        from dlc.runtime.sources import DataError, read_features
+    from dlc.runtime import commands
 
-        if args.data:
-            x, y, source = read_features(Path(args.data), target=args.target or _spec_target(program) or "target",
-                                         with_target=True, columns=session.prepared.columns)
-            metrics = {Path(args.data).name: session.evaluate(x, y, source)}
-        else:
-            try:
-                metrics = session.evaluate_spec_splits()
-            except DataError as e:
-                return _failure(f"evaluating the splits of `{args.run_dir}` reads the data it trained on: {e} "
-                                f"(to evaluate on other data: `dlc eval {args.run_dir} DATA`)")
-    except (ValueError, *_runtime_errors()) as e:  # SpecError is a ValueError
+    try:
+        metrics = commands.evaluate(_trained(args.run_dir), args.run_dir, args.data, args.target)
+    except _reload_errors() as e:
         return _failure(str(e))
     if args.format == "json":
         print(json.dumps(metrics, indent=2))
@@ -650,22 +383,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    try:
-        program = _load_run(args.run_dir)
-        from dlc.runtime.sources import read_features
-
-        # Columns are found by name (the training CSV itself will do): a label column is never read.
-        x, _, source = read_features(Path(args.input), target=args.target or _spec_target(program),
-                                     columns=program.trained.prepared.columns)
-        outputs = program.trained.predict(x, source)
-    except (ValueError, *_runtime_errors()) as e:  # SpecError is a ValueError
-        return _failure(str(e))
-    from dlc.runtime.session import prediction_rows
-
-    rows = prediction_rows(program.trained, outputs)
     import csv
     import io
 
+    from dlc.runtime import commands
+
+    try:
+        rows = commands.predict(_trained(args.run_dir), args.input, args.target)
+    except _reload_errors() as e:
+        return _failure(str(e))
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     if args.output:
@@ -675,6 +401,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
             return _usage_error(f"cannot write {args.output}: {e.strerror or e}")
     else:
         sys.stdout.write(buffer.getvalue())
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dlc.runtime.export import prediction_artifact, python_folder
+    from dlc.runtime.runlock import write_atomically
+
+    out = Path(args.output)
+    try:
+        session = _trained(args.run_dir)
+        if args.format == "stablehlo":
+            write_atomically(out, prediction_artifact(session))
+            print(f"wrote {out}: prediction from raw features, normalization and weights inside "
+                  f"(load it with jax.export.deserialize)")
+        else:
+            if out.exists() and (not out.is_dir() or any(out.iterdir())):
+                return _usage_error(f"{out} already exists and is not an empty folder; choose another -o")
+            python_folder(session, out)
+            print(f"wrote {out}/: model.py, weights.npz, preprocessing.json, predict.py "
+                  f"(python {out / 'predict.py'} FILE)")
+    except _reload_errors() as e:
+        return _failure(str(e))
+    except OSError as e:
+        return _failure(f"cannot write {args.output}: {e.strerror or e}")
     return EXIT_OK
 
 
@@ -707,8 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="check a spec, then show or emit the model")
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--emit", choices=("summary", "ir"), default="summary",
-                   help="summary: layers, shapes, parameters and settings; ir: the checked program as JSON")
+    p.add_argument("--emit", choices=("summary", "ir", "py", "hlo"), default="summary",
+                   help="summary: layers, shapes, parameters and settings; ir: the checked program as JSON; "
+                        "py: a standalone Flax/Optax program that trains it; hlo: the StableHLO of prediction "
+                        "and of one training epoch")
     p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of standard output")
     p.add_argument("--format", choices=("text", "json"), default="text", help="how errors are printed")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -750,6 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.csv", help="write predictions here instead of standard output")
     p.add_argument("--target", help="a CSV column to leave out of the features (default: the spec's `target=`)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a trained run for use without dlc")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("stablehlo", "py"), default="stablehlo",
+                   help="stablehlo: a serialized jax.export artifact of prediction from raw features; "
+                        "py: a folder of the model's code, weights.npz, preprocessing.json and predict.py")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="the file (stablehlo) or folder (py) to write")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("explain", help="explain a diagnostic code, with a failing and a fixed example")
     p.add_argument("code", nargs="?", metavar="CODE")

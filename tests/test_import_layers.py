@@ -11,9 +11,11 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dlc"
 
-# The modules every stage may use. Spans, diagnostics and suggestions are base modules that still
-# live beside the parser and the checker; the layer goes by module, not by folder.
-BASE = {"dlc.version", "dlc.grammar.nodes", "dlc.compiler.diagnostics", "dlc.compiler.suggest"}
+# The modules every stage may use. Spans, diagnostics, the message table and suggestions are base
+# modules that still live beside the parser and the checker (the parser words its syntax errors with
+# the table too); the layer goes by module, not by folder.
+BASE = {"dlc.version", "dlc.grammar.nodes", "dlc.compiler.diagnostics", "dlc.compiler.messages",
+        "dlc.compiler.suggest"}
 LAYERS = ("base", "grammar", "compiler", "runtime", "api", "cli")
 
 

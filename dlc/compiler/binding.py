@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dlc.compiler import messages as m
 from dlc.compiler import registry as reg
-from dlc.compiler.diagnostics import Label, error
+from dlc.compiler.diagnostics import Label
 from dlc.compiler.registry import KINDS, Param
 from dlc.compiler.suggest import did_you_mean
 from dlc.grammar import nodes as n
@@ -35,14 +36,13 @@ class BindingStage:
         if node.layer_prefix or in_block:
             hint = did_you_mean(node.keyword, reg.names("layer"))
             if not hint and reg.lookup("statement", node.keyword):
-                hint = f"`{node.keyword}` is a setting: write it outside blocks, without `layer`"
-            self.report(error("E201", node.keyword_span, f"unknown layer `{node.keyword}`",
-                              hint or f"layers are {', '.join(f'`{x}`' for x in reg.names('layer'))}"))
+                hint = m.SETTING_AS_LAYER.format(keyword=node.keyword)
+            self.report(m.UNKNOWN_LAYER.at(node.keyword_span, hint=hint, keyword=node.keyword,
+                                           layers=m.quoted(reg.names("layer"))))
         else:
             hint = did_you_mean(node.keyword, reg.names("statement") + reg.names("layer") + ["layer"],
                                 _SYNONYM_STATEMENTS)
-            self.report(error("E200", node.keyword_span, f"unknown statement `{node.keyword}`",
-                              hint or "run `dlc explain E200` for the list of statements"))
+            self.report(m.UNKNOWN_STATEMENT.at(node.keyword_span, hint=hint, keyword=node.keyword))
 
     # --- binding values to parameters ----------------------------------------------------
 
@@ -55,8 +55,9 @@ class BindingStage:
         i = 0
         for value in values:
             if i >= len(slots):
-                self.report(error("E303", value.span, f"`{node.keyword}` takes {self.count_words(slots)}; "
-                                  f"`{self.source(value)}` is one too many", self.usage(node, slots)))
+                takes = m.POSITIONALS.of(len(slots))
+                self.report(m.TOO_MANY_POSITIONALS.at(value.span, keyword=node.keyword, takes=takes,
+                                                      source=self.source(value), usage=self.usage(node, slots)))
                 ok = False
                 continue
             slot = slots[i]
@@ -88,8 +89,8 @@ class BindingStage:
         by_name = {p.name: p for p in params if not p.positional}
         for opt in node.options:
             if opt.name in seen:
-                self.report(error("E305", opt.span, f"option `{opt.name}` is given twice",
-                                  "remove one of them", (Label(seen[opt.name].span, "first given here"),)))
+                self.report(m.OPTION_TWICE.at(opt.span, option=opt.name,
+                                              labels=(Label(seen[opt.name].span, m.FIRST_GIVEN_HERE),)))
                 ok = False
                 continue
             seen[opt.name] = opt
@@ -98,7 +99,8 @@ class BindingStage:
                 self.report_unknown_option(node, opt, by_name, slots)
                 ok = False
                 continue
-            converted = self.convert(opt.value, param, f"`{opt.name}`", f"`{opt.name}`: {param.doc}")
+            converted = self.convert(opt.value, param, m.OPTION_VALUE.format(option=opt.name),
+                                     m.PARAMETER_DOC.format(name=opt.name, doc=param.doc))
             args[opt.name] = converted
             ok &= converted is not _UNKNOWN
         for p in params:
@@ -112,18 +114,13 @@ class BindingStage:
         return self.spec.source[value.span.start:value.span.end]
 
     @staticmethod
-    def count_words(slots: list[Param]) -> str:
-        if not slots:
-            return "no positional values"
-        return f"at most {len(slots)} positional value{'s' * (len(slots) != 1)}"
-
-    @staticmethod
     def describe_positional(node: n.Statement, slots: list[Param], slot: Param) -> tuple[str, str | None]:
         """How messages name a positional value, and the hint that says what it is. A setting's only
         value is named by the setting (`epochs`), others by the slot too (`dense` units)."""
         if len(slots) == 1 and reg.lookup("statement", node.keyword) is not None:
-            return f"`{node.keyword}`", None
-        return f"`{node.keyword}` {slot.name}", f"`{slot.name}`: {slot.doc}"
+            return m.SETTING_VALUE.format(keyword=node.keyword), None
+        return m.POSITIONAL_VALUE.format(keyword=node.keyword, slot=slot.name), \
+            m.PARAMETER_DOC.format(name=slot.name, doc=slot.doc)
 
     @staticmethod
     def usage(node: n.Statement, slots: list[Param]) -> str:
@@ -134,42 +131,34 @@ class BindingStage:
             words.append(word if p.required else f"[{word}]")
         entry = reg.lookup("layer", node.keyword) or reg.lookup("statement", node.keyword)
         form = " ".join(words)
-        example = f", as in `{entry.example}`" if entry and entry.example and entry.example != form else ""
-        return f"the form is `{form}`{example}"
+        if entry and entry.example and entry.example != form:
+            return m.USAGE_WITH_EXAMPLE.format(form=form, example=entry.example)
+        return m.USAGE.format(form=form)
 
     def report_missing(self, node: n.Statement, slot: Param) -> None:
         entry = reg.lookup("layer", node.keyword) or reg.lookup("statement", node.keyword)
-        self.report(error("E302", node.span if node.block is None else node.keyword_span,
-                          f"`{node.keyword}` needs `{slot.name}`: {slot.doc}",
-                          f"for example `{entry.example}`" if entry and entry.example else None))
+        example = m.FOR_EXAMPLE.format(example=entry.example) if entry and entry.example else None
+        self.report(m.MISSING_POSITIONAL.at(node.span if node.block is None else node.keyword_span, hint=example,
+                                            keyword=node.keyword, slot=slot.name, doc=slot.doc))
 
     def report_unknown_option(self, node: n.Statement, opt: n.Option, known: dict[str, Param],
                               slots: list[Param]) -> None:
-        owner = f"`{node.keyword}`"
-        if any(p.name == opt.name for p in slots):  # `early_stop patience=3`
-            self.report(error("E202", opt.name_span, f"{owner} has no option `{opt.name}`",
-                              f"`{opt.name}` is a positional value, written without its name: "
-                              + self.usage(node, slots).removeprefix("the form is ")))
-            return
+        """E202, with the likeliest reason for its hint: a positional value given by name, an option of
+        another entry (adam's `momentum`), a misspelling; else the options the statement takes."""
+        owner, hint = node.keyword, None
         setting = reg.lookup("statement", node.keyword)
-        if isinstance(setting, reg.Setting) and setting.selects and node.positionals \
+        if any(p.name == opt.name for p in slots):  # `early_stop patience=3`
+            hint = m.OPTION_IS_POSITIONAL.format(option=opt.name, usage=self.usage(node, slots))
+        elif isinstance(setting, reg.Setting) and setting.selects and node.positionals \
                 and isinstance(node.positionals[0], n.Name):
-            owner = f"`{node.positionals[0].value}`"
-            # An option that belongs to a sibling entry (adam's `momentum`) says whose it is.
-            owners = [f"`{e.name}`" for e in reg.TABLES[setting.selects] if e.param(opt.name)]
+            owner = node.positionals[0].value
+            owners = [e.name for e in reg.TABLES[setting.selects] if e.param(opt.name)]
             if owners:
-                self.report(error("E202", opt.name_span, f"{owner} has no option `{opt.name}`",
-                                  f"`{opt.name}` is an option of {_and(owners)}; "
-                                  f"{owner} takes {self.option_list(known)}"))
-                return
-        synonyms = {s: p.name for p in known.values() for s in p.synonyms}
-        hint = did_you_mean(opt.name, known, synonyms)
-        self.report(error("E202", opt.name_span, f"{owner} has no option `{opt.name}`",
-                          hint or (f"{owner} takes {self.option_list(known)}" if known else f"{owner} takes no options")))
-
-    @staticmethod
-    def option_list(known: dict[str, Param]) -> str:
-        return ", ".join(f"`{k}=`" for k in known) if known else "no options"
+                hint = m.OPTION_OF_OTHERS.format(option=opt.name, owners=m.all_of(owners), owner=owner,
+                                                 options=m.options(known))
+        hint = hint or did_you_mean(opt.name, known, {s: p.name for p in known.values() for s in p.synonyms})
+        self.report(m.UNKNOWN_OPTION.at(opt.name_span, hint=hint, owner=owner, option=opt.name,
+                                        options=m.options(known)))
 
     @staticmethod
     def fits(value: n.Value, p: Param) -> bool:
@@ -196,24 +185,21 @@ class BindingStage:
         if self.holds_syntax_error(value):
             return _UNKNOWN
         if isinstance(value, n.List):
-            self.report(error("E306", value.span, "sweeps (lists of values) are not supported yet",
-                              "give one value; run one spec per value until sweeps arrive"))
+            self.report(m.SWEEP.at(value.span))
             return _UNKNOWN
         if not self.fits(value, p):
-            got = {n.Int: "an integer", n.Float: "a number", n.Bool: "a boolean", n.Name: "a name",
-                   n.Str: "a string", n.Shape: "a shape"}[type(value)]
             hint = None
             if p.kind == "int" and isinstance(value, n.Float):
-                hint = f"write a whole number, like `{max(1, round(value.value))}`"
+                hint = m.WHOLE_NUMBER.format(example=max(1, round(value.value)))
             elif p.kind in ("float", "int") and isinstance(value, n.Str):
-                hint = "numbers are written without quotes, like `0.5`"
+                hint = m.NUMBER_IN_QUOTES
             elif p.kind == "string" and isinstance(value, n.Name):
-                hint = f'put it in double quotes: `"{value.value}"`'
+                hint = m.STRING_WITHOUT_QUOTES.format(name=value.value)
             elif isinstance(value, n.Str) and value.value.isidentifier():
-                hint = f"write it without quotes: `{value.value}`"
-            expected = _or([f"`{c}`" for c in p.choices]) if p.kind == "choice" else KINDS[p.kind]
-            self.report(error("E300", value.span,
-                              f"{what} must be {expected}, got {got} `{self.source(value)}`", hint))
+                hint = m.NAME_IN_QUOTES.format(name=value.value)
+            expected = m.one_of(p.choices) if p.kind == "choice" else KINDS[p.kind]
+            self.report(m.WRONG_TYPE.at(value.span, hint=hint, what=what, expected=expected,
+                                        got=m.GOT[type(value)], source=self.source(value)))
             return _UNKNOWN
         if p.kind in ("choice", "ref"):
             return self.resolve_name(value, p, what)
@@ -221,20 +207,19 @@ class BindingStage:
             return self.resolve_name(value, Param(p.name, "ref", p.doc, table="dataset"), what)
         if isinstance(value, n.Shape):
             if p.kind == "size" and len(value.dims) != 2:
-                self.report(error("E300", value.span, f"{what} must have two sides, got `{self.source(value)}`",
-                                  "write it as HxW, like `3x3`, or one integer for a square"))
+                self.report(m.NOT_TWO_SIDES.at(value.span, what=what, source=self.source(value)))
                 return _UNKNOWN
             if p.range and not all(p.range.contains(d) for d in value.dims):
-                self.report(error("E301", value.span, f"{what} must be {p.range.describe()} on every side, "
-                                  f"got {self.source(value)}", doc))
+                self.report(m.SIDE_OUT_OF_RANGE.at(value.span, hint=doc, what=what, range=p.range.describe(),
+                                                   source=self.source(value)))
                 return _UNKNOWN
             if self.too_large(value, max(value.dims), p, what):
                 return _UNKNOWN
             return value.dims
         raw = value.value  # type: ignore[attr-defined]
         if p.range and isinstance(raw, (int, float)) and not isinstance(raw, bool) and not p.range.contains(raw):
-            self.report(error("E301", value.span, f"{what} must be {p.range.describe()}, got {self.source(value)}",
-                              doc))
+            self.report(m.OUT_OF_RANGE.at(value.span, hint=doc, what=what, range=p.range.describe(),
+                                          source=self.source(value)))
             return _UNKNOWN
         if isinstance(value, n.Int) and self.too_large(value, raw, p, what):
             return _UNKNOWN
@@ -248,10 +233,7 @@ class BindingStage:
         """Report a count or size above MAX_INT, where the parameter's own range has no upper end."""
         if number <= MAX_INT or (p.range is not None and p.range.hi is not None):
             return False
-        shown = self.source(value)
-        shown = shown if len(shown) <= 40 else f"{shown[:30]}...{shown[-7:]}"
-        self.report(error("E301", value.span, f"{what} must be ≤ {MAX_INT}, got {shown}",
-                          "counts and sizes go up to 2^31 - 1; no model needs more"))
+        self.report(m.COUNT_TOO_LARGE.at(value.span, what=what, limit=MAX_INT, source=m.abridged(self.source(value))))
         return True
 
     def resolve_name(self, value: n.Value, p: Param, what: str) -> Any:
@@ -259,21 +241,12 @@ class BindingStage:
         if p.kind == "choice":
             if name in p.choices:
                 return name
-            hint = did_you_mean(name, p.choices) or f"choose one of {', '.join(f'`{c}`' for c in p.choices)}"
-            self.report(error("E203", value.span, f"unknown value `{name}` for {what}", hint))
+            self.report(m.UNKNOWN_CHOICE.at(value.span, hint=did_you_mean(name, p.choices), name=name, what=what,
+                                            choices=m.quoted(p.choices)))
             return _UNKNOWN
         entry = reg.lookup(p.table, name)
         if entry is not None:
             return entry.name
-        hint = did_you_mean(name, reg.names(p.table)) or \
-            f"{p.table}s are {', '.join(f'`{e.name}`' for e in reg.TABLES[p.table])}"
-        self.report(error("E203", value.span, f"unknown {p.table} `{name}`", hint))
+        self.report(m.UNKNOWN_NAME.at(value.span, hint=did_you_mean(name, reg.names(p.table)), table=p.table,
+                                      name=name, names=m.quoted(e.name for e in reg.TABLES[p.table])))
         return _UNKNOWN
-
-
-def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
-
-
-def _or(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"

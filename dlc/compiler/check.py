@@ -13,18 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 from dlc.compiler import ir
+from dlc.compiler import messages as m
 from dlc.compiler import registry as reg
 from dlc.compiler.binding import _SYNONYM_STATEMENTS, _UNKNOWN, MAX_INT, BindingStage, _Bound
-from dlc.compiler.diagnostics import (
-    MAX_DIAGNOSTICS,
-    Diagnostic,
-    Label,
-    error,
-    file_span,
-    is_whole_file,
-    sort_key,
-    stopped,
-)
+from dlc.compiler.diagnostics import MAX_DIAGNOSTICS, Diagnostic, Label, file_span, is_whole_file, sort_key
 from dlc.compiler.registry import Param
 from dlc.compiler.rules import DataStage, TrainingStage
 from dlc.compiler.shapes import MAX_LAYERS, ShapeStage
@@ -52,7 +44,7 @@ def check(spec: n.Spec, base_dir: Path | None = None, extra: list[Diagnostic] | 
         program = checker.run()
     except _TooMany:
         program = None
-        checker.diagnostics.append(stopped(file_span(spec.path), "errors"))
+        checker.diagnostics.append(m.TOO_MANY_ERRORS.at(file_span(spec.path), limit=MAX_DIAGNOSTICS))
     diagnostics = sorted((extra or []) + checker.diagnostics, key=sort_key)
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
@@ -129,13 +121,11 @@ class _Checker(BindingStage, DataStage, ShapeStage, TrainingStage):
         setting = reg.lookup("statement", node.keyword)
         if setting is not None and not node.layer_prefix:
             if node.block is not None:
-                self.report(error("E307", node.keyword_span, f"`{node.keyword}` takes no block",
-                                  "only `repeat` and `residual` hold a block of layers"))
+                self.report(m.NO_BLOCK_TAKEN.at(node.keyword_span, keyword=node.keyword))
             first = self.settings.get(node.keyword, _UNKNOWN)
             if first is not _UNKNOWN:
-                labels = (Label(first.statement.span, "first set here"),) if first else ()
-                self.report(error("E304", node.span, f"`{node.keyword}` is set twice",
-                                  f"keep one `{node.keyword}` statement", labels))
+                labels = (Label(first.statement.span, m.FIRST_SET_HERE),) if first else ()
+                self.report(m.SET_TWICE.at(node.span, keyword=node.keyword, labels=labels))
                 return
             self.settings[node.keyword] = self.bind(node, self.setting_params(node))
             return

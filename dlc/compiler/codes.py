@@ -1,6 +1,7 @@
 """Every diagnostic code, declared once: a title, a long explanation, a failing example and
 its fix. `dlc explain CODE` prints an entry, `docs/errors.md` is generated from this list, and
-the tests check each failing example gets its code and each fix does not.
+the tests check each failing example gets its code and each fix does not. What a diagnostic of
+each code says is in the message table, `messages.py`.
 
 Examples that name data files read them from the folder the tests give (`houses.csv` with
 columns `rooms,area,price`, `empty.csv`, `objects.npz` holding an object array).

@@ -14,15 +14,22 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlc.compiler.diagnostics import printable
+from dlc.compiler import messages as m
+from dlc.compiler.diagnostics import Diagnostic, printable
+from dlc.grammar.nodes import Span
 
 
 class DataFactError(Exception):
-    """A data file that cannot serve as the spec says. `at` is `source` or `target`."""
+    """A data file that cannot serve as the spec says: its message and values, to be reported at the
+    `data` statement once its place there is known. `at` is that place: the `source`, the `target`
+    value, the `target option`'s name, or the whole `statement`."""
 
-    def __init__(self, code: str, message: str, hint: str | None = None, at: str = "source"):
-        super().__init__(message)
-        self.code, self.message, self.hint, self.at = code, message, hint, at
+    def __init__(self, message: m.Message, at: str = "source", hint: str | None = None, **values: object):
+        super().__init__(message.code)
+        self.message, self.at, self.hint, self.values = message, at, hint, values
+
+    def diagnostic(self, span: Span) -> Diagnostic:
+        return self.message.at(span, hint=self.hint, **self.values)
 
 
 @dataclass(frozen=True)
@@ -90,30 +97,27 @@ MAX_HEADER_CHARS = 2**20
 
 def csv_facts(path: Path, target: str | None) -> FileFacts:
     if target is None:
-        raise DataFactError("E603", "a CSV source needs `target=` naming its label column",
-                            'add `target="COLUMN"`, naming a column of the header')
+        raise DataFactError(m.NO_TARGET, at="statement")
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a name
             head = f.read(MAX_HEADER_CHARS)
         if len(head) == MAX_HEADER_CHARS and "\n" not in head:
-            raise DataFactError("E606", f"`{path.name}` has a header line over {MAX_HEADER_CHARS:,} characters",
-                                "the first row names the columns, e.g. `a,b,target`")
+            raise DataFactError(m.HEADER_TOO_LONG, file=path.name, limit=MAX_HEADER_CHARS)
         header = next(csv.reader(io.StringIO(head)), None)
     except UnicodeDecodeError:
-        raise DataFactError("E606", f"`{path.name}` is not UTF-8 text", "save the CSV as UTF-8") from None
+        raise DataFactError(m.CSV_NOT_UTF8, file=path.name) from None
     except (OSError, csv.Error) as e:
-        raise DataFactError("E606", f"cannot read `{path.name}`: {e}") from None
+        raise DataFactError(m.CANNOT_READ, file=path.name, reason=e) from None
     if not header or not any(c.strip() for c in header):
-        raise DataFactError("E606", f"`{path.name}` is empty: a CSV source needs a header row",
-                            "the first row names the columns, e.g. `a,b,target`")
+        raise DataFactError(m.EMPTY_CSV, file=path.name)
     columns = tuple(c.strip() for c in header)
     if target not in columns:
         from dlc.compiler.suggest import did_you_mean
 
-        raise DataFactError("E602", f"`{path.name}` has no column `{target}`",
-                            did_you_mean(target, columns) or f"its columns are {listing(columns)}", at="target")
+        raise DataFactError(m.NO_SUCH_COLUMN, at="target", hint=did_you_mean(target, columns), file=path.name,
+                            target=target, columns=listing(columns))
     if len(columns) < 2:
-        raise DataFactError("E606", f"`{path.name}` has only the target column: there are no features")
+        raise DataFactError(m.NO_FEATURES, file=path.name)
     return FileFacts((len(columns) - 1,), None, 1, False, False, columns)
 
 
@@ -153,31 +157,25 @@ def npz_facts(path: Path) -> FileFacts:
                         arrays[name] = _npy_header(f.read(4096), f"{name}.npy")
     # An unknown compression method raises NotImplementedError, an encrypted member RuntimeError.
     except (zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError, RuntimeError) as e:
-        raise DataFactError("E606", f"cannot read `{path.name}` as an NPZ archive: {e}",
-                            "write it with `numpy.savez(path, x=..., y=...)`") from None
+        raise DataFactError(m.NOT_AN_NPZ, file=path.name, reason=e) from None
     for name in ("x", "y"):
         if name not in arrays:
-            held = listing([m.removesuffix(".npy") for m in sorted(members)]) or "no arrays"
-            raise DataFactError("E604", f"`{path.name}` has no array `{name}`",
-                                f"an NPZ source holds arrays `x` and `y`; this one holds {held}")
+            held = listing([member.removesuffix(".npy") for member in sorted(members)]) or m.NO_ARRAYS
+            raise DataFactError(m.NO_ARRAY, file=path.name, name=name, held=held)
     for name, (kind, shape) in arrays.items():
         if kind not in "biuf":
-            what = {"O": "Python objects", "U": "strings", "S": "bytes"}.get(kind, f"values of dtype kind `{kind}`")
-            hint = ("object arrays are never loaded: that would mean unpickling, which can run code" if kind == "O"
-                    else "save the features and labels as numbers")
-            raise DataFactError("E604", f"array `{name}` in `{path.name}` holds {what}, not numbers", hint)
+            what = m.DTYPE_KINDS.get(kind) or m.OTHER_DTYPE_KIND.format(kind=kind)
+            raise DataFactError(m.NOT_NUMBERS, hint=m.OBJECTS_NEVER_LOADED if kind == "O" else None, file=path.name,
+                                name=name, what=what)
         if not shape:
-            raise DataFactError("E604", f"array `{name}` in `{path.name}` is a scalar, not examples",
-                                "the first axis of each array counts the examples")
+            raise DataFactError(m.SCALAR_ARRAY, file=path.name, name=name)
     for split in ("", "_val", "_test"):
         x, y = arrays.get("x" + split), arrays.get("y" + split)
         if (x is None) != (y is None):
             have, lack = ("x", "y") if x else ("y", "x")
-            raise DataFactError("E604", f"`{path.name}` has `{have}{split}` but no `{lack}{split}`",
-                                f"save `x{split}` and `y{split}` together")
+            raise DataFactError(m.UNPAIRED_ARRAY, file=path.name, have=have, lack=lack, split=split)
         if x and y and x[1][0] != y[1][0]:
-            raise DataFactError("E604", f"`x{split}` in `{path.name}` has {x[1][0]} examples but `y{split}` has "
-                                f"{y[1][0]}", "each example needs its label: the first axes must agree")
+            raise DataFactError(m.EXAMPLES_DISAGREE, file=path.name, split=split, x=x[1][0], y=y[1][0])
     y_kind, y_shape = arrays["y"]
     # One float per example may hold whole numbers, which are class labels too: known once loaded.
     integer_labels = None if y_kind == "f" and len(y_shape) == 1 else y_kind in "biu" and len(y_shape) == 1

@@ -68,23 +68,15 @@ def is_whole_file(span: Span) -> bool:
 
 
 def error(code: str, span: Span, message: str, hint: str | None = None, labels: tuple[Label, ...] = ()) -> Diagnostic:
+    """An error worded elsewhere: by a layer's shape rule, which words its own (`ShapeError`). The
+    stages word theirs with the message table (`messages.py`)."""
     return Diagnostic(code, "error", span, message, hint, labels)
-
-
-def warning(code: str, span: Span, message: str, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(code, "warning", span, message, hint)
 
 
 # Diagnostics reported for one file, at most: past them, the parser and the checker stop, so that a
 # megabyte of mistakes is checked in the time of its first few and prints a screenful, not megabytes.
+# The last one then says that checking stopped (`messages.TOO_MANY_ERRORS`), in the text and in JSON alike.
 MAX_DIAGNOSTICS = 50
-
-
-def stopped(span: Span, what: str) -> Diagnostic:
-    """The last diagnostic of a file that has more than MAX_DIAGNOSTICS: it says that checking stopped,
-    in the text and in JSON alike."""
-    return error("E101", span, f"too many {what}; stopped after {MAX_DIAGNOSTICS}",
-                 "fix these and check again: the rest of the file was not checked")
 
 
 def sort_key(d: Diagnostic) -> tuple:

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from dlc.compiler import ir
+from dlc.compiler import messages as m
 from dlc.compiler import registry as reg
 from dlc.compiler.binding import _UNKNOWN, _Bound
 from dlc.compiler.datafacts import NOT_FOUND, DataFactError, FileFacts, csv_facts, data_file_problem, npz_facts
-from dlc.compiler.diagnostics import Label, error, warning
+from dlc.compiler.diagnostics import Label
 from dlc.compiler.registry import show_shape
 from dlc.compiler.suggest import closest
 from dlc.grammar import nodes as n
@@ -37,15 +38,12 @@ class DataStage:
         val, test = a.get("val"), a.get("test")
         if isinstance(val, float) and isinstance(test, float) and val + test >= 1:
             where = node.option("test") or node.option("val")
-            self.report(error("E605", where.span, f"`val={val:g}` and `test={test:g}` leave no training data",
-                              "hold out less: the two fractions must add up to less than 1"))
+            self.report(m.NOTHING_TO_TRAIN_ON.at(where.span, val=val, test=test))
             bound.ok = False
         value = node.positionals[0]
         if isinstance(value, n.Name):
             if node.option("target"):
-                self.report(error("E202", node.option("target").name_span,
-                                  f"built-in dataset `{source}` has no option `target`",
-                                  "`target=` names the label column of a CSV file"))
+                self.report(m.TARGET_ON_BUILTIN.at(node.option("target").name_span, source=source))
                 return None
             if not bound.ok:
                 return None
@@ -59,28 +57,30 @@ class DataStage:
         suffix = path.suffix.lower()
         try:
             if suffix not in (".csv", ".npz"):
-                raise DataFactError("E601", f"unsupported data file `{source}`",
-                                    "use a `.csv` file with a header row or a `.npz` file with arrays `x` and `y`")
+                raise DataFactError(m.UNSUPPORTED_FILE, source=source)
             problem = data_file_problem(path)
             if problem == NOT_FOUND:
-                raise DataFactError("E600", f"data file `{source}` not found", f"looked for `{path}`" + (
-                    "" if written.is_absolute() else "; a relative path starts at the spec's folder"))
+                raise DataFactError(m.FILE_NOT_FOUND, source=source, path=path, hint=None if written.is_absolute()
+                                    else m.LOOKED_FOR_RELATIVE.format(path=path))
             if problem:
-                raise DataFactError("E606", f"data file `{source}` {problem}", "name a `.csv` or `.npz` file")
+                raise DataFactError(m.NOT_A_DATA_FILE, source=source, problem=problem)
             if a.get("target") is _UNKNOWN:
                 return None  # a `target=` of the wrong type, already reported
             if suffix == ".csv":
                 facts = csv_facts(path, a.get("target"))
             else:
                 if node.option("target"):
-                    raise DataFactError("E202", "an NPZ source has no option `target`",
-                                        "labels are the array `y`", at="target")
+                    raise DataFactError(m.TARGET_ON_NPZ, at="target option")
                 facts = npz_facts(path)
         except DataFactError as e:
-            where = node.option("target") if e.at == "target" and node.option("target") else None
-            span = (where.value.span if e.code != "E202" else where.name_span) if where else \
-                (value.span if e.code != "E603" else node.span)
-            self.report(error(e.code, span, e.message, e.hint))
+            target = node.option("target")
+            if e.at == "statement":
+                span = node.span
+            elif e.at == "source" or target is None:
+                span = value.span
+            else:
+                span = target.name_span if e.at == "target option" else target.value.span
+            self.report(e.diagnostic(span))
             return None
         if not bound.ok:
             return None
@@ -111,11 +111,10 @@ class DataStage:
         if data is not None and data.features is not None:
             have, want = _prod(data.features), _prod(shape)
             if have != want:
-                self.report(error("E404", bound.statement.span,
-                                  f"`input {show_shape(shape)}` has {want} values per example, "
-                                  f"but `{'x' if data.source == 'arrays' else data.name}` has {have}"
-                                  + (f" ({show_shape(data.features)})" if len(data.features) > 1 else ""),
-                                  f"use a shape with {have} values, like `input {have}`"))
+                data_shape = m.DATA_SHAPE.format(shape=show_shape(data.features)) if len(data.features) > 1 else ""
+                self.report(m.INPUT_VS_DATA.at(bound.statement.span, shape=show_shape(shape), want=want, have=have,
+                                               data="x" if data.source == "arrays" else data.name,
+                                               data_shape=data_shape))
                 return None
         return shape
 
@@ -191,48 +190,36 @@ class TrainingStage:
         fix = None
         if loss.task == "categorical":
             if len(output) != 1 or output[0] < 2:
-                hint = ("for two classes use `dense 1 sigmoid` with `loss binary_crossentropy`, "
-                        "or `dense 2 softmax`") if output == (1,) else "end with `flatten` then `dense CLASSES softmax`"
-                self.report(error("E500", span, f"`{loss.name}` needs a flat output with one unit per class, "
-                                  f"got {show_shape(output)}", hint))
+                self.report(m.OUTPUT_NOT_CLASSES.at(span, hint=m.FOR_TWO_CLASSES if output == (1,) else None,
+                                                    loss=loss.name, shape=show_shape(output)))
                 return
             if data and data.target_width and data.task == "multilabel":
-                fix = ("E503", f"`{loss.name}` needs one class index per example, but `{data.name}` has "
-                       f"{data.target_width} targets per example", "use `binary_crossentropy` for several labels")
+                fix = m.CLASS_INDEX_VS_LABELS.at(span, loss=loss.name, data=data.name, width=data.target_width)
             elif classes is not None and output[0] != classes:
-                fix = ("E501", f"the output has {_units(output)} but `{data.name}` has {classes} classes",
-                       f"end with `dense {classes} softmax`")
+                fix = m.UNITS_VS_CLASSES.at(span, units=_units(output), data=data.name, classes=classes)
             elif data and data.task == "regression":
-                fix = ("E503", f"`{loss.name}` needs class labels, but the labels of `{data.name}` are not integers",
-                       "use a regression loss such as `mse`, or store labels as integers")
+                fix = m.CLASSES_VS_REGRESSION.at(span, loss=loss.name, data=data.name)
         elif loss.task == "binary":
             if len(output) != 1:
-                self.report(error("E500", span, f"`{loss.name}` needs a flat output, got {show_shape(output)}",
-                                  "end with `flatten` then `dense 1 sigmoid`"))
+                self.report(m.OUTPUT_NOT_FLAT.at(span, loss=loss.name, shape=show_shape(output)))
                 return
             if classes is not None and classes != 2:
-                fix = ("E503", f"`{loss.name}` is for two classes, but `{data.name}` has {classes}",
-                       f"use `loss categorical_crossentropy` with `dense {classes} softmax`")
+                fix = m.TWO_CLASSES_VS_MORE.at(span, loss=loss.name, data=data.name, classes=classes)
             elif classes == 2 and output[0] != 1:
-                fix = ("E501", f"`{loss.name}` needs one output unit for the two classes of `{data.name}`, "
-                       f"got {output[0]}", "end with `dense 1 sigmoid`")
+                fix = m.UNITS_VS_TWO_CLASSES.at(span, loss=loss.name, data=data.name, got=output[0])
             elif data and data.target_width and data.task != "classification" and output[0] != data.target_width:
-                fix = ("E502", f"the output has {_units(output)} but `{data.name}` has {data.target_width} "
-                       f"label{'s' * (data.target_width != 1)} per example", f"end with `dense {data.target_width} sigmoid`")
+                fix = m.UNITS_VS_LABELS.at(span, units=_units(output), data=data.name,
+                                           per_example=m.LABELS.of(data.target_width), width=data.target_width)
         else:
             if classes is not None:
-                fix = ("E503", f"`{loss.name}` is a regression loss, but `{data.name}` has class labels",
-                       "use `loss categorical_crossentropy` (or `binary_crossentropy` for two classes)")
+                fix = m.REGRESSION_VS_CLASSES.at(span, loss=loss.name, data=data.name)
             elif data and data.target_width and output != (data.target_width,):
-                fix = ("E502", f"the output has {_units(output)} but `{data.name}` has "
-                       f"{data.target_width} target value{'s' * (data.target_width != 1)} per example",
-                       f"end with `dense {data.target_width}`")
+                fix = m.UNITS_VS_TARGETS.at(span, units=_units(output), data=data.name,
+                                            per_example=m.TARGET_VALUES.of(data.target_width), width=data.target_width)
         if fix:
-            self.report(error(fix[0], span, fix[1], fix[2]))
+            self.report(fix)
         elif loss.probability and activation not in (loss.probability, "linear"):
-            self.report(warning("W103", span, f"`{loss.name}` expects a `{loss.probability}` output, "
-                                f"not `{activation}`", f"end with `{loss.probability}`, or `linear` for logits; "
-                                f"as written, the loss takes the `{activation}` outputs as logits"))
+            self.report(m.OUTPUT_ACTIVATION.at(span, loss=loss.name, expected=loss.probability, activation=activation))
 
     def check_metrics(self, loss: reg.Loss | None) -> None:
         bound = self.settings.get("metrics")
@@ -243,15 +230,14 @@ class TrainingStage:
             if name is _UNKNOWN:
                 continue
             if name in seen:
-                self.report(error("E305", value.span, f"metric `{name}` is listed twice", "list it once",
-                                  (Label(seen[name].span, "first listed here"),)))
+                self.report(m.METRIC_TWICE.at(value.span, name=name,
+                                              labels=(Label(seen[name].span, m.FIRST_LISTED_HERE),)))
                 bound.ok = False
                 continue
             seen[name] = value
             metric = reg.lookup("metric", name)
             if loss is not None and metric.needs_classification and loss.task == "regression":
-                self.report(error("E504", value.span, f"`{name}` needs a classification loss, but the loss is "
-                                  f"`{loss.name}`", "use `mae` or `mse` to measure a regression"))
+                self.report(m.METRIC_VS_REGRESSION.at(value.span, name=name, loss=loss.name))
                 bound.ok = False
 
     def check_early_stop(self, data: ir.Data | None) -> ir.EarlyStop | None:
@@ -261,52 +247,47 @@ class TrainingStage:
         a, node = bound.args, bound.statement
         monitor = a["monitor"]
         metrics = self.settings.get("metrics")
-        listed = [m for m in (metrics.args.get("names", ()) if metrics else ()) if m is not _UNKNOWN]
-        known = ["loss", "val_loss"] + listed + [f"val_{m}" for m in listed]
+        listed = [name for name in (metrics.args.get("names", ()) if metrics else ()) if name is not _UNKNOWN]
+        known = ["loss", "val_loss"] + listed + [f"val_{name}" for name in listed]
         if monitor not in known:
             if reg.lookup("metric", monitor.removeprefix("val_")) and self.mentioned("metrics") \
                     and not (metrics and metrics.ok):
                 return None  # the `metrics` statement is broken or misspelled: it was reported there
             where = node.option("monitor")
-            self.report(error("E505", where.value.span if where else node.span,
-                              f"cannot monitor `{monitor}`: it is not computed", self.monitor_hint(monitor, known)))
+            self.report(m.NOT_COMPUTED.at(where.value.span if where else node.span, monitor=monitor,
+                                          known=m.quoted(known), hint=self.monitor_hint(monitor, known)))
             return None
         if monitor.startswith("val_") and data is not None and not data.has_val:
-            split = f"`data {data.name} val=0.1`" if data.source == "builtin" else "`val=0.1` on `data`"
-            self.report(error("E506", node.span, f"`early_stop` monitors `{monitor}`, but there is no validation data",
-                              f"hold some out with {split}, or monitor `loss`"))
+            split = m.HOLD_OUT_BUILTIN.format(name=data.name) if data.source == "builtin" else m.HOLD_OUT_FILE
+            self.report(m.NO_VALIDATION_DATA.at(node.span, monitor=monitor, split=split))
             return None
         base = reg.lookup("metric", monitor.removeprefix("val_"))
         mode = "max" if base is not None and base.higher_is_better and monitor.removeprefix("val_") != "loss" else "min"
         return ir.EarlyStop(a["patience"], monitor, a["min_delta"], a["restore_best"], mode)
 
     @staticmethod
-    def monitor_hint(monitor: str, known: list[str]) -> str:
-        """The closest quantity that is computed, or could be with one more metric."""
-        could = [prefix + m for m in reg.names("metric") for prefix in ("", "val_")]
+    def monitor_hint(monitor: str, known: list[str]) -> str | None:
+        """The closest quantity that is computed, or could be with one more metric; None when none is close."""
+        could = [prefix + name for name in reg.names("metric") for prefix in ("", "val_")]
         guess = closest(monitor, known + [q for q in could if q not in known])
         if guess is None:
-            return f"monitor one of {', '.join(f'`{k}`' for k in known)}"
+            return None  # the message's own hint lists what is computed
         if guess in known:
-            return f"did you mean `{guess}`?"
-        needed = f"`metrics {guess.removeprefix('val_')}`"
-        return f"add {needed} to compute it" if guess == monitor else f"did you mean `{guess}`? it needs {needed}"
+            return m.DID_YOU_MEAN.format(guess=guess)
+        hint = m.METRIC_NEEDED if guess == monitor else m.METRIC_GUESS
+        return hint.format(guess=guess, metric=guess.removeprefix("val_"))
 
     def warn_missing(self, input_shape: Any, data: ir.Data | None) -> None:
         if input_shape is None and data is None and not self.mentioned("input") and not self.mentioned("data") \
                 and not self.training:
             first = next((x for x in self.layers if isinstance(x, n.Statement)), None)
             if first is not None:
-                self.report(warning("W100", first.span, "the input shape is unknown: shapes are checked when arrays "
-                                    "arrive", "add `input SHAPE` or `data SOURCE` to check them now"))
-        for name, code, refusal in (("loss", "W101", "E507"), ("optimizer", "W102", "E508")):
+                self.report(m.INPUT_UNKNOWN.at(first.span))
+        for name, missing, refusal in (("loss", m.NO_LOSS, m.NO_LOSS_TO_TRAIN),
+                                       ("optimizer", m.NO_OPTIMIZER, m.NO_OPTIMIZER_TO_TRAIN)):
             if not self.mentioned(name):
-                hint = f"add, for example, `{reg.lookup('statement', name).example}`"
-                if self.training:
-                    self.report(error(refusal, self.file_start, f"no `{name}`: training needs one", hint))
-                else:
-                    self.report(warning(code, self.file_start, f"no `{name}`: `dlc run` and `fit` need one", hint))
-
+                self.report((refusal if self.training else missing).at(
+                    self.file_start, setting=name, example=reg.lookup("statement", name).example))
 
 
 def _entry_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -315,9 +296,7 @@ def _entry_args(args: dict[str, Any]) -> dict[str, Any]:
 
 def _units(shape: tuple[int, ...]) -> str:
     """An output's size in words: `3 units`, or `shape 6x6x4` when it is not flat."""
-    if len(shape) == 1:
-        return f"{shape[0]} unit{'s' * (shape[0] != 1)}"
-    return f"shape {show_shape(shape)}"
+    return m.UNITS.of(shape[0]) if len(shape) == 1 else m.OUTPUT_SHAPE.format(shape=show_shape(shape))
 
 
 def _prod(shape: tuple[int, ...]) -> int:

@@ -7,9 +7,10 @@ import math
 from typing import Any
 
 from dlc.compiler import ir
+from dlc.compiler import messages as m
 from dlc.compiler import registry as reg
 from dlc.compiler.binding import _UNKNOWN, _Bound
-from dlc.compiler.diagnostics import Label, error, warning
+from dlc.compiler.diagnostics import Label, error
 from dlc.compiler.registry import ShapeError, show_shape
 from dlc.grammar import nodes as n
 
@@ -38,8 +39,7 @@ class ShapeStage:
                 if id(node) not in self.bound_layers:
                     self.bound_layers[id(node)] = _Bound(node, {}, False)
                     if reg.lookup("statement", node.keyword) and not node.layer_prefix:
-                        self.report(error("E308", node.keyword_span, f"`{node.keyword}` cannot go inside a block",
-                                          "blocks hold layers; write settings at the top level"))
+                        self.report(m.SETTING_IN_BLOCK.at(node.keyword_span, keyword=node.keyword))
                     else:
                         self.report_unknown_statement(node, in_block=True)
                 shape = None
@@ -54,12 +54,9 @@ class ShapeStage:
 
     def report_too_many_layers(self, node: n.Statement, total: int) -> None:
         if node.block is None:
-            self.report(error("E309", node.span, f"the model has {total:,} layers; at most {MAX_LAYERS:,} are allowed",
-                              "no network needs this many: remove layers"))
-            return
-        self.report(error("E309", node.keyword_span, f"the model has {total:,} layers once `repeat` blocks are "
-                          f"expanded; at most {MAX_LAYERS:,} are allowed",
-                          "repeat fewer times: `repeat N` makes N copies of its block, each with its own weights"))
+            self.report(m.TOO_MANY_LAYERS.at(node.span, total=total, limit=MAX_LAYERS))
+        else:
+            self.report(m.TOO_MANY_REPEATED_LAYERS.at(node.keyword_span, total=total, limit=MAX_LAYERS))
 
     def check_layer(self, node: n.Statement, shape: tuple[int, ...] | None) -> tuple[ir.Layer | None, Any]:
         entry = reg.layer(node.keyword)
@@ -68,12 +65,10 @@ class ShapeStage:
             bound = self.bind(node, entry.params + reg.LAYER_COMMON)
             self.bound_layers[id(node)] = bound
             if entry.block and node.block is None:
-                self.report(error("E307", node.keyword_span, f"`{node.keyword}` needs a block of layers",
-                                  f"for example `{entry.example}`"))
+                self.report(m.BLOCK_NEEDED.at(node.keyword_span, keyword=node.keyword, example=entry.example))
                 bound.ok = False
             elif not entry.block and node.block is not None:
-                self.report(error("E307", node.keyword_span, f"`{node.keyword}` takes no block",
-                                  "only `repeat` and `residual` hold a block of layers"))
+                self.report(m.NO_BLOCK_TAKEN.at(node.keyword_span, keyword=node.keyword))
                 bound.ok = False
         name = self.name_layer(node, entry, bound)
         args = {k: v for k, v in bound.args.items() if k != "name"}
@@ -83,12 +78,12 @@ class ShapeStage:
             return (ir.Layer(entry.name, name, args, shape, None, None, node.span.line) if bound.ok else None), None
         try:
             output = entry.shape(shape, bound.args)
-        except ShapeError as e:
+        except ShapeError as e:  # worded by the layer's shape rule
             self.report(error(e.code, node.span, e.message, e.hint))
             return None, None
         if any(d < 1 for d in output):
-            self.report(error("E402", node.span, f"`{node.keyword}` would shrink its {show_shape(shape)} input "
-                              f"to {show_shape(output)}", "use a smaller window or `padding=same`"))
+            self.report(m.SHRINKS.at(node.span, keyword=node.keyword, shape=show_shape(shape),
+                                     output=show_shape(output)))
             return None, None
         if output[-1] == 1 and self.report_constant_activation(node, entry, bound):
             return None, None
@@ -108,11 +103,11 @@ class ShapeStage:
         if given is None:
             name, span = f"{entry.name}_{self.kind_counts[entry.name]}", node.span if node.block is None \
                 else node.keyword_span
-            how = "a layer without `name=` is named after its kind and its index"
+            how = m.NAMED_BY_KIND
         else:
             name, span = given + "".join(f"_{i}" for i in self.copies), node.option("name").value.span
             if self.copies:
-                how = f"inside `repeat`, `name={given}` gets each copy's number appended"
+                how = m.NAMED_PER_COPY.format(given=given)
         sure = given is not None or self.counted
         first, first_sure, first_how = self.names.setdefault(name, (span, sure, how))
         if first is not span and sure and first_sure:
@@ -124,9 +119,8 @@ class ShapeStage:
         if span.start in self.reported_names:
             return
         self.reported_names.add(span.start)
-        self.report(error("E310", span, f"two layers are named `{name}`",
-                          f"{how}: give one of them another `name=`" if how else "give one of them another `name=`",
-                          (Label(other, "also named here"),)))
+        self.report(m.DUPLICATE_NAME.at(span, name=name, labels=(Label(other, m.ALSO_NAMED_HERE),),
+                                        hint=m.NAMING_THEN_ANOTHER_NAME.format(how=how) if how else None))
 
     def training_steps(self) -> tuple[int, int, int] | None:
         """(steps, epochs, batches per epoch) of the run at most, when the number of training
@@ -151,11 +145,9 @@ class ShapeStage:
         self.warned_unsettled.add(id(node))
         steps, epochs, batches = run
         fits = math.floor(100 * 0.01 ** (1 / steps)) / 100  # a momentum whose start weighs < 1% after `steps`
-        lower = f"lower `momentum=` (`momentum={fits:g}` settles in {_count(steps, 'step')}), or " if fits > 0 else ""
-        self.report(warning("W104", node.span, f"`{node.keyword}` needs about {needed:,} training steps for its "
-                            f"running statistics to settle, but the run has at most {steps:,} ({_count(epochs, 'epoch')} "
-                            f"of {_count(batches, 'batch', 'batches')}): evaluation would use statistics that never settled",
-                            f"{lower}train for more epochs or with a smaller `batch`"))
+        lower = m.LOWER_MOMENTUM.format(momentum=fits, steps=m.STEPS.of(steps)) if fits > 0 else ""
+        self.report(m.UNSETTLED.at(node.span, keyword=node.keyword, needed=needed, steps=steps,
+                                   epochs=m.EPOCHS.of(epochs), batches=m.BATCHES.of(batches), lower=lower))
 
     def report_constant_activation(self, node: n.Statement, entry: reg.Layer, bound: _Bound) -> bool:
         """E405 for an activation that sums to 1 over the last axis (softmax) applied to one unit:
@@ -163,9 +155,7 @@ class ShapeStage:
         for slot, value in zip([p for p in entry.params if p.positional], node.positionals, strict=False):
             name = bound.args.get(slot.name)
             if slot.table == "activation" and isinstance(name, str) and reg.lookup("activation", name).sums_to_one:
-                self.report(error("E405", value.span, f"a `{name}` over one unit is always 1, so nothing before it "
-                                  "can learn", "use `sigmoid` for one probability, or give the layer one unit "
-                                  "per class"))
+                self.report(m.CONSTANT_OUTPUT.at(value.span, name=name))
                 return True
         return False
 
@@ -175,11 +165,9 @@ class ShapeStage:
         if entry.skip:
             body, out = self.check_layers(body_nodes, shape)
             if shape is not None and out is not None and out != shape:
-                self.report(error("E403", node.keyword_span,
-                                  f"`{entry.name}` block changes the shape from {show_shape(shape)} to {show_shape(out)}",
-                                  f"the block's output is added to its input: end it with a layer of shape "
-                                  f"{show_shape(shape)}, like `dense {shape[0]}`" if len(shape) == 1 else
-                                  "the block's output is added to its input, so their shapes must be equal"))
+                fix = m.END_BLOCK_WITH.format(shape=show_shape(shape), units=shape[0]) if len(shape) == 1 else None
+                self.report(m.BLOCK_CHANGES_SHAPE.at(node.keyword_span, hint=fix, block=entry.name,
+                                                     shape=show_shape(shape), output=show_shape(out)))
                 return None, None
         else:
             times = bound.args.get(entry.copies) if entry.copies else 1
@@ -224,6 +212,3 @@ def _first_over_layer_limit(nodes: list[n.Node]) -> tuple[n.Node | None, int]:
             first = node
     return first, total
 
-
-def _count(number: int, noun: str, plural: str | None = None) -> str:
-    return f"1 {noun}" if number == 1 else f"{number:,} {plural or noun + 's'}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from dlc.runtime import train as programs
 from dlc.runtime.devices import _cache_entries
+from dlc.runtime.options import FitOptions
 from dlc.runtime.stopping import DIVERGING_GROWTH, Diverged, EarlyStopping, Interrupted, Progress
 from dlc.runtime.train import Trainer, TrainState, _streamed_epoch
 
@@ -34,20 +34,20 @@ class Checkpointer(Protocol):
 
 
 def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray],
-        val: tuple[np.ndarray, np.ndarray] | None, epochs: int, seed: int,
-        on_epoch: Callable[[int, dict[str, float]], None] | None = None, *,
-        checkpointer: Checkpointer | None = None, resume: tuple[Progress, Any] | None = None,
-        should_stop: Callable[[], bool] | None = None, data_budget: int | None = None,
-        on_compiled: Callable[[float, bool], None] | None = None) -> FitResult:
-    """Train for up to `epochs`, with early stopping when the program asks for it.
+        val: tuple[np.ndarray, np.ndarray] | None, options: FitOptions, *,
+        checkpointer: Checkpointer | None = None, resume: tuple[Progress, Any] | None = None) -> FitResult:
+    """Train for the epochs of the trainer's program, with its seed (`Session.prepare` applied the
+    options' overrides), and early stopping when the program asks for it.
 
     `resume` = (progress, best arrays) continues a checkpointed run; the keys of epoch e are
     derived from (seed, e), so a resumed run draws exactly what the uninterrupted one would.
-    `should_stop` is polled before the first epoch and after every one (safe points): when it
-    says so, the state is checkpointed and Interrupted raised. A non-finite loss raises Diverged
-    before anything of that epoch is kept. Training data larger than `data_budget` bytes stays on the host and is
-    streamed through the device in chunks of whole batches.
+    `options.should_stop` is polled before the first epoch and after every one (safe points): when
+    it says so, the state is checkpointed and Interrupted raised. A non-finite loss raises Diverged
+    before anything of that epoch is kept. Training data larger than `options.data_budget` bytes
+    stays on the host and is streamed through the device in chunks of whole batches.
     """
+    epochs, seed, data_budget = trainer.program.epochs, trainer.program.seed, options.data_budget
+    should_stop = options.should_stop or (lambda: False)
     start = time.perf_counter()
     stream = data_budget is not None and train[0].nbytes + train[1].nbytes > data_budget
     if stream:
@@ -82,9 +82,9 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         train_epoch = lowered.compile()
         timings["compile"] = time.perf_counter() - t0
         timings["compile_cached"] = float(_cache_entries() == cached_before and cached_before > 0)
-        if on_compiled:
-            on_compiled(timings["compile"], bool(timings["compile_cached"]))
-    if should_stop is not None and should_stop():  # asked during loading or compiling: nothing new to save
+        if options.on_compiled:
+            options.on_compiled(timings["compile"], bool(timings["compile_cached"]))
+    if should_stop():  # asked during loading or compiling: nothing new to save
         raise Interrupted(progress.epoch, progress.history)
     for epoch in range(progress.epoch + 1, epochs + 1 if not finished else 0):
         t0 = time.perf_counter()
@@ -111,11 +111,11 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         if is_best and keep_best:
             best = copy({"params": state.params, "batch_stats": state.batch_stats})
         progress.epoch = epoch
-        interrupted = should_stop is not None and should_stop()
+        interrupted = should_stop()
         if checkpointer is not None:
             checkpointer.save(state, best, progress, force=interrupted or stop or epoch == epochs)
-        if on_epoch:
-            on_epoch(epoch, logs)
+        if options.on_epoch:
+            options.on_epoch(epoch, logs)
         if interrupted:
             raise Interrupted(epoch, progress.history)
         if stop:

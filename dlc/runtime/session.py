@@ -8,7 +8,6 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +19,7 @@ from dlc.runtime import data as data_mod
 from dlc.runtime import sources
 from dlc.runtime.loop import FitResult, fit
 from dlc.runtime.memory import device_data_budget, guard_memory
+from dlc.runtime.options import FitOptions
 from dlc.runtime.train import Trainer, TrainState, abstract_state, init_state, make_trainer
 
 if TYPE_CHECKING:
@@ -113,8 +113,8 @@ class Session:
         return self.result.history if self.result else []
 
     @classmethod
-    def prepare(cls, owner: SpecOwner, x: Any, y: Any, validation_data: Any, seed: int | None,
-                epochs: int | None) -> tuple[ir.Program, data_mod.Prepared, ir.Data | None]:
+    def prepare(cls, owner: SpecOwner, x: Any, y: Any, validation_data: Any,
+                options: FitOptions) -> tuple[ir.Program, data_mod.Prepared, ir.Data | None]:
         """Check the spec against the data it will train on, then load, split and normalize it.
         The spec is checked again once the data is loaded, with what only the data tells (its
         classes): a mismatch is an error in the spec before anything trains."""
@@ -134,7 +134,7 @@ class Session:
         facts = dataclasses.replace(facts, examples=len(x_raw))
         program = owner.recheck(facts, warn=True)
         arrays = facts if arrays is not None else None
-        changes = {k: v for k, v in (("seed", seed), ("epochs", epochs)) if v is not None}
+        changes = {k: v for k, v in (("seed", options.seed), ("epochs", options.epochs)) if v is not None}
         program = dataclasses.replace(program, **changes)
         prepared = _split(program, x_raw, y_raw, given, source=source)
         for message in prepared.warnings:
@@ -142,21 +142,18 @@ class Session:
         return program, prepared, arrays
 
     @classmethod
-    def fit(cls, owner: SpecOwner, x: Any, y: Any, *, validation_data: Any = None, epochs: int | None = None,
-            seed: int | None = None, on_epoch: Callable[[int, dict], None] | None = None,
-            checkpoint_dir: Path | None = None, resume: bool = False, checkpoint_interval: float = 2.0,
-            should_stop: Callable[[], bool] | None = None, devices: int | str | None = None,
-            data_budget: int | None = None, on_compiled: Callable[[float, bool], None] | None = None) -> Session:
+    def fit(cls, owner: SpecOwner, x: Any, y: Any, validation_data: Any, options: FitOptions) -> Session:
+        """Train `owner`'s spec on (x, y), or on its `data` when they are None, as `options` say."""
         started = time.perf_counter()
-        program, prepared, arrays = cls.prepare(owner, x, y, validation_data, seed, epochs)
+        program, prepared, arrays = cls.prepare(owner, x, y, validation_data, options)
         data_time = time.perf_counter() - started
-        budget = data_budget if data_budget is not None else device_data_budget()
+        budget = options.data_budget if options.data_budget is not None else device_data_budget()
         guard_memory(program, prepared, budget)
-        trainer = make_trainer(program, len(prepared.train.x), program.epochs, devices)
+        trainer = make_trainer(program, len(prepared.train.x), program.epochs, options.devices)
         val = (prepared.val.x, prepared.val.y) if prepared.val is not None else None
         checkpoints, restored = None, None
         with contextlib.ExitStack() as held:
-            if checkpoint_dir is not None:
+            if (checkpoint_dir := options.checkpoint_dir) is not None:
                 from dlc.runtime.checkpoints import TrainingCheckpoints, refuse_linked_folder
                 from dlc.runtime.identity import run_identity
                 from dlc.runtime.runlock import RunLock
@@ -166,15 +163,15 @@ class Session:
                 # before it reads or clears anything there.
                 refuse_linked_folder(checkpoint_dir)
                 try:
-                    Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+                    checkpoint_dir.mkdir(parents=True, exist_ok=True)
                     held.enter_context(RunLock(checkpoint_dir))
                 except OSError as e:
                     raise StorageError(f"cannot lock the checkpoint folder `{checkpoint_dir}`: "
                                        f"{e.strerror or e}; nothing was trained or written") from None
                 identity = run_identity(program.source, program.seed, program.epochs)
-                checkpoints = TrainingCheckpoints(checkpoint_dir, identity, checkpoint_interval)
+                checkpoints = TrainingCheckpoints(checkpoint_dir, identity, options.checkpoint_interval)
                 held.callback(checkpoints.close)
-                if resume:
+                if options.resume:
                     restored = cls.resume_from(checkpoints, trainer, program, identity)
             started = time.perf_counter()
             if restored is not None:
@@ -184,9 +181,9 @@ class Session:
                 state, resume_args = init_state(trainer, program.input_shape, program.seed), None
             jax.block_until_ready(state)
             init_time = time.perf_counter() - started
-            result = fit(trainer, state, (prepared.train.x, prepared.train.y), val, program.epochs, program.seed,
-                         on_epoch, checkpointer=checkpoints, resume=resume_args, should_stop=should_stop,
-                         data_budget=budget, on_compiled=on_compiled)
+            result = fit(trainer, state, (prepared.train.x, prepared.train.y), val,
+                         dataclasses.replace(options, data_budget=budget), checkpointer=checkpoints,
+                         resume=resume_args)
             result.timings = {"data": data_time, "init": init_time, **result.timings}
         return cls(owner, program, trainer, result.state, prepared, result, arrays)
 

@@ -55,6 +55,19 @@ def test_the_spec_file_is_read_once(tmp_path, monkeypatch, capsys):
     assert len(opened) == 1
 
 
+def test_the_spec_is_parsed_once_even_to_train_it_twice(tmp_path, monkeypatch, capsys):
+    """`--repeat-check` trains the program the command checked a second time; it parses nothing again."""
+    import dlc.api
+
+    parsed = []
+    real_parse = dlc.api.parse
+    monkeypatch.setattr(dlc.api, "parse", lambda *args: (parsed.append(args), real_parse(*args))[1])
+    monkeypatch.setattr(sys, "stdin", _Stdin(SPEC.encode()))
+    assert main(["run", "-", "--out", str(tmp_path / "run"), "-q", "--repeat-check"]) == EXIT_OK
+    assert "repeat check: a second run gave the identical history" in capsys.readouterr().out
+    assert len(parsed) == 1
+
+
 def test_a_spec_without_data_gets_advice_for_the_command_line(tmp_path, capsys):
     spec = tmp_path / "nodata.dl"
     spec.write_text(SPEC.replace("data iris val=0.2\n", ""))

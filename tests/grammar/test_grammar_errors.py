@@ -96,6 +96,14 @@ def test_recovery_resumes_after_a_semicolon_on_the_same_line():
     assert [type(s).__name__ for s in spec.statements] == ["Broken", "Statement", "Broken", "Statement"]
 
 
+def test_an_unterminated_string_ends_at_its_line_even_after_a_backslash():
+    """A backslash does not carry a string on to the next line (the lexer's strings never do), so
+    recovery leaves the next line to itself, as a parse in parts does."""
+    spec, diagnostics = parse('model "a\\\nbatch 2')
+    assert [d.code for d in diagnostics] == ["E106"]
+    assert spec.statements[1:] == (n.Statement("batch", (n.Int(2),)),)
+
+
 def test_a_broken_statement_is_a_broken_node_spanning_it_with_its_keyword():
     text = "batch 2\nlayer dense 64 @ # note\nseed 1"
     broken = parse(text)[0].statements[1]

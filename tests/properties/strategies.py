@@ -197,6 +197,7 @@ def hidden_layers(draw: st.DrawFn, width: int, depth: int = 1) -> tuple[n.Statem
         kind = draw(st.sampled_from(FLAT_LAYERS + (("residual", "repeat") if depth > 0 else ())))
         if kind == "residual":
             body = draw(hidden_layers(width, depth - 1)) + (draw(flat_layer("dense", units=width)),)
+            assume(width > 1 or not _sums_to_one(body[-1]))  # the block's last layer: E405 too
             out.append(n.Statement("residual", block=body))
         elif kind == "repeat":
             times = draw(st.integers(1, 3))

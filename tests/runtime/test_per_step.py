@@ -10,6 +10,7 @@ import numpy as np
 
 import dlc
 from dlc.runtime.loop import fit
+from dlc.runtime.options import FitOptions
 from dlc.runtime.train import init_state, make_trainer
 
 SPEC = """\
@@ -36,7 +37,7 @@ def test_a_conv_model_on_a_cpu_trains_by_steps_and_equals_the_scan():
     by_steps = make_trainer(program, len(x), program.epochs)
     assert by_steps.per_step == (jax.default_backend() == "cpu")
     scan = dataclasses.replace(by_steps, per_step=False)
-    results = [fit(t, init_state(t, program.input_shape, 0), (x, y), None, program.epochs, 0)
+    results = [fit(t, init_state(t, program.input_shape, 0), (x, y), None, FitOptions())
                for t in (dataclasses.replace(by_steps, per_step=True), scan)]
     for a, b in zip(results[0].history, results[1].history):
         for key in ("loss", "accuracy"):

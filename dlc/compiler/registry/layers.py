@@ -28,12 +28,17 @@ class Layer(Entry):
     """`shape(input, args) -> output` raises ShapeError; `count(input, args)` gives trainable
     parameters; `build(args, lib)` returns `apply(x, train) -> y`, called inside a Flax compact
     method (lib: nn, jnp, jax and helpers); `args["name"]` is the layer's name, which names the
-    Flax module it makes, so the parameter tree is keyed by layer names. The fields after `build` tell the checker, the
-    lowering, the summary and the runtime how to treat the layer, so none of them names one."""
+    Flax module it makes, so the parameter tree is keyed by layer names. `code(args, src)` writes
+    the same layer out as Python for `--emit py`: an expression of `x` (and `train`, `rows`) giving
+    its output, with `src.initializer(name)` the code of an initializer; it must compute exactly
+    what `build` does (tests/emit holds the two to the same numbers). The fields after `code` tell
+    the checker, the lowering, the summary and the runtime how to treat the layer, so none of them
+    names one."""
 
     shape: Callable[[Shape, dict], Shape] = lambda s, a: s
     count: Callable[[Shape, dict], int] = lambda s, a: 0
     build: Callable[[dict, Any], Any] | None = None
+    code: Callable[[dict, Any], str] | None = None
     block: bool = False  # takes `{ ... }`
     # Keeps non-trainable state (batchnorm's running statistics); its `apply` also takes `rows`,
     # 1 for the real examples of the batch and 0 for padding, so that padding never enters it.
@@ -82,8 +87,7 @@ def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
 def _windowed(shape: Shape, args: dict, window_key: str, layer: str) -> Shape:
     """Output height and width of a convolution or pool (the rules of `lax` VALID and SAME)."""
     _need_rank(shape, 3, layer)
-    kh, kw = _pair(args[window_key])
-    sh, sw = _pair(args["stride"] if args.get("stride") is not None else args[window_key])
+    (kh, kw), (sh, sw) = _windows(args, window_key)
     h, w = shape[0], shape[1]
     if args["padding"] == "same":
         return (-(-h // sh), -(-w // sw))
@@ -114,6 +118,11 @@ def _any_rank(name: str) -> Callable[[Shape, dict], Shape]:
     return rule
 
 
+def _windows(a: dict, window_key: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(window, strides) of a convolution or pool: the stride defaults to the window."""
+    return _pair(a[window_key]), _pair(a["stride"] if a.get("stride") is not None else a[window_key])
+
+
 def _build_dense(a: dict, lib: Any) -> Any:
     dense = lib.nn.Dense(a["units"], use_bias=a["bias"], kernel_init=lib.initializer(a["init"]),
                          name=a["name"])
@@ -126,12 +135,23 @@ def _build_conv(a: dict, lib: Any) -> Any:
     return lambda x, train: conv(x)
 
 
+def _code_conv(a: dict, src: Any) -> str:
+    return (f"nn.Conv({a['filters']}, {_pair(a['kernel'])}, strides={_pair(a['stride'])}, use_bias={a['bias']}, "
+            f"padding=\"{a['padding'].upper()}\", kernel_init={src.initializer(a['init'])}, name=\"{a['name']}\")(x)")
+
+
 def _build_pool(pool: Callable[[Any], Callable]) -> Callable[[dict, Any], Any]:
     def build(a: dict, lib: Any) -> Any:
-        window = _pair(a["size"])
-        strides = _pair(a["stride"] if a["stride"] is not None else a["size"])
+        window, strides = _windows(a, "size")
         return lambda x, train: pool(lib.nn)(x, window, strides=strides, padding=a["padding"].upper())
     return build
+
+
+def _code_pool(function: str) -> Callable[[dict, Any], str]:
+    def code(a: dict, src: Any) -> str:
+        window, strides = _windows(a, "size")
+        return f"nn.{function}(x, {window}, strides={strides}, padding=\"{a['padding'].upper()}\")"
+    return code
 
 
 def _build_dropout(a: dict, lib: Any) -> Any:
@@ -148,6 +168,11 @@ def _build_batchnorm(a: dict, lib: Any) -> Any:
         return norm(x, use_running_average=not train, mask=mask)
 
     return apply
+
+
+def _code_batchnorm(a: dict, src: Any) -> str:
+    return (f"nn.BatchNorm(momentum={a['momentum']!r}, epsilon={a['eps']!r}, name=\"{a['name']}\")"
+            "(x, use_running_average=not train, mask=real_rows(rows, x))")
 
 
 def _build_layernorm(a: dict, lib: Any) -> Any:
@@ -176,19 +201,23 @@ LAYERS: tuple[Layer, ...] = (
           example="dense 64 relu",
           shape=_dense_shape,
           count=lambda s, a: s[0] * a["units"] + (a["units"] if a["bias"] else 0),
-          build=_build_dense, activates=True),
+          build=_build_dense, activates=True,
+          code=lambda a, src: f"nn.Dense({a['units']}, use_bias={a['bias']}, kernel_init={src.initializer(a['init'])}, "
+                              f"name=\"{a['name']}\")(x)"),
     Layer("dropout", "randomly zero a fraction of inputs while training (a regulariser)",
           (positional("rate", "float", "fraction of inputs dropped", range=FRACTION),),
           example="dropout 0.5",
-          build=_build_dropout, train_only=True, passes_activation=True, rng_stream="dropout"),
+          build=_build_dropout, train_only=True, passes_activation=True, rng_stream="dropout",
+          code=lambda a, src: f"nn.Dropout({a['rate']!r}, name=\"{a['name']}\")(x, deterministic=not train)"),
     Layer("activation", "apply an activation function on its own",
           (positional("activation", "ref", "the activation", table="activation"),),
           example="activation relu",
-          build=lambda a, lib: lambda x, train: x, activates=True),
+          build=lambda a, lib: lambda x, train: x, activates=True, code=lambda a, src: "x"),
     Layer("flatten", "reshape each example to one axis",
           example="flatten",
           shape=lambda s, a: (math.prod(s),),
-          build=lambda a, lib: lambda x, train: x.reshape((x.shape[0], -1)), passes_activation=True),
+          build=lambda a, lib: lambda x, train: x.reshape((x.shape[0], -1)), passes_activation=True,
+          code=lambda a, src: "x.reshape((x.shape[0], -1))"),
     Layer("conv2d", "a 2-D convolution over height and width",
           (positional("filters", "int", "number of output channels", range=POSITIVE),
            positional("kernel", "size", "kernel size, `3` or `3x3`", range=POSITIVE),
@@ -200,30 +229,33 @@ LAYERS: tuple[Layer, ...] = (
           example="conv2d 16 3x3 relu",
           shape=_conv_shape,
           count=lambda s, a: math.prod(_pair(a["kernel"])) * s[2] * a["filters"] + (a["filters"] if a["bias"] else 0),
-          build=_build_conv, activates=True, per_step_on_cpu=True),
+          build=_build_conv, code=_code_conv, activates=True, per_step_on_cpu=True),
     Layer("maxpool2d", "keep the largest value of each window",
           (positional("size", "size", "window size, `2` or `2x2`", range=POSITIVE),
            option("stride", "size", "step between windows (default: the window size)", None, range=POSITIVE),
            PADDING),
           example="maxpool2d 2",
-          shape=_pool_shape("maxpool2d"), build=_build_pool(lambda nn: nn.max_pool)),
+          shape=_pool_shape("maxpool2d"), build=_build_pool(lambda nn: nn.max_pool),
+          code=_code_pool("max_pool")),
     Layer("avgpool2d", "average each window",
           (positional("size", "size", "window size, `2` or `2x2`", range=POSITIVE),
            option("stride", "size", "step between windows (default: the window size)", None, range=POSITIVE),
            PADDING),
           example="avgpool2d 2",
-          shape=_pool_shape("avgpool2d"), build=_build_pool(lambda nn: nn.avg_pool)),
+          shape=_pool_shape("avgpool2d"), build=_build_pool(lambda nn: nn.avg_pool),
+          code=_code_pool("avg_pool")),
     Layer("batchnorm", "normalise each channel over the batch; running statistics are used at evaluation",
           (option("momentum", "float", "decay of the running statistics", 0.99, range=FRACTION),
            option("eps", "float", "added to the variance", 1e-3, range=GREATER_THAN_ZERO)),
           example="batchnorm",
           shape=_any_rank("batchnorm"), count=lambda s, a: 2 * s[-1],
-          build=_build_batchnorm, stateful=True, settling=lambda a: _steps_to_forget(a["momentum"])),
+          build=_build_batchnorm, code=_code_batchnorm, stateful=True, settling=lambda a: _steps_to_forget(a["momentum"])),
     Layer("layernorm", "normalise each example over its last axis",
           (option("eps", "float", "added to the variance", 1e-6, range=GREATER_THAN_ZERO),),
           example="layernorm",
           shape=_any_rank("layernorm"), count=lambda s, a: 2 * s[-1],
-          build=_build_layernorm),
+          build=_build_layernorm,
+          code=lambda a, src: f"nn.LayerNorm(epsilon={a['eps']!r}, name=\"{a['name']}\")(x)"),
     Layer("repeat", "the layers of the block, N times over, each time with their own weights",
           (positional("times", "int", "how many times", range=Range(lo=1, hi=1000)),),
           example="repeat 3 { dense 64 relu; dropout 0.1 }", block=True, copies="times"),

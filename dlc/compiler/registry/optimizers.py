@@ -23,9 +23,11 @@ _EPS = option("eps", "float", "added to the denominator for stability", 1e-8, ra
 @dataclass(frozen=True)
 class Optimizer(Entry):
     """`build(args, learning_rate, optax)` returns an optax GradientTransformation;
-    `slots(args)` is how many parameter-sized arrays its state keeps (for the memory estimate)."""
+    `slots(args)` is how many parameter-sized arrays its state keeps (for the memory estimate);
+    `code(args)` writes the same transformation out for `--emit py`, its rate the name `schedule`."""
 
     build: Callable[[dict, Any, Any], Any] | None = None
+    code: Callable[[dict], str] | None = None
     slots: Callable[[dict], int] = lambda a: 0
 
 
@@ -35,28 +37,34 @@ OPTIMIZERS: tuple[Optimizer, ...] = (
                option("nesterov", "bool", "Nesterov's look-ahead momentum", False)),
               example="optimizer sgd lr=0.1 momentum=0.9",
               build=lambda a, lr, optax: optax.sgd(lr, momentum=a["momentum"] or None, nesterov=a["nesterov"]),
+              code=lambda a: f"optax.sgd(schedule, momentum={a['momentum'] or None!r}, nesterov={a['nesterov']})",
               slots=lambda a: 1 if a["momentum"] else 0),
     Optimizer("adam", "adaptive moments (Kingma & Ba, 2015)", (_lr(1e-3), _B1, _B2, _EPS),
               example="optimizer adam lr=1e-3",
-              build=lambda a, lr, optax: optax.adam(lr, b1=a["b1"], b2=a["b2"], eps=a["eps"]), slots=lambda a: 2),
+              build=lambda a, lr, optax: optax.adam(lr, b1=a["b1"], b2=a["b2"], eps=a["eps"]), slots=lambda a: 2,
+              code=lambda a: f"optax.adam(schedule, b1={a['b1']!r}, b2={a['b2']!r}, eps={a['eps']!r})"),
     Optimizer("adamw", "adam with decoupled weight decay (Loshchilov & Hutter, 2019)",
               (_lr(1e-3), _B1, _B2, _EPS,
                option("weight_decay", "float", "decay applied to the weights each step", 1e-4, range=NON_NEGATIVE,
                       synonyms=("wd", "decay"))),
               example="optimizer adamw lr=1e-3 weight_decay=1e-4",
               build=lambda a, lr, optax: optax.adamw(lr, b1=a["b1"], b2=a["b2"], eps=a["eps"],
-                                                     weight_decay=a["weight_decay"]), slots=lambda a: 2),
+                                                     weight_decay=a["weight_decay"]), slots=lambda a: 2,
+              code=lambda a: f"optax.adamw(schedule, b1={a['b1']!r}, b2={a['b2']!r}, eps={a['eps']!r}, "
+                             f"weight_decay={a['weight_decay']!r})"),
     Optimizer("adagrad", "per-parameter rates from the sum of squared gradients (Duchi et al., 2011)",
               (_lr(0.01), option("eps", "float", "added to the denominator for stability", 1e-7,
                                  range=GREATER_THAN_ZERO, synonyms=("epsilon",))),
               example="optimizer adagrad lr=0.05",
-              build=lambda a, lr, optax: optax.adagrad(lr, eps=a["eps"]), slots=lambda a: 1),
+              build=lambda a, lr, optax: optax.adagrad(lr, eps=a["eps"]), slots=lambda a: 1,
+              code=lambda a: f"optax.adagrad(schedule, eps={a['eps']!r})"),
     Optimizer("adadelta", "adagrad with a decaying window, nearly free of a learning rate (Zeiler, 2012)",
               (_lr(1.0), option("rho", "float", "decay of the squared-gradient average", 0.9, range=FRACTION),
                option("eps", "float", "added to the denominator for stability", 1e-6, range=GREATER_THAN_ZERO,
                       synonyms=("epsilon",))),
               example="optimizer adadelta lr=1.0",
-              build=lambda a, lr, optax: optax.adadelta(lr, rho=a["rho"], eps=a["eps"]), slots=lambda a: 2),
+              build=lambda a, lr, optax: optax.adadelta(lr, rho=a["rho"], eps=a["eps"]), slots=lambda a: 2,
+              code=lambda a: f"optax.adadelta(schedule, rho={a['rho']!r}, eps={a['eps']!r})"),
     Optimizer("rmsprop", "divide by a running average of squared gradients (Hinton, 2012)",
               (_lr(1e-3), option("decay", "float", "decay of the squared-gradient average", 0.9, range=FRACTION,
                                  synonyms=("rho",)),
@@ -64,7 +72,9 @@ OPTIMIZERS: tuple[Optimizer, ...] = (
               example="optimizer rmsprop lr=1e-3 decay=0.9",
               build=lambda a, lr, optax: optax.rmsprop(lr, decay=a["decay"], eps=a["eps"],
                                                        momentum=a["momentum"] or None),
-              slots=lambda a: 2 if a["momentum"] else 1),
+              slots=lambda a: 2 if a["momentum"] else 1,
+              code=lambda a: f"optax.rmsprop(schedule, decay={a['decay']!r}, eps={a['eps']!r}, "
+                             f"momentum={a['momentum'] or None!r})"),
 )
 
 # Options every optimizer takes besides its own.
@@ -76,9 +86,12 @@ OPTIMIZER_COMMON: tuple[Param, ...] = (
 
 @dataclass(frozen=True)
 class Schedule(Entry):
-    """`build(args, base_lr, total_steps, steps_per_epoch, optax)` returns an optax schedule."""
+    """`build(args, base_lr, total_steps, steps_per_epoch, optax)` returns an optax schedule;
+    `code(args)` writes out the same schedule of rate 1.0 for `--emit py`, in terms of the names
+    `steps_per_epoch` and `total_steps`."""
 
     build: Callable[..., Any] | None = None
+    code: Callable[[dict], str] | None = None
 
 
 def _steps(name: str, doc: str) -> Param:
@@ -87,20 +100,25 @@ def _steps(name: str, doc: str) -> Param:
 
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule("constant", "the same learning rate throughout", example="schedule constant",
-             build=lambda a, lr, total, epoch, optax: optax.constant_schedule(lr)),
+             build=lambda a, lr, total, epoch, optax: optax.constant_schedule(lr),
+             code=lambda a: "optax.constant_schedule(1.0)"),
     Schedule("exponential", "multiply the rate by `decay_rate` every `decay_steps` steps",
              (option("decay_rate", "float", "factor per `decay_steps`", 0.9, range=Range(lo=0, hi=1, lo_open=True)),
               _steps("decay_steps", "steps per decay (default: one epoch)"),
               option("staircase", "bool", "decay in steps instead of smoothly", False)),
              example="schedule exponential decay_rate=0.9",
              build=lambda a, lr, total, epoch, optax: optax.exponential_decay(
-                 lr, a["decay_steps"] or epoch, a["decay_rate"], staircase=a["staircase"])),
+                 lr, a["decay_steps"] or epoch, a["decay_rate"], staircase=a["staircase"]),
+             code=lambda a: f"optax.exponential_decay(1.0, {a['decay_steps'] or 'steps_per_epoch'}, "
+                            f"{a['decay_rate']!r}, staircase={a['staircase']})"),
     Schedule("cosine", "cosine decay from the rate to `alpha` times it",
              (_steps("decay_steps", "steps to decay over (default: the whole run)"),
               option("alpha", "float", "final rate as a fraction of the first", 0.0, range=Range(lo=0, hi=1))),
              example="schedule cosine",
              build=lambda a, lr, total, epoch, optax: optax.cosine_decay_schedule(
-                 lr, a["decay_steps"] or total, alpha=a["alpha"])),
+                 lr, a["decay_steps"] or total, alpha=a["alpha"]),
+             code=lambda a: f"optax.cosine_decay_schedule(1.0, {a['decay_steps'] or 'total_steps'}, "
+                            f"alpha={a['alpha']!r})"),
     Schedule("warmup_cosine", "linear warm-up from 0, then cosine decay",
              (_steps("warmup", "warm-up steps (default: one epoch)"),
               _steps("decay_steps", "steps of the whole schedule (default: the whole run)"),
@@ -108,5 +126,8 @@ SCHEDULES: tuple[Schedule, ...] = (
              example="schedule warmup_cosine warmup=100",
              build=lambda a, lr, total, epoch, optax: optax.warmup_cosine_decay_schedule(
                  0.0, lr, min(a["warmup"] or epoch, max((a["decay_steps"] or total) - 1, 1)),
-                 max(a["decay_steps"] or total, 2), end_value=lr * a["alpha"])),
+                 max(a["decay_steps"] or total, 2), end_value=lr * a["alpha"]),
+             code=lambda a: "optax.warmup_cosine_decay_schedule(0.0, 1.0, "
+                            f"min({a['warmup'] or 'steps_per_epoch'}, max({a['decay_steps'] or 'total_steps'} - 1, 1)), "
+                            f"max({a['decay_steps'] or 'total_steps'}, 2), end_value=1.0 * {a['alpha']!r})"),
 )

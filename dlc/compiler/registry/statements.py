@@ -16,27 +16,31 @@ class Dataset(Entry):
     reads the copy shipped in scikit-learn's wheel (never a download) as `(x, y)`; `file` names that
     copy (rows of features then the class; `header`: a first line of counts and names), which the
     runtime reads directly when it matches these facts, sparing the second it takes to import
-    scikit-learn."""
+    scikit-learn. `loader` is the function of `sklearn.datasets` that `--emit py` calls."""
 
     features: Shape = ()
     classes: int = 0
     examples: int = 0
     load: Callable[[Any], tuple] | None = None
+    loader: str = ""
     file: str = ""
     header: bool = True
 
 
 DATASETS: tuple[Dataset, ...] = (
     Dataset("digits", "8x8 images of handwritten digits, 10 classes (scikit-learn)", example="data digits val=0.1",
-            features=(64,), classes=10, examples=1797, load=lambda sk: sk.load_digits(return_X_y=True),
+            features=(64,), classes=10, examples=1797, load=lambda sk: sk.load_digits(return_X_y=True), loader="load_digits",
             file="digits.csv.gz", header=False),
     Dataset("iris", "iris flower measurements, 3 species", example="data iris val=0.2",
-            features=(4,), classes=3, examples=150, load=lambda sk: sk.load_iris(return_X_y=True), file="iris.csv"),
+            features=(4,), classes=3, examples=150, load=lambda sk: sk.load_iris(return_X_y=True), file="iris.csv",
+            loader="load_iris"),
     Dataset("wine", "chemical analysis of wines, 3 cultivars", example="data wine val=0.2",
-            features=(13,), classes=3, examples=178, load=lambda sk: sk.load_wine(return_X_y=True), file="wine_data.csv"),
+            features=(13,), classes=3, examples=178, load=lambda sk: sk.load_wine(return_X_y=True), file="wine_data.csv",
+            loader="load_wine"),
     Dataset("breast_cancer", "breast mass measurements, malignant or benign", example="data breast_cancer val=0.2",
             features=(30,), classes=2, examples=569,
-            load=lambda sk: sk.load_breast_cancer(return_X_y=True), file="breast_cancer.csv"),
+            load=lambda sk: sk.load_breast_cancer(return_X_y=True), file="breast_cancer.csv",
+            loader="load_breast_cancer"),
 )
 
 DATA_OPTIONS: tuple[Param, ...] = (

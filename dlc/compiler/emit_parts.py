@@ -1,0 +1,497 @@
+'''The fixed parts of an emitted program (`emit_py`): the runtime's procedure written out as plain
+JAX, Flax, Optax and NumPy. Each part mirrors a function of `dlc.runtime` (named in its
+docstring) step for step, so that the emitted file computes the same numbers; a change to one
+of those functions must be made here too (tests/emit holds the two to the same history).
+`@NAME@` marks a value `emit_py` fills in.
+'''
+
+from __future__ import annotations
+
+TEMPLATE_NAMES = ("MODEL", "NAME", "STREAMS")
+
+PARTS: dict[str, str] = {}
+
+# --- data: `runtime.sources.load_source` and `runtime.data.prepare` ---------------------------
+
+PARTS["load_builtin"] = '''
+# --- data -------------------------------------------------------------------------------------
+
+
+def load_data():
+    """(x, y, parts the data brings itself): the copy of the dataset in scikit-learn's wheel."""
+    from sklearn.datasets import @LOADER@
+
+    x, y = @LOADER@(return_X_y=True)
+    return np.asarray(x), np.asarray(y), {}
+'''
+
+PARTS["load_csv"] = '''
+# --- data -------------------------------------------------------------------------------------
+
+
+def load_data():
+    """(x, y, parts the data brings itself) from the CSV file: every column but the target is a
+    feature, read as float32; the target is numbers when every cell is one, else class names."""
+    with open(DATA_FILE, newline="", encoding="utf-8-sig") as f:
+        header = [cell.strip() for cell in next(csv.reader(f))]
+    target = header.index(TARGET)
+    features = [j for j in range(len(header)) if j != target]
+    with open(DATA_FILE, newline="", encoding="utf-8-sig") as f:
+        next(csv.reader(f))
+        x = np.loadtxt(f, dtype=np.float32, delimiter=",", quotechar='"', comments=None, ndmin=2,
+                       usecols=features)
+    with open(DATA_FILE, newline="", encoding="utf-8-sig") as f:
+        cells = [row[target] for row in itertools.islice(csv.reader(f), 1, None) if row]
+    try:
+        values = np.array([float(cell) for cell in cells])
+    except ValueError:
+        return x, np.array([cell.strip() for cell in cells]), {}
+    whole = np.array_equal(values, np.round(values)) and np.abs(values).max() < 2**53
+    return x, values.astype(np.int64) if whole else values, {}
+'''
+
+PARTS["load_npz"] = '''
+# --- data -------------------------------------------------------------------------------------
+
+
+def load_data():
+    """(x, y, parts the data brings itself: `x_val`/`y_val`, `x_test`/`y_test`) from the NPZ file."""
+    with np.load(DATA_FILE, allow_pickle=False) as arrays:
+        given = {part: (arrays[f"x_{part}"], arrays[f"y_{part}"]) for part in ("val", "test")
+                 if f"x_{part}" in arrays}
+        return arrays["x"], arrays["y"], given
+'''
+
+PARTS["load_arrays"] = '''
+# --- data -------------------------------------------------------------------------------------
+
+
+def load_data():
+    """The model was trained on arrays given to `fit`, which this file cannot know: load them here."""
+    raise SystemExit("@NAME@ was trained on arrays given to fit(): write load_data() to return (x, y, {})")
+'''
+
+PARTS["class_labels"] = '''
+def class_labels(y):
+    """One class label per example: text, integers or booleans (whole floats become integers)."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    return y.astype(np.int64) if y.dtype.kind == "f" else y
+
+
+def indices(ys, labels):
+    """Each label replaced by its position in `labels`."""
+    position = {label: i for i, label in enumerate(labels)}
+    return {part: np.array([position[label] for label in y.tolist()], dtype=np.int32) for part, y in ys.items()}
+
+
+def sorted_labels(ys):
+    """Every label found, sorted (numbers before text)."""
+    found = {label for y in ys.values() for label in np.unique(y).tolist()}
+    return sorted(found, key=lambda label: (isinstance(label, str), label))
+'''
+
+PARTS["encode_categorical"] = '''
+def encode_labels(ys):
+    """Class indices (int32) into the sorted labels found, and those labels."""
+    ys = {part: class_labels(y) for part, y in ys.items()}
+    labels = sorted_labels(ys)
+    return indices(ys, labels), labels
+'''
+
+PARTS["encode_binary_labels"] = '''
+def encode_labels(ys):
+    """One 0/1 column (float32) per example: the position of its label among the two sorted ones."""
+    ys = {part: class_labels(y.reshape(len(y), 1) if y.ndim == 1 else y) for part, y in ys.items()}
+    labels = sorted_labels(ys)
+    labels = [0, 1] if set(labels) <= {0, 1} else labels
+    return {part: y.astype(np.float32).reshape(-1, 1) for part, y in indices(ys, labels).items()}, labels
+'''
+
+PARTS["encode_multilabel"] = '''
+def encode_labels(ys):
+    """Several 0/1 labels per example, as float32 rows."""
+    return {part: y.reshape(len(y), -1).astype(np.float32) for part, y in ys.items()}, [0, 1]
+'''
+
+PARTS["encode_regression"] = '''
+def encode_labels(ys):
+    """Numeric targets as float32 rows; a regression has no labels."""
+    return {part: y.astype(np.float64).reshape(len(y), -1).astype(np.float32) for part, y in ys.items()}, None
+'''
+
+_SIZES = '''
+    sizes = {part: max(1, round(fraction * n)) if fraction > 0 else 0
+             for part, fraction in (("test", test), ("val", val))}
+    if not any(sizes.values()):
+        return {"train": np.arange(n)}
+    order = np.random.default_rng(seed).permutation(n) if SHUFFLE else np.arange(n)
+'''.strip("\n")
+
+PARTS["split"] = f'''
+def split_indices(n, val, test, seed, strata):
+    """Example indices per part: a seeded permutation (or the file order) cut into train, val, test."""
+{_SIZES}
+    train_end, val_end = n - sizes["val"] - sizes["test"], n - sizes["test"]
+    parts = {{"train": order[:train_end], "val": order[train_end:val_end], "test": order[val_end:]}}
+    return {{part: index for part, index in parts.items() if len(index)}}
+'''
+
+PARTS["split_stratified"] = f'''
+def split_indices(n, val, test, seed, strata):
+    """Example indices per part: held-out parts (test first) take every class in proportion to what
+    is left of it, from a seeded permutation; each part keeps the permutation's order."""
+{_SIZES}
+    pools = [order[strata[order] == c] for c in np.unique(strata)]  # each class in shuffled order
+    left = np.array([len(pool) for pool in pools])
+    taken = np.zeros_like(left)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    parts = {{}}
+    for part, size in sizes.items():
+        quota = size * left / left.sum()  # `size` examples shared in proportion, largest remainders first
+        share = np.floor(quota).astype(left.dtype)
+        share[np.argsort(share - quota, kind="stable")[:size - share.sum()]] += 1
+        parts[part] = np.concatenate([pool[t:t + s] for pool, t, s in zip(pools, taken, share)])
+        taken, left = taken + share, left - share
+    parts["train"] = np.concatenate([pool[t:] for pool, t in zip(pools, taken)])
+    parts = {{part: index[np.argsort(rank[index])] for part, index in parts.items()}}
+    return {{part: index for part, index in parts.items() if len(index)}}
+'''
+
+_NORMALIZED = '''
+def normalized(x, shift, scale):
+    """Examples flattened, (x - shift) / scale per feature, in float32."""
+    flat = x.reshape(len(x), -1)
+    dtype = flat.dtype if flat.dtype == np.float32 else np.float64
+    return ((flat - np.asarray(shift, dtype)) / np.asarray(scale, dtype)).astype(np.float32, copy=False)
+'''
+
+PARTS["normalize_standard"] = '''
+def normalization(flat):
+    """Per-feature mean and standard deviation of the training part; a constant feature is only shifted."""
+    shift, scale = flat.mean(0, dtype=np.float64), flat.std(0, dtype=np.float64)
+    return shift, np.where(np.ptp(flat, 0) == 0, 1.0, scale)
+
+''' + _NORMALIZED
+
+PARTS["normalize_minmax"] = '''
+def normalization(flat):
+    """Per-feature minimum and range of the training part; a constant feature is only shifted."""
+    shift, scale = flat.min(0).astype(np.float64), np.ptp(flat, 0).astype(np.float64)
+    return shift, np.where(np.ptp(flat, 0) == 0, 1.0, scale)
+
+''' + _NORMALIZED
+
+PARTS["normalize_none"] = '''
+def normalization(flat):
+    """`normalize=none`: features are used as they are."""
+    return None, None
+
+
+def normalized(x, shift, scale):
+    """Examples flattened, in float32."""
+    return x.reshape(len(x), -1).astype(np.float32, copy=False)
+'''
+
+PARTS["prepare"] = '''
+def examples(x):
+    """x as numbers: float32 stays float32, anything else becomes float64 (as statistics are computed)."""
+    x = np.asarray(x)
+    return x if x.dtype == np.float32 else x.astype(np.float64)
+
+
+def prepare_data(seed):
+    """{part: (x, y)} for train and, where the spec holds them out, val and test, split, encoded and
+    normalized (fitted on the training part) as `dlc run` does; and the class labels."""
+    x, y, given = load_data()
+    x = examples(x)
+    encoded, labels = encode_labels({"all": np.asarray(y), **{part: np.asarray(py) for part, (_, py) in given.items()}})
+    @SPLIT@
+    xs = {part: examples(px) for part, (px, _) in given.items()} | {part: x[index] for part, index in parts.items()}
+    ys = {part: encoded[part] for part in given} | {part: encoded["all"][index] for part, index in parts.items()}
+    shift, scale = normalization(xs["train"].reshape(len(xs["train"]), -1))
+    return {part: (normalized(xs[part], shift, scale).reshape(len(xs[part]), *INPUT_SHAPE), ys[part])
+            for part in ("train", "val", "test") if part in xs}, labels
+'''
+
+# --- training: `runtime.train.Trainer`, `init_state` and `runtime.loop.fit` -------------------
+
+PARTS["engine"] = '''
+# --- training ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainState:
+    """Everything that changes while training; a pytree, so a whole epoch is one program."""
+
+    params: dict
+    batch_stats: dict
+    opt_state: tuple
+
+
+jax.tree_util.register_dataclass(TrainState, data_fields=["params", "batch_stats", "opt_state"], meta_fields=[])
+
+
+def streams(key):
+    """The key of every random stream the layers draw from while training."""
+    return {stream: key for stream in @STREAMS@}
+
+
+def forward(params, batch_stats, x, train, rng=None, rows=None):
+    """Training outputs (logits for a fused loss) and the updated batch statistics."""
+    variables = {"params": params}
+    if batch_stats:
+        variables["batch_stats"] = batch_stats
+    if train and batch_stats:
+        out, updates = MODEL.apply(variables, x, train=True, logits=True, rows=rows, rngs=streams(rng),
+                                   mutable=["batch_stats"])
+        return out, updates["batch_stats"]
+    out = MODEL.apply(variables, x, train=train, logits=True, rngs=streams(rng) if train else None)
+    return out, batch_stats
+
+
+def batch_sums(out, y, mask, per_example):
+    """Masked sums of the loss and every metric over a batch."""
+    sums = {"loss": jnp.sum(per_example * mask)}
+    if METRICS:
+        pred = predictions(out)
+        for name, metric in METRICS.items():
+            sums[name] = jnp.sum(metric(pred, y) * mask)
+    return sums
+
+
+def zeros():
+    return {name: jnp.zeros((), jnp.float32) for name in ("loss", *METRICS)}
+
+
+class Trainer:
+    """The compiled programs of training with one optimizer and batch size."""
+
+    def __init__(self, tx, batch):
+        self.tx, self.batch = tx, batch
+        self.train_epoch = jax.jit(self.epoch, donate_argnums=(0,))
+        self.evaluate_chunk = jax.jit(self.chunk_sums)
+
+    def run(self, state, x, y, key, epoch):
+        """One epoch of training: the new state and the mean training loss and metrics."""
+        return self.train_epoch(state, x, y, key, epoch)
+
+    def step(self, state, totals, x, y, idx, m, dropout_key, i):
+        """One mini-batch `x[idx]` (`m` zeroes its padding rows): the update, and the running sums
+        of the loss and metrics."""
+        xb, yb = x[idx], y[idx]
+        count = jnp.maximum(jnp.sum(m), 1.0)
+
+        def objective(params):
+            out, stats = forward(params, state.batch_stats, xb, True, jax.random.fold_in(dropout_key, i), m)
+            per_example = per_example_loss(out, yb)
+            return jnp.sum(per_example * m) / count, (out, stats, per_example)
+
+        (_, (out, stats, per_example)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        sums = batch_sums(jax.lax.stop_gradient(out), yb, m, per_example)
+        return TrainState(params, stats, opt_state), jax.tree.map(jnp.add, totals, sums)
+
+    def plan(self, n, key, epoch):
+        """The epoch's batches: indices (steps, batch) of a permutation drawn on the device, a mask
+        that is 0 for the padding of the last batch (one shape every epoch), and the dropout key."""
+        shuffle_key, dropout_key = jax.random.split(jax.random.fold_in(key, epoch))
+        order = jax.random.permutation(shuffle_key, n) if SHUFFLE else jnp.arange(n)
+        steps = max(1, math.ceil(n / self.batch))
+        pad = steps * self.batch - n
+        index = jnp.concatenate([order, jnp.zeros((pad,), order.dtype)]).reshape(steps, self.batch)
+        mask = jnp.concatenate([jnp.ones((n,), jnp.float32), jnp.zeros((pad,), jnp.float32)]).reshape(steps, self.batch)
+        return index, mask, dropout_key
+
+    def epoch(self, state, x, y, key, epoch):
+        """One epoch: shuffle on the device, scan over the mini-batches. Returns the new state and
+        the mean training loss and metrics (in training mode, as Keras reports them)."""
+        n = x.shape[0]
+        index, mask, dropout_key = self.plan(n, key, epoch)
+
+        def step(carry, inputs):
+            i, idx, m = inputs
+            return self.step(*carry, x, y, idx, m, dropout_key, i), None
+
+        (state, totals), _ = jax.lax.scan(step, (state, zeros()), (jnp.arange(index.shape[0]), index, mask))
+        return state, jax.tree.map(lambda t: t / n, totals)
+
+    def chunk_sums(self, params, batch_stats, x, y, mask):
+        """Masked sums of loss and metrics over one evaluation chunk."""
+        out, _ = forward(params, batch_stats, x, False)
+        return batch_sums(out, y, mask, per_example_loss(out, y))
+
+    def evaluation_sums(self, state, split):
+        totals = None
+        for xb, yb, mask in split[1]:
+            sums = self.evaluate_chunk(state.params, state.batch_stats, xb, yb, mask)
+            totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+        return totals
+
+    def evaluate(self, state, split):
+        """Mean loss and metrics over a split made by `eval_set`."""
+        sums = jax.device_get(self.evaluation_sums(state, split))
+        return {name: float(value) / max(split[0], 1) for name, value in sums.items()}
+
+
+def eval_set(x, y):
+    """(examples, chunks): a split cut into chunks of EVAL_CHUNK rows, the last padded and masked."""
+    chunks = []
+    for start in range(0, max(len(x), 1), EVAL_CHUNK):
+        xb, yb = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
+        pad = EVAL_CHUNK - len(xb)
+        mask = np.concatenate([np.ones(len(xb), np.float32), np.zeros(pad, np.float32)])
+        xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
+        yb = np.concatenate([yb, np.zeros((pad, *yb.shape[1:]), yb.dtype)])
+        chunks.append(jax.device_put((xb, yb, mask)))
+    return len(x), chunks
+
+
+def init_state(tx, seed):
+    """Initial parameters, batch statistics and optimizer state, drawn from the seed."""
+    key = jax.random.fold_in(jax.random.key(seed), 0)
+
+    def init(key):
+        variables = MODEL.init({"params": key, **streams(key)}, jnp.zeros((1, *INPUT_SHAPE), jnp.float32),
+                               train=False)
+        params = variables.get("params", {})
+        return TrainState(params, variables.get("batch_stats", {}), tx.init(params))
+
+    return jax.jit(init).lower(key).compile({"xla_backend_optimization_level": 0})(key)
+
+
+class EarlyStopping:
+    """Is this epoch the best so far, and should training stop (the spec's `early_stop`)."""
+
+    def __init__(self, rule):
+        self.rule, self.best, self.best_epoch, self.waited = rule, math.nan, 0, 0
+
+    def update(self, epoch, logs):
+        rule = self.rule
+        monitor = rule["monitor"] if rule else ("val_loss" if "val_loss" in logs else "loss")
+        value, delta = logs[monitor], rule["min_delta"] if rule else 0.0
+        if math.isnan(self.best) or (value > self.best + delta if rule and rule["mode"] == "max"
+                                     else value < self.best - delta):
+            self.best, self.best_epoch, self.waited = value, epoch, 0
+            return True, False
+        self.waited += 1
+        return False, rule is not None and self.waited >= rule["patience"]
+
+
+def fit(train, val, epochs, seed):
+    """Train for up to `epochs`, stopping early as the spec says. Returns the final state (the best
+    epoch's weights where `restore_best`), the history (a dict per epoch) and the best epoch."""
+    batch = max(1, min(BATCH, len(train[0])))  # a batch larger than the data is the whole data
+    steps_per_epoch = max(1, math.ceil(len(train[0]) / batch))
+    tx = make_optimizer(steps_per_epoch, steps_per_epoch * epochs)
+    trainer = TRAINER(tx, batch)
+    state = init_state(tx, seed)
+    x, y = jax.device_put(train[0]), jax.device_put(train[1])
+    val_set = eval_set(*val) if val is not None else None
+    copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
+    keep_best = EARLY_STOP is not None and EARLY_STOP["restore_best"]
+    stopper, best, history = EarlyStopping(EARLY_STOP), None, []
+    base_key = jax.random.fold_in(jax.random.key(seed), 1)
+    start_loss = trainer.evaluate(state, eval_set(train[0][:EVAL_CHUNK], train[1][:EVAL_CHUNK]))["loss"]
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        state, train_metrics = trainer.run(state, x, y, base_key, epoch)
+        val_sums = trainer.evaluation_sums(state, val_set) if val_set else {}
+        fetched = jax.device_get((train_metrics, val_sums))  # the one host sync of the epoch
+        logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
+                **{f"val_{k}": float(v) / val_set[0] for k, v in fetched[1].items()}}
+        logs["epoch_time"] = time.perf_counter() - started
+        for quantity in ("loss", "val_loss"):
+            if quantity in logs and not math.isfinite(logs[quantity]):
+                raise SystemExit(f"training diverged at epoch {epoch}: `{quantity}` is {logs[quantity]}")
+        if math.isfinite(start_loss) and logs["loss"] > 1e3 * max(start_loss, 1e-6):
+            raise SystemExit(f"training diverged at epoch {epoch}: `loss` grew from {start_loss:.4g} before "
+                             f"training to {logs['loss']:.4g}")
+        history.append(logs)
+        print(f"epoch {epoch}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()
+                                                     if k not in ("epoch", "epoch_time")))
+        is_best, stop = stopper.update(epoch, logs)
+        if is_best and keep_best:
+            best = copy({"params": state.params, "batch_stats": state.batch_stats})
+        if stop:
+            break
+    if best is not None:
+        state = TrainState(best["params"], best["batch_stats"], state.opt_state)
+    return trainer, state, history, stopper.best_epoch if EARLY_STOP else len(history)
+'''
+
+PARTS["scan_only"] = '''
+TRAINER = Trainer
+'''
+
+PARTS["per_step"] = '''
+class StepTrainer(Trainer):
+    """The same epoch as `Trainer.run`, one compiled step per mini-batch called from Python: XLA's
+    CPU backend runs the backward pass of convolutions far slower inside a loop than as a program
+    of its own, so on a CPU this trains such models several times faster, to the same numbers."""
+
+    def __init__(self, tx, batch):
+        super().__init__(tx, batch)
+        self.one_step = jax.jit(self.indexed_step, donate_argnums=(0, 1))
+        self.plan_epoch = jax.jit(lambda key, epoch, n: self.plan(n, key, epoch), static_argnums=(2,))
+        self.zeros = jax.jit(zeros)
+        self.mean = jax.jit(lambda totals, n: jax.tree.map(lambda t: t / n, totals))
+
+    def indexed_step(self, state, totals, x, y, index, mask, dropout_key, i):
+        idx = jax.lax.dynamic_index_in_dim(index, i, keepdims=False)
+        m = jax.lax.dynamic_index_in_dim(mask, i, keepdims=False)
+        return self.step(state, totals, x, y, idx, m, dropout_key, i)
+
+    def run(self, state, x, y, key, epoch):
+        n = x.shape[0]
+        index, mask, dropout_key = self.plan_epoch(key, epoch, n)
+        totals = self.zeros()
+        for i in range(index.shape[0]):
+            state, totals = self.one_step(state, totals, x, y, index, mask, dropout_key, i)
+        return state, self.mean(totals, n)
+
+
+TRAINER = StepTrainer if jax.default_backend() == "cpu" else Trainer
+'''
+
+PARTS["main"] = '''
+# --- the command ------------------------------------------------------------------------------
+
+
+def predict(variables, x):
+    """The model's outputs (its output activation applied) for normalized examples x."""
+    return MODEL.apply(variables, x, train=False)
+
+
+def write_history(path, history):
+    """history.csv: a row per epoch, as `dlc run` writes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Train @NAME@ as `dlc run` would.")
+    parser.add_argument("--out", type=Path, default=Path("runs") / f"@NAME@-{time.strftime('%Y%m%d-%H%M%S')}",
+                        help="the folder history.csv is written to (default: runs/@NAME@-TIMESTAMP)")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs at most (default: {EPOCHS})")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"the seed of all randomness (default: {SEED})")
+    args = parser.parse_args(argv)
+    data, _ = prepare_data(args.seed)
+    trainer, state, history, best_epoch = fit(data["train"], data.get("val"), args.epochs, args.seed)
+    write_history(args.out / "history.csv", history)
+    print(f"@NAME@: {len(history)} epochs, weights of epoch {best_epoch}")
+    for part, split in data.items():
+        metrics = trainer.evaluate(state, eval_set(*split))
+        print(f"{part:<6} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print(f"history: {args.out / 'history.csv'}")
+
+
+if __name__ == "__main__":
+    main()
+'''

@@ -1,0 +1,179 @@
+"""`--emit py` trains to `dlc run`'s numbers: the emitted program of every example spec, run where
+`import dlc` fails, and of specs generated from every registry entry (each layer, activation,
+initializer, loss, metric, optimizer, schedule, dataset and data option), gives the history that
+dlc gives for the same spec and seed. Equal within 1e-5 is the promise; today they are equal to
+the bit."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlc
+from dlc.compiler import registry as reg
+from dlc.compiler.check import check_text
+from dlc.compiler.emit_py import emit_py
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "specs").rglob("*.dl"))
+EPOCHS = 2
+TOLERANCE = 1e-5
+
+# Runs each emitted program given as (file, out folder, epochs) with `dlc` made unimportable.
+WITHOUT_DLC = r"""
+import importlib.abc, json, runpy, sys
+
+class NoDlc(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "dlc" or name.startswith("dlc."):
+            raise ImportError(f"emitted code imported {name}")
+
+sys.meta_path.insert(0, NoDlc())
+for file, out, epochs in json.loads(sys.argv[1]):
+    sys.argv = [file, "--out", out, "--epochs", str(epochs)]
+    runpy.run_path(file, run_name="__main__")
+"""
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    with path.open(newline="") as f:
+        return [{k: float(v) for k, v in row.items() if k != "epoch_time"} for row in csv.DictReader(f)]
+
+
+def dlc_history(program: dlc.Program, epochs: int) -> list[dict[str, float]]:
+    return [{k: v for k, v in row.items() if k != "epoch_time"} for row in program.fit(epochs=epochs)]
+
+
+def assert_same(emitted: list[dict[str, float]], expected: list[dict[str, float]], what: str) -> None:
+    assert [list(row) for row in emitted] == [list(row) for row in expected], what
+    for got, want in zip(emitted, expected, strict=True):
+        for column, value in want.items():
+            assert math.isclose(got[column], value, rel_tol=TOLERANCE, abs_tol=TOLERANCE), \
+                f"{what}: epoch {want['epoch']:g} `{column}` {got[column]!r} vs dlc's {value!r}"
+
+
+@pytest.mark.parametrize("spec_file", EXAMPLES, ids=lambda path: path.stem)
+def test_example_spec_trains_to_dlcs_numbers_without_dlc(tmp_path: Path, spec_file: Path) -> None:
+    """Every spec in specs/ (the CNN, dropout, batchnorm-free and early-stopping ones, every
+    optimizer): the digits MLP to its early stop, the others for a few epochs."""
+    program = dlc.load(spec_file)
+    epochs = program.ir.epochs if spec_file.name == "mlp.dl" else EPOCHS
+    file = tmp_path / f"{spec_file.stem}.py"
+    file.write_text(emit_py(program.ir, file))
+    done = subprocess.run([sys.executable, "-c", WITHOUT_DLC, json.dumps([(str(file), str(tmp_path / "out"), epochs)])],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = dlc_history(program, epochs)
+    assert_same(read_history(tmp_path / "out" / "history.csv"), expected, spec_file.stem)
+    if spec_file.name == "mlp.dl":
+        assert len(expected) < epochs, "the MLP should stop early"
+
+
+# --- specs generated from the registry --------------------------------------------------------
+
+N = 24
+RNG = np.random.default_rng(0)
+FEATURES = RNG.normal(size=(N, 64)).astype(np.float32)
+LABELS = {"categorical": (3, np.arange(N) % 3), "binary": (1, np.arange(N) % 2),
+          "regression": (1, RNG.normal(size=(N, 1)).astype(np.float32))}
+INPUTS = ("64", "8x8", "8x8x1")
+
+
+def loss_for(task: str) -> reg.Loss:
+    return next(loss for loss in reg.LOSSES if loss.task == task)
+
+
+def spec(*, layers: str, loss: reg.Loss | None = None, data: str = 'data "d.npz" val=0.25',
+         extra: str = "optimizer adam", head: str | None = None) -> str:
+    loss = loss or loss_for("categorical")
+    units, _ = LABELS[loss.task]
+    head = head or f"dense {units} {loss.probability or 'linear'}"
+    return f"{data}\n{layers}\n{head}\n{loss.example}\n{extra}\nbatch 5\nseed 3\n"
+
+
+def checks(layers: str) -> bool:
+    return check_text(spec(layers=layers, data=""))[0] is not None  # without the data file each test writes
+
+
+def layer_chains() -> list[str]:
+    """Every layer's example in a model: the examples grouped by the first input they take, each
+    group one chain (or, where a chain does not check, each example alone)."""
+    groups: dict[str, list[str]] = {}
+    for layer in reg.LAYERS:
+        shape = next((shape for shape in INPUTS if checks(f"input {shape}\n{layer.example}\nflatten")), None)
+        if shape is None:
+            pytest.fail(f"`{layer.example}` takes none of the inputs {INPUTS}: add one it takes")
+        groups.setdefault(shape, []).append(layer.example)
+    chains = []
+    for shape, examples in groups.items():
+        chain = [f"input {shape}\n" + "\n".join(examples) + "\nflatten"]
+        chains += chain if checks(chain[0]) else [f"input {shape}\n{example}\nflatten" for example in examples]
+    return chains
+
+
+def cycled(entries: tuple, n: int) -> list:
+    return [entries[i % len(entries)] for i in range(n)]
+
+
+def cases() -> list:
+    """Few models, each holding many entries (compiling, not training, is what a case costs)."""
+    out = [pytest.param(spec(layers=chain), "categorical", id=f"layers-{i}") for i, chain in enumerate(layer_chains())]
+    pairs = zip(reg.ACTIVATIONS, cycled(reg.INITIALIZERS, len(reg.ACTIVATIONS)))
+    out.append(pytest.param(spec(layers="\n".join(f"dense 6 {a.name} init={i.name}" for a, i in pairs)),
+                            "categorical", id="activations-initializers"))
+    count = max(len(reg.LOSSES), len(reg.OPTIMIZERS), len(reg.SCHEDULES))
+    for loss, optimizer, schedule in zip(cycled(reg.LOSSES, count), cycled(reg.OPTIMIZERS, count),
+                                         cycled(reg.SCHEDULES, count)):
+        metrics = " ".join(m.name for m in reg.METRICS if loss.task != "regression" or not m.needs_classification)
+        extra = f"{optimizer.example} clip=1.0\n{schedule.example}\nmetrics {metrics}"
+        out.append(pytest.param(spec(layers="dense 6 relu\ndropout 0.2", loss=loss, extra=extra), loss.task,
+                                id=f"{loss.name}-{optimizer.name}-{schedule.name}"))
+    normalizations = reg.lookup("statement", "data").param("normalize").choices
+    stops = ("early_stop 1 monitor=val_accuracy", "early_stop 2 restore_best=false min_delta=0.01", "", "early_stop 1")
+    for i, dataset in enumerate(reg.DATASETS):
+        data = f"{dataset.example} test=0.2 normalize={normalizations[i % 3]}" + (" shuffle=false" if i % 2 else "")
+        out.append(pytest.param(spec(data=data, layers="dense 6 relu", head=f"dense {dataset.classes} softmax",
+                                     extra=f"optimizer sgd lr=0.5\nmetrics accuracy\n{stops[i % len(stops)]}"),
+                                "categorical", id=f"data-{dataset.name}"))
+    out.append(pytest.param(spec(layers="dense 6 relu", data='data "d.csv" target="kind" val=0.2 normalize=minmax',
+                                 extra="optimizer adam\nmetrics accuracy"), "categorical", id="csv-class-names"))
+    out.append(pytest.param(spec(layers="dense 6 relu", data='data "given.npz" normalize=standard',
+                                 extra="optimizer adam\nearly_stop 1"), "categorical", id="npz-own-validation"))
+    return out
+
+
+def run_emitted(file: Path, *args: str) -> None:
+    """The emitted program's `main`, in this process (its dataclass needs it in `sys.modules`)."""
+    name = f"emitted_{abs(hash(file))}"
+    found = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(found)
+    sys.modules[name] = module
+    try:
+        found.loader.exec_module(module)
+        module.main(list(args))
+    finally:
+        del sys.modules[name]
+
+
+@pytest.mark.parametrize(("text", "task"), cases())
+def test_every_entry_emits_what_dlc_trains(tmp_path: Path, text: str, task: str) -> None:
+    _, y = LABELS[task]
+    np.savez(tmp_path / "d.npz", x=FEATURES, y=y)
+    np.savez(tmp_path / "given.npz", x=FEATURES[:16], y=y[:16], x_val=FEATURES[16:], y_val=y[16:])
+    names = np.array(["cat", "dog", "owl"])[np.arange(N) % 3]
+    rows = [",".join([*(f"{v:.6g}" for v in FEATURES[i, :5]), names[i]]) for i in range(N)]
+    (tmp_path / "d.csv").write_text("a,b,c,d,e,kind\n" + "\n".join(rows) + "\n")
+    program = dlc.compile(text, base_dir=tmp_path)
+    expected = dlc_history(program, EPOCHS)
+    file = tmp_path / "emitted.py"
+    file.write_text(emit_py(program.ir, file))
+    run_emitted(file, "--out", str(tmp_path / "out"), "--epochs", str(EPOCHS))
+    assert_same(read_history(tmp_path / "out" / "history.csv"), expected, text)

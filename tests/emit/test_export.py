@@ -1,0 +1,105 @@
+"""What leaves dlc works without it: the StableHLO of `--emit hlo` parses as MLIR, and a trained run
+exported as a `jax.export` artifact or as a Python folder predicts what `dlc predict` does (1e-5),
+in a Python where `import dlc` fails."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlc
+from dlc.runtime.export import prediction_artifact, python_folder, stablehlo_text
+
+ROOT = Path(__file__).resolve().parents[2]
+
+NO_DLC = r"""
+import importlib.abc, sys
+
+class NoDlc(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "dlc" or name.startswith("dlc."):
+            raise ImportError(f"the export imported {name}")
+
+sys.meta_path.insert(0, NoDlc())
+"""
+
+LOAD_ARTIFACT = NO_DLC + r"""
+import jax, numpy as np
+exported = jax.export.deserialize(bytearray(open(sys.argv[1], "rb").read()))
+x = np.load(sys.argv[2])
+np.save(sys.argv[3], np.asarray(exported.call(x)))
+"""
+
+PREDICT_FOLDER = NO_DLC + r"""
+import runpy
+sys.path.insert(0, sys.argv[1])
+sys.argv = ["predict.py", sys.argv[2]]
+runpy.run_path("predict.py", run_name="__main__")
+"""
+
+SPECS = {
+    "cnn": (ROOT / "specs" / "cnn.dl").read_text().replace("epochs 40", "epochs 2"),
+    "regression_batchnorm": 'data "{data}/housing.csv" target="price" val=0.2 normalize=standard\n'
+                            "dense 8 relu\nbatchnorm\ndense 1\nloss mse\noptimizer adam\nepochs 2\n",
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SPECS))
+def trained(request, tmp_path_factory) -> tuple[dlc.Program, np.ndarray, Path]:
+    """A run trained two epochs and loaded back from its folder, and raw features to predict on."""
+    folder = tmp_path_factory.mktemp(request.param)
+    program = dlc.compile(SPECS[request.param].format(data=ROOT / "data"), base_dir=ROOT / "specs")
+    program.fit()
+    program.save(folder / "run")
+    from dlc.runtime.sources import load_source
+
+    x, _, _, _ = load_source(program.ir.data)
+    x = np.asarray(x[:40], np.float32)
+    np.save(folder / "x.npy", x)
+    np.savez(folder / "x.npz", x=x)
+    return dlc.load_run(folder / "run"), x, folder
+
+
+def test_artifact_predicts_as_dlc_without_dlc(trained) -> None:
+    program, x, folder = trained
+    (folder / "model.stablehlo").write_bytes(prediction_artifact(program.trained))
+    subprocess.run([sys.executable, "-c", LOAD_ARTIFACT, str(folder / "model.stablehlo"), str(folder / "x.npy"),
+                    str(folder / "out.npy")], check=True, cwd=folder, timeout=300)
+    np.testing.assert_allclose(np.load(folder / "out.npy"), program.predict(x), rtol=1e-5, atol=1e-5)
+
+
+def test_python_folder_predicts_as_dlc_without_dlc(trained) -> None:
+    program, x, folder = trained
+    out = folder / "py"
+    written = python_folder(program.trained, out)
+    assert sorted(path.name for path in written) == ["model.py", "predict.py", "preprocessing.json", "weights.npz"]
+    done = subprocess.run([sys.executable, "-c", PREDICT_FOLDER, str(out), str(folder / "x.npz")], cwd=out,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    expected = program.predict(x)
+    if program.ir.task == "categorical":
+        values = np.array([[float(v) for v in row[1:]] for row in rows[1:]])
+    else:
+        values = np.array([[float(v) for v in row] for row in rows])
+    np.testing.assert_allclose(values, expected.reshape(len(x), -1), rtol=1e-5, atol=1e-5)
+
+
+def test_emit_hlo_is_stablehlo_of_prediction_and_an_epoch() -> None:
+    from jax._src.interpreters import mlir
+    from jax._src.lib.mlir import ir
+
+    text = stablehlo_text(dlc.load(ROOT / "specs" / "cnn.dl").ir)
+    modules = [part for part in text.split("\n// ") if "module @" in part]
+    assert len(modules) == 2
+    with mlir.make_ir_context():
+        for module in modules:
+            parsed = ir.Module.parse(module[module.index("module @"):])
+            assert "stablehlo.convolution" in str(parsed)
+    assert "stablehlo.while" in modules[1] or "stablehlo.case" in modules[1]  # the scan over mini-batches
