@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from without_dlc import NO_DLC
 
 import dlc
 from dlc.compiler import registry as reg
@@ -28,15 +29,8 @@ EPOCHS = 2
 TOLERANCE = 1e-5
 
 # Runs each emitted program given as (file, out folder, epochs) with `dlc` made unimportable.
-WITHOUT_DLC = r"""
-import importlib.abc, json, runpy, sys
-
-class NoDlc(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "dlc" or name.startswith("dlc."):
-            raise ImportError(f"emitted code imported {name}")
-
-sys.meta_path.insert(0, NoDlc())
+WITHOUT_DLC = NO_DLC + r"""
+import json, runpy
 for file, out, epochs in json.loads(sys.argv[1]):
     sys.argv = [file, "--out", out, "--epochs", str(epochs)]
     runpy.run_path(file, run_name="__main__")

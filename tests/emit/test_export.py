@@ -12,22 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from without_dlc import NO_DLC
 
 import dlc
 from dlc.runtime.export import prediction_artifact, python_folder, stablehlo_text
 
 ROOT = Path(__file__).resolve().parents[2]
-
-NO_DLC = r"""
-import importlib.abc, sys
-
-class NoDlc(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "dlc" or name.startswith("dlc."):
-            raise ImportError(f"the export imported {name}")
-
-sys.meta_path.insert(0, NoDlc())
-"""
 
 LOAD_ARTIFACT = NO_DLC + r"""
 import jax, numpy as np
