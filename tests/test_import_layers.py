@@ -16,6 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dlc"
 # the table too); the layer goes by module, not by folder.
 BASE = {"dlc.version", "dlc.grammar.nodes", "dlc.compiler.diagnostics", "dlc.compiler.messages",
         "dlc.compiler.suggest"}
+# The command line: its verbs, their grammar, and what it prints.
+CLI = {"dlc.cli", "dlc.command_line", "dlc.terminal"}
 LAYERS = ("base", "grammar", "compiler", "runtime", "api", "cli")
 
 
@@ -32,6 +34,8 @@ def layer(module: str) -> int:
         return LAYERS.index("base")
     if module in ("dlc", "dlc.api", "dlc.arguments"):  # the package is the API's facade
         return LAYERS.index("api")
+    if module in CLI:
+        return LAYERS.index("cli")
     return LAYERS.index(module.split(".")[1] if module.count(".") > 1 else module.removeprefix("dlc."))
 
 
