@@ -7,6 +7,8 @@ JAX, Flax and Optax are imported only when a program trains, evaluates or predic
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,34 @@ def load_run(run_dir: str | Path) -> Program:
     return owner
 
 
+@contextlib.contextmanager
+def _progress_shown(verbose: int, options: FitOptions, program: ir.Program, previous: Any):
+    """`options` with the progress display of `verbose` told of every epoch and the compile,
+    before the caller's own callbacks; the display closed however the fit ends."""
+    if not verbose:
+        yield options
+        return
+    from dlc.runtime.progress import EpochProgress
+
+    first = previous.epochs_trained if previous is not None else 0
+    progress = EpochProgress(first + (options.epochs or program.epochs), program.name, bar=verbose == 1)
+
+    def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+        progress(epoch, logs)
+        if options.on_epoch:
+            options.on_epoch(epoch, logs)
+
+    def on_compiled(seconds: float, from_cache: bool) -> None:
+        progress.compiled(seconds, from_cache)
+        if options.on_compiled:
+            options.on_compiled(seconds, from_cache)
+
+    try:
+        yield dataclasses.replace(options, on_epoch=on_epoch, on_compiled=on_compiled)
+    finally:
+        progress.close()
+
+
 class Program:
     """A checked spec, and once fitted, its trained state."""
 
@@ -136,7 +166,8 @@ class Program:
         return program
 
     def fit(self, x: Any = None, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
-            epochs: int | None = None, seed: int | None = None,
+            validation_split: float | None = None, epochs: int | None = None, batch_size: int | None = None,
+            seed: int | None = None, reset: bool = False, verbose: int | bool = 0,
             on_epoch: Callable[[int, dict[str, float]], None] | None = None,
             checkpoint_dir: str | Path | None = None, resume: bool = False, checkpoint_interval: float = 2.0,
             should_stop: Callable[[], bool] | None = None, devices: int | str | None = None,
@@ -144,6 +175,14 @@ class Program:
             on_compiled: Callable[[float, bool], None] | None = None) -> list[dict[str, float]]:
         """Train. Arrays from the caller, or the spec's `data` when none are given. Returns the
         history: one dict per epoch (loss, metrics, `val_` ones, `epoch_time`).
+
+        As in Keras, a program already trained (by `fit` or `dlc.load_run`) goes on from its
+        weights and optimizer state, with its input normalization and class labels, and numbers
+        its epochs on from the last one (each epoch draws its own shuffle and dropout masks);
+        `reset=True` starts again from the spec's initialization. `epochs`, `batch_size`, `seed`
+        and `validation_split` (the share of the examples held out for validation, instead of
+        the spec's `val=`) override the spec for this fit. `verbose`: 0 silent, 1 a progress bar
+        on a terminal (a line per epoch elsewhere), 2 a line per epoch.
 
         With `checkpoint_dir`, the run is checkpointed after epochs (at most once per
         `checkpoint_interval` seconds, and always at the end or when stopped) and `resume=True`
@@ -162,26 +201,59 @@ class Program:
             if x is None:
                 raise ValueError("validation_data goes with x and y: without them, fit uses the spec's `data`, "
                                  "whose `val=` option holds out validation examples")
+            if validation_split is not None:
+                raise ValueError("give validation_data or validation_split, not both")
             validation_data = arguments.pair("validation_data", validation_data)
+        if validation_split is not None:
+            validation_split = arguments.fraction("validation_split", validation_split)
         epochs = None if epochs is None else arguments.integer("epochs", epochs, 1, 2**31)
+        batch_size = None if batch_size is None else arguments.integer("batch_size", batch_size, 1, 2**31)
         seed = None if seed is None else arguments.integer("seed", seed, 0, 2**32)
+        verbose = arguments.verbosity(verbose)
         for name, function in (("on_epoch", on_epoch), ("should_stop", should_stop), ("on_compiled", on_compiled)):
             arguments.callback(name, function)
         arguments.folder("checkpoint_dir", checkpoint_dir)
         if arguments.boolean("resume", resume) and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir, the folder of the run to continue")
+        previous = None if arguments.boolean("reset", reset) else self.trained
         checkpoint_interval = arguments.seconds("checkpoint_interval", checkpoint_interval)
         devices = arguments.devices(devices)
         data_budget = None if data_budget is None else arguments.integer("data_budget", data_budget, 1)
 
         from dlc.runtime.session import Session
 
-        options = FitOptions(epochs=epochs, seed=seed, on_epoch=on_epoch,
+        options = FitOptions(epochs=epochs, seed=seed, batch=batch_size, validation_split=validation_split,
+                             on_epoch=on_epoch,
                              checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
                              resume=resume, checkpoint_interval=checkpoint_interval, should_stop=should_stop,
                              devices=devices, data_budget=data_budget, on_compiled=on_compiled)
-        self.trained = Session.fit(self, x, y, validation_data, options)
+        with _progress_shown(verbose, options, self.ir, previous) as options:
+            self.trained = Session.fit(self, x, y, validation_data, options, previous)
         return self.trained.history
+
+    @property
+    def module(self) -> Any:
+        """The spec's model as a `flax.linen.Module`: `module.apply(variables, x)` gives what
+        `predict` gives for inputs already normalized (`predict` normalizes them first)."""
+        if self.trained is not None:
+            return self.trained.trainer.lowered.module
+        from dlc.compiler.lower import lower
+
+        return lower(self.ir).module
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """The trained variables of `module`: `params` (and `batch_stats` where the model has
+        batch normalization), each keyed by layer name, as `module.apply` takes them."""
+        state = self._session().state
+        return {"params": state.params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
+
+    @property
+    def classes(self) -> list | None:
+        """The class labels of a trained classifier, in the order of its outputs (`predict`'s
+        columns; a one-unit binary output is the probability of the last); None for regression
+        and for several labels per example."""
+        return self._session().classes
 
     def _session(self):
         if self.trained is None:

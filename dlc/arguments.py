@@ -44,6 +44,22 @@ def seconds(name: str, value: Any) -> float:
     return float(value)
 
 
+def fraction(name: str, value: Any) -> float:
+    """A real number in [0, 1): a share of the examples to hold out."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a fraction of the examples, got {_kind(value)}")
+    if not 0 <= value < 1:  # NaN fails this too
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)
+
+
+def verbosity(value: Any) -> int:
+    """Keras's `verbose`: 0 (or False) silent, 1 (or True) a progress bar on a terminal, 2 a line per epoch."""
+    if value is True or value is False:
+        return int(value)
+    return integer("verbose", value, 0, 3)
+
+
 def boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {_kind(value)}")

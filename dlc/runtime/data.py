@@ -44,13 +44,15 @@ class Prepared:
 
 def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_units: int | None,
             val: float, test: float, normalize: str, shuffle: bool, seed: int,
-            given: dict | None = None, labels: list | None = None, source: str | Source = "the data") -> Prepared:
+            given: dict | None = None, labels: list | None = None, source: str | Source = "the data",
+            normalization: dict | None = None) -> Prepared:
     """Split (seeded; for classification each held-out part takes every class in proportion; `test`
     and `val` are fractions of the whole), encode labels, fit normalization on train only and apply
     it to every split, reshape x to `input_shape` (same element count, checked first).
 
     `task` is "categorical", "binary" or "regression" (from the loss); `labels` is a saved mapping to
-    encode with (for evaluation); `given` holds splits the data brought itself, {"val": (x, y), ...};
+    encode with (for evaluation), `normalization` one to apply (a trained model's) in place of one
+    fitted here; `given` holds splits the data brought itself, {"val": (x, y), ...};
     `source` is the data's `Source` (from `load_source`), or just its name in messages, e.g.
     "`houses.csv`". shuffle=False splits by position: train first, then val, then test at the end.
     """
@@ -81,7 +83,9 @@ def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_unit
     # A train part that is all of the data, in order (nothing held out), is the data: no copy.
     xs |= {part: x if len(index) == len(x) else x[index] for part, index in parts.items()}
     encoded |= {part: all_y[index] for part, index in parts.items()}
-    normalization, notes = _fit_normalization(xs["train"].reshape(len(xs["train"]), -1), normalize, source)
+    notes = []
+    if normalization is None:
+        normalization, notes = _fit_normalization(xs["train"].reshape(len(xs["train"]), -1), normalize, source)
     if stratify:
         notes += _untrained_classes(encoded, labels)
     shape = tuple(input_shape or example)

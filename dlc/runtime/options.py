@@ -13,6 +13,8 @@ from pathlib import Path
 class FitOptions:
     epochs: int | None = None  # None: the spec's
     seed: int | None = None  # None: the spec's
+    batch: int | None = None  # None: the spec's
+    validation_split: float | None = None  # None: the spec's `val=`
     on_epoch: Callable[[int, dict[str, float]], None] | None = None
     checkpoint_dir: Path | None = None  # None: no checkpoints
     resume: bool = False  # continue the run checkpointed in checkpoint_dir

@@ -12,11 +12,13 @@ def _format(logs: dict[str, float]) -> str:
 
 
 class EpochProgress:
-    def __init__(self, epochs: int, title: str, stream: TextIO | None = None, quiet: bool = False):
+    def __init__(self, epochs: int, title: str, stream: TextIO | None = None, quiet: bool = False,
+                 bar: bool = True):
+        """`bar=False` prints a line per epoch even on a terminal."""
         self.epochs, self.title, self.quiet = epochs, title, quiet
         self.stream = stream or sys.stderr
         self.bar = None
-        if not quiet and self.stream.isatty():
+        if bar and not quiet and self.stream.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

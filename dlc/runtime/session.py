@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from dlc.compiler import ir
@@ -20,6 +21,7 @@ from dlc.runtime import sources
 from dlc.runtime.loop import FitResult, fit
 from dlc.runtime.memory import device_data_budget, guard_memory
 from dlc.runtime.options import FitOptions
+from dlc.runtime.stopping import Progress
 from dlc.runtime.train import Trainer, TrainState, abstract_state, init_state, make_trainer
 
 if TYPE_CHECKING:
@@ -74,12 +76,15 @@ def _with_classes(facts: ir.Data, labels: list[np.ndarray], loss_task: str) -> i
     return dataclasses.replace(facts, task="classification", classes=classes)
 
 
-def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_val: bool) -> ir.Data:
-    """What the checker needs to know about arrays given to `fit`, in the spec's data options."""
+def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_val: bool,
+                  val: float | None) -> ir.Data:
+    """What the checker needs to know about arrays given to `fit`, in the spec's data options
+    (`val`, when not None, in place of the spec's)."""
     integer = y.ndim == 1 and (y.dtype.kind in "biu" or y.dtype.kind in "USO")
     task = "classification" if integer else ("regression" if y.ndim <= 1 or y.shape[1] == 1 else "multilabel")
     d = spec_data
-    val, test = (d.val, d.test) if d else (0.0, 0.0)
+    test = d.test if d else 0.0
+    val = val if val is not None else d.val if d else 0.0
     # Named `y`: the labels are what the output-against-data rules speak of (E404 says `x`).
     return ir.Data("arrays", "y", None, val, test, d.normalize if d else "none", d.shuffle if d else True,
                    None, tuple(int(s) for s in x.shape[1:]), task, None, 1 if y.ndim == 1 else int(y.shape[1]),
@@ -87,15 +92,17 @@ def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_v
 
 
 def _split(program: ir.Program, x: np.ndarray, y: np.ndarray, given: dict, labels: list | None = None,
-           source: sources.Source | str = "the arrays") -> data_mod.Prepared:
-    """The program's data split, encoded and normalized as its `data` options say; the same seed
-    gives the same split, so evaluation sees the parts training saw."""
+           source: sources.Source | str = "the arrays", normalization: dict | None = None) -> data_mod.Prepared:
+    """The program's data split, encoded and normalized as its `data` options say (with `labels`
+    and `normalization`, those of a trained model); the same seed gives the same split, so
+    evaluation sees the parts training saw."""
     d = program.data
     return data_mod.prepare(
         x, y, task=program.task, input_shape=program.input_shape,
         output_units=program.output_shape[-1] if program.output_shape else None,
         val=0.0 if "val" in given else d.val, test=0.0 if "test" in given else d.test,
-        normalize=d.normalize, shuffle=d.shuffle, seed=program.seed, given=given, labels=labels, source=source)
+        normalize=d.normalize, shuffle=d.shuffle, seed=program.seed, given=given, labels=labels, source=source,
+        normalization=normalization)
 
 
 class ResumeError(Exception):
@@ -112,10 +119,26 @@ class Session:
     def history(self) -> list[dict[str, float]]:
         return self.result.history if self.result else []
 
+    @property
+    def epochs_trained(self) -> int:
+        """The number of the last epoch trained: a fit that goes on from this state numbers its
+        epochs (and so draws its shuffles and dropout masks) from the next. A run folder
+        reloaded counts from 0."""
+        return int(self.history[-1]["epoch"]) if self.history else 0
+
+    @property
+    def classes(self) -> list | None:
+        """The class label of each output of a classifier (a one-unit binary output: the two
+        labels, the output the probability of the second); None for regression and multi-label."""
+        one_label = self.program.task == "categorical" or (
+            self.program.task == "binary" and self.program.output_shape[-1] == 1)
+        return list(self.prepared.labels) if one_label and self.prepared.labels is not None else None
+
     @classmethod
-    def prepare(cls, owner: SpecOwner, x: Any, y: Any, validation_data: Any,
-                options: FitOptions) -> tuple[ir.Program, data_mod.Prepared, ir.Data | None]:
-        """Check the spec against the data it will train on, then load, split and normalize it.
+    def prepare(cls, owner: SpecOwner, x: Any, y: Any, validation_data: Any, options: FitOptions,
+                previous: Session | None = None) -> tuple[ir.Program, data_mod.Prepared, ir.Data | None]:
+        """Check the spec against the data it will train on, then load, split and normalize it
+        (as `previous`, the trained model a fit goes on from, normalized and labelled its own).
         The spec is checked again once the data is loaded, with what only the data tells (its
         classes): a mismatch is an error in the spec before anything trains."""
         if x is None:
@@ -124,32 +147,50 @@ class Session:
                                  "or add `data SOURCE` to the spec")
             facts, arrays = owner.recheck(None).data, None  # the spec's own errors first, before loading
             x_raw, y_raw, given, source = sources.load_source(facts)
+            if options.validation_split is not None:
+                if "val" in given:
+                    raise ValueError(f"{source} brings its own validation examples (`x_val`): "
+                                     "drop validation_split")
+                facts = dataclasses.replace(facts, val=options.validation_split,
+                                            has_val=options.validation_split > 0)
         else:
             x_raw, y_raw = np.asarray(x), np.asarray(y)
             given, source = {}, "the arrays"
             if validation_data is not None:
                 given["val"] = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
-            facts = arrays = _arrays_facts(x_raw, y_raw, owner.ir.data, validation_data is not None)
+            facts = arrays = _arrays_facts(x_raw, y_raw, owner.ir.data, validation_data is not None,
+                                           options.validation_split)
+        if options.validation_split is not None and facts.val + facts.test >= 1:
+            raise ValueError(f"validation_split={facts.val:g} and the spec's `test={facts.test:g}` hold out "
+                             "every example: nothing is left to train on")
         facts = _with_classes(facts, [y_raw, *(part_y for _, part_y in given.values())], owner.ir.task)
         facts = dataclasses.replace(facts, examples=len(x_raw))
         program = owner.recheck(facts, warn=True)
         arrays = facts if arrays is not None else None
-        changes = {k: v for k, v in (("seed", options.seed), ("epochs", options.epochs)) if v is not None}
+        changes = {k: v for k, v in (("seed", options.seed), ("epochs", options.epochs), ("batch", options.batch))
+                   if v is not None}
         program = dataclasses.replace(program, **changes)
-        prepared = _split(program, x_raw, y_raw, given, source=source)
+        kept = {} if previous is None else {"labels": previous.prepared.labels,
+                                            "normalization": previous.prepared.normalization}
+        prepared = _split(program, x_raw, y_raw, given, source=source, **kept)
         for message in prepared.warnings:
             warnings.warn(data_mod.DataWarning(message), stacklevel=2)
         return program, prepared, arrays
 
     @classmethod
-    def fit(cls, owner: SpecOwner, x: Any, y: Any, validation_data: Any, options: FitOptions) -> Session:
-        """Train `owner`'s spec on (x, y), or on its `data` when they are None, as `options` say."""
+    def fit(cls, owner: SpecOwner, x: Any, y: Any, validation_data: Any, options: FitOptions,
+            previous: Session | None = None) -> Session:
+        """Train `owner`'s spec on (x, y), or on its `data` when they are None, as `options` say;
+        from the state of `previous`, a trained session of the same spec, when there is one."""
         started = time.perf_counter()
-        program, prepared, arrays = cls.prepare(owner, x, y, validation_data, options)
+        program, prepared, arrays = cls.prepare(owner, x, y, validation_data, options, previous)
+        first_epoch = previous.epochs_trained if previous is not None else 0
+        epochs = program.epochs
+        program = dataclasses.replace(program, epochs=first_epoch + epochs)
         data_time = time.perf_counter() - started
         budget = options.data_budget if options.data_budget is not None else device_data_budget()
         guard_memory(program, prepared, budget)
-        trainer = make_trainer(program, len(prepared.train.x), program.epochs, options.devices)
+        trainer = make_trainer(program, len(prepared.train.x), epochs, options.devices)
         val = (prepared.val.x, prepared.val.y) if prepared.val is not None else None
         checkpoints, restored = None, None
         with contextlib.ExitStack() as held:
@@ -177,6 +218,8 @@ class Session:
             if restored is not None:
                 state, best, progress = restored
                 resume_args = (progress, best)
+            elif previous is not None:
+                state, resume_args = previous.state_for(trainer), (Progress(epoch=first_epoch), None)
             else:
                 state, resume_args = init_state(trainer, program.input_shape, program.seed), None
             jax.block_until_ready(state)
@@ -221,6 +264,18 @@ class Session:
         empty = data_mod.Split(np.zeros((0, *program.input_shape), np.float32), np.zeros((0,), np.int32))
         prepared = data_mod.Prepared(empty, None, None, normalization, labels, columns)
         return cls(owner, program, trainer, state, prepared, None, record.arrays)
+
+    def state_for(self, trainer: Trainer) -> TrainState:
+        """A copy of this session's parameters, batch statistics and optimizer state, to train on
+        with `trainer` (of the same spec): training donates the state it is given, and arrays the
+        caller took from `variables` must outlive the next fit. The optimizer state starts afresh
+        where there is none (a reloaded run keeps none) or its layout differs."""
+        opt_state = self.state.opt_state
+        fresh = jax.eval_shape(trainer.tx.init, self.state.params)
+        if opt_state is None or jax.tree.structure(opt_state) != jax.tree.structure(fresh):
+            opt_state = trainer.tx.init(self.state.params)
+        return jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))(
+            TrainState(self.state.params, self.state.batch_stats, opt_state))
 
     @staticmethod
     def resume_from(checkpoints, trainer: Trainer, program: ir.Program, identity: dict):
