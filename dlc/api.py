@@ -60,7 +60,7 @@ def load(path: str | Path) -> Program:
     return _program(path.read_bytes(), str(path), path.parent)
 
 
-def _program(source: str | bytes, path: str, base_dir: Path) -> Program:
+def _program(source: str | bytes, path: str, base_dir: Path, reads_runs: bool = True) -> Program:
     if isinstance(source, bytes):
         text, problems = decode(source, path)
         if problems:
@@ -69,8 +69,8 @@ def _program(source: str | bytes, path: str, base_dir: Path) -> Program:
     elif not isinstance(source, str):
         raise TypeError(f"source must be spec text (str) or bytes, got {type(source).__name__}")
     spec, syntax = parse(source, path)
-    program, diagnostics = _checked(spec, syntax, base_dir)
-    return Program(spec, syntax, program, diagnostics, base_dir)
+    program, diagnostics = _checked(spec, syntax, base_dir, reads_runs=reads_runs)
+    return Program(spec, syntax, program, diagnostics, base_dir, reads_runs)
 
 
 def load_run(run_dir: str | Path) -> Program:
@@ -83,12 +83,13 @@ def load_run(run_dir: str | Path) -> Program:
     run_dir = Path(run_dir)
     record = read_run(run_dir)
     base = Path(record.spec_dir)
+    # The weights are the run's own: an `init` run they once started from is not needed again.
     if record.facts is None:
-        owner = _program(record.source, record.spec_path, base)
+        owner = _program(record.source, record.spec_path, base, reads_runs=False)
     else:
         spec, syntax = parse(record.source, record.spec_path)
-        program, diagnostics = _checked(spec, syntax, base, arrays=record.facts)
-        owner = Program(spec, syntax, program, diagnostics, base)
+        program, diagnostics = _checked(spec, syntax, base, arrays=record.facts, reads_runs=False)
+        owner = Program(spec, syntax, program, diagnostics, base, reads_runs=False)
     owner.trained = Session.restore(run_dir, owner, record)
     return owner
 
@@ -125,8 +126,9 @@ class Program:
     """A checked spec, and once fitted, its trained state."""
 
     def __init__(self, spec: n.Spec, syntax: list[Diagnostic], program: ir.Program,
-                 diagnostics: list[Diagnostic], base_dir: Path):
+                 diagnostics: list[Diagnostic], base_dir: Path, reads_runs: bool = True):
         self._spec, self._syntax, self._base_dir = spec, syntax, base_dir
+        self._reads_runs = reads_runs  # False for a reloaded run: its `init` is history
         self.ir = program
         self.diagnostics = diagnostics  # warnings of a valid spec
         self.trained = None  # a runtime.session.Session once fitted or loaded
@@ -159,7 +161,8 @@ class Program:
         given as `SpecWarning`s."""
         import warnings
 
-        program, diagnostics = _checked(self._spec, self._syntax, self._base_dir, arrays=arrays, training=True)
+        program, diagnostics = _checked(self._spec, self._syntax, self._base_dir, arrays=arrays, training=True,
+                                        reads_runs=self._reads_runs)
         for d in diagnostics if warn else ():
             if d not in self.diagnostics:
                 warnings.warn(SpecWarning(d, {self._spec.path: self._spec.source}), stacklevel=2)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dlc.command_line import EXIT_USAGE, build_parser
 from dlc.runtime.interrupts import Interrupts
-from dlc.terminal import WarningsShown, metrics_table, one_line, print_diagnostics, print_run
+from dlc.terminal import WarningsShown, metrics_table, one_line, print_diagnostics, print_run, report_table
 
 EXIT_OK, EXIT_ERRORS = 0, 1  # EXIT_USAGE (2) is argparse's, in command_line.py
 # A larger spec file is refused unread: a spec is a page of text (10,000 layers take about 150 KB),
@@ -118,6 +118,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
         if program.data is None:
             return _failure(f"{shown} has no `data` statement: the program `--emit py` writes trains on the data "
                             'a spec names; add one, e.g. `data digits` or `data "train.csv" target="label"`')
+        if program.init is not None:
+            return _failure(f"{shown} starts from a trained run (`init`), whose weights the program `--emit py` "
+                            "writes cannot load without dlc; train it with `dlc run`, then `dlc export RUN --format "
+                            "py` writes the trained model for use without dlc")
         from dlc.compiler.emit_py import emit_py
 
         output = emit_py(program, Path(args.output) if args.output else None)
@@ -204,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = FitOptions(epochs=args.epochs, seed=args.seed, resume=args.resume, checkpoint_interval=interval,
                          should_stop=lambda: _interrupts.requested, devices=args.devices)
     request = commands.RunRequest(args.spec, Path(args.out) if args.out else None, options, args.deterministic,
-                                  args.distributed)
+                                  args.distributed, args.tensorboard)
     try:
         result = commands.run(program, request, _RunShown(args, program.ir))
         print_run(result, args.profile, _STARTED)
@@ -275,13 +279,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dlc.runtime import commands
 
     try:
-        metrics = commands.evaluate(_trained(args.run_dir), args.run_dir, args.data, args.target)
+        found = commands.evaluate(_trained(args.run_dir), args.run_dir, args.data, args.target, args.report)
     except _reload_errors() as e:
         return _failure(str(e))
-    if args.format == "json":
-        print(json.dumps(metrics, indent=2))
+    if args.format == "json":  # with --report, the metrics and the report side by side
+        print(json.dumps(found.metrics if found.report is None else {"metrics": found.metrics, "report": found.report},
+                         indent=2))
     else:
-        print(metrics_table(metrics) if not args.data else json.dumps(metrics, indent=2))
+        print(metrics_table(found.metrics) + (f"\n{report_table(found.report)}" if found.report else ""), end="")
     return EXIT_OK
 
 

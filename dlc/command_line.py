@@ -80,6 +80,9 @@ def build_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
                    help="train a second time with the same seed and check every number is identical")
     p.add_argument("--deterministic", action="store_true",
                    help="ask XLA for deterministic GPU kernels (slower); CPU runs are deterministic already")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="write every epoch's loss, metrics and timing as TensorBoard events to DIR/tensorboard/ "
+                        "(`tensorboard --logdir DIR/tensorboard`)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=handlers["run"])
@@ -88,7 +91,12 @@ def build_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("data", nargs="?", metavar="DATA", help="a .csv or .npz file with labels")
     p.add_argument("--target", help="label column of a CSV (default: the spec's `target=`)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--report", action="store_true",
+                   help="also per-class precision, recall, F1 and support and the confusion matrix (regression: "
+                        "residual statistics) on DATA, or on the test split (else val, else train), and its plot, "
+                        "confusion.png (residuals.png), in RUN_DIR")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text: tables; json: the same numbers for tools")
     p.set_defaults(func=handlers["eval"])
 
     p = sub.add_parser("predict", help="predict with a trained run")

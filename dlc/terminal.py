@@ -33,15 +33,49 @@ def print_diagnostics(diagnostics, sources: dict[str, str], fmt: str, color: str
         print(render_text(diagnostics, sources, use_color(color, stream)), end="", file=stream)
 
 
-def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    splits = [s for s in ("train", "val", "test") if s in metrics]
+def _table(rows: list[list[str]]) -> str:
+    """Rows of cells as aligned columns: the first left-aligned, the others (numbers) right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     .rstrip() for r in rows) + "\n"
+
+
+def metrics_table(metrics: dict) -> str:
+    """A row per split (or data file) of `metrics`, a column per metric; other entries (such as
+    metrics.json's `epochs_run`) are left out."""
+    splits = [s for s, v in metrics.items() if isinstance(v, dict)]
     if not splits:
         return ""
     names = list(metrics[splits[0]])
-    rows = [["split", *names]] + [[s, *(f"{metrics[s][n]:.4f}" for n in names)] for s in splits]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-                     for r in rows) + "\n"
+    return _table([["split", *names]] + [[one_line(s), *(f"{metrics[s][n]:.4f}" for n in names)] for s in splits])
+
+
+def _name(label) -> str:
+    """A class label as a table shows it: one safe line, at most 24 characters."""
+    return one_line(str(label))[:24]
+
+
+def report_table(report: dict) -> str:
+    """`dlc eval --report` on the terminal: the per-class table and the confusion matrix (true
+    classes down, predicted across), or the residual statistics; then where its figure is."""
+    on = one_line(report["file"]) if "file" in report else f"the {report['split']} split"
+    head = f"report on {on} ({report['examples']} examples)"
+    if report["kind"] == "regression":
+        stats = report["residuals"]
+        body = "residuals (true - predicted)\n" + _table([list(stats), [f"{v:.4g}" for v in stats.values()]])
+    else:
+        scores = ("precision", "recall", "f1")
+        rows = [["class", *scores, "support"]]
+        rows += [[_name(c["class"]), *(f"{c[s]:.4f}" for s in scores), str(c["support"])] for c in report["classes"]]
+        rows.append(["accuracy", "", "", f"{report['accuracy']:.4f}", str(report["examples"])])
+        for average in ("macro_avg", "weighted_avg"):
+            rows.append([average.replace("_", " "), *(f"{report[average][s]:.4f}" for s in scores),
+                         str(report["examples"])])
+        names = [_name(c["class"]) for c in report["classes"]]
+        matrix = [["true \\ predicted", *names]] + [[name, *map(str, row)]
+                                                     for name, row in zip(names, report["confusion"])]
+        body = _table(rows) + "\nconfusion matrix\n" + _table(matrix)
+    return f"{head}\n{body}figure: {one_line(report['figure'])}\n"
 
 
 class WarningsShown:
@@ -88,7 +122,8 @@ def print_run(run, profile: bool, started: float) -> None:
 def _profile(imports: float, result, started: float) -> str:
     """Where the time to the first finished epoch went."""
     t = result.timings
-    parts = [("imports", imports), ("data", t.get("data")), ("init", t.get("init")), ("trace", t.get("trace")),
+    parts = [("imports", imports), ("data", t.get("data")), ("setup", t.get("setup")), ("init", t.get("init")),
+             ("trace", t.get("trace")),
              ("compile", t.get("compile")), ("first epoch", t.get("first_epoch"))]
     shown = [(name, v) for name, v in parts if v is not None]
     cache = ""

@@ -22,6 +22,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     - `objects.npz`: `x` is an object array, which must never be unpickled
     - `classes.npz`: 4 features, integer class labels, and a validation split (`x_val`, `y_val`)
     - `multilabel.npz`: 4 features and 5 labels of 0/1 per example
+    - `runs/base/`: a run folder of `data digits`, `input 64`, `dense 10 softmax` (layer `dense_1`, 64x10;
+      its spec.dl only: the checker reads no more of a run that `init` names)
+    - `runs/broken/`: a run folder whose spec.dl has an error
     """
     import numpy as np  # only here: checking never needs NumPy, building these files does
 
@@ -36,4 +39,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
              x_val=rng.normal(size=(3, 4)).astype("float32"), y_val=np.arange(3))
     np.savez(root / "multilabel.npz", x=rng.normal(size=(12, 4)).astype("float32"),
              y=(rng.random(size=(12, 5)) > 0.5).astype("float32"))
+    for run, spec in (("base", "data digits val=0.2\ninput 64\ndense 10 softmax\nloss categorical_crossentropy\n"
+                                "optimizer adam\n"), ("broken", "input 64\ndense 32 rleu\n")):
+        (root / "runs" / run).mkdir(parents=True)
+        (root / "runs" / run / "spec.dl").write_text(spec, encoding="utf-8")
     return root

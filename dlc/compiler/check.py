@@ -21,13 +21,15 @@ from dlc.compiler.registry import Param
 from dlc.compiler.rules import DataStage, TrainingStage
 from dlc.compiler.shapes import MAX_LAYERS, ShapeStage
 from dlc.compiler.suggest import closest
+from dlc.compiler.transfer import TransferStage
 from dlc.grammar import nodes as n
 
 __all__ = ["MAX_INT", "MAX_LAYERS", "check", "check_bytes", "check_file", "check_text"]
 
 
 def check(spec: n.Spec, base_dir: Path | None = None, extra: list[Diagnostic] | None = None, *,
-          arrays: ir.Data | None = None, training: bool = False) -> tuple[ir.Program | None, list[Diagnostic]]:
+          arrays: ir.Data | None = None, training: bool = False, reads_runs: bool = True
+          ) -> tuple[ir.Program | None, list[Diagnostic]]:
     """Check a parsed spec. Returns the IR (None when there is any error) and all diagnostics.
 
     `base_dir` resolves relative data paths (the spec file's folder; default the working directory).
@@ -35,11 +37,14 @@ def check(spec: n.Spec, base_dir: Path | None = None, extra: list[Diagnostic] | 
     `arrays` holds the facts of data as loaded (arrays given to `fit`, or the spec's `data` once
     read, with its classes counted): they take the place of what the spec's `data` tells.
     `training`: the program is about to train, so a missing loss or optimizer is an error.
+    `reads_runs`: an `init` reads its run's spec.dl (False for that spec itself: one run deep, so that
+    runs that name each other cannot loop).
     Past MAX_DIAGNOSTICS, checking stops, and a last diagnostic says so.
     """
     if len(extra or []) > MAX_DIAGNOSTICS:  # the parser stopped: what it made of the text is no spec
         return None, sorted(extra or [], key=sort_key)
-    checker = _Checker(spec, base_dir or Path.cwd(), arrays, training, [d.span for d in extra or [] if d.is_error])
+    checker = _Checker(spec, base_dir or Path.cwd(), arrays, training, [d.span for d in extra or [] if d.is_error],
+                       reads_runs)
     try:
         program = checker.run()
     except _TooMany:
@@ -55,18 +60,20 @@ class _TooMany(Exception):
     """The file has more diagnostics than are shown."""
 
 
-class _Checker(BindingStage, DataStage, ShapeStage, TrainingStage):
+class _Checker(BindingStage, DataStage, ShapeStage, TransferStage, TrainingStage):
     """The checker's shared state, and the run through its stages: statements sorted, then data and
-    input (`rules.py`), layers and shapes (`shapes.py`), and the training rules and the IR (`rules.py`);
-    every stage binds values with `binding.py`."""
+    input (`rules.py`), the `init` run (`transfer.py`), layers and shapes (`shapes.py`), the layers
+    matched with the run's, and the training rules and the IR (`rules.py`); every stage binds values
+    with `binding.py`."""
 
     def __init__(self, spec: n.Spec, base_dir: Path, arrays: ir.Data | None = None, training: bool = False,
-                 syntax_errors: list[n.Span] | None = None):
+                 syntax_errors: list[n.Span] | None = None, reads_runs: bool = True):
         self.spec = spec
         self.syntax_errors = syntax_errors or []
         self.base_dir = base_dir
         self.arrays = arrays
         self.training = training
+        self.reads_runs = reads_runs
         self.diagnostics: list[Diagnostic] = []
         self.settings: dict[str, _Bound | None] = {}  # None: present but broken
         # Settings that a misspelled statement (`optimiser`) most likely meant: not reported missing,
@@ -84,6 +91,10 @@ class _Checker(BindingStage, DataStage, ShapeStage, TrainingStage):
         self.names: dict[str, tuple[n.Span, bool, str]] = {}  # and whether it is sure, and how it was made
         self.counted = True
         self.reported_names: set[int] = set()  # spans E310 was reported at, by start offset
+        self.layer_spans: dict[str, n.Span] = {}  # each layer's statement, by the layer's name
+        self.frozen = False  # inside a block given `trainable=false`
+        self.named_in_run = 0  # layers with parameters whose name the `init` run has
+        self.reported_at_layers: set[int] = set()  # statements E703 or E704 was reported at
         self.data: ir.Data | None = None
         self.file_start = file_span(spec.path)
 
@@ -107,8 +118,10 @@ class _Checker(BindingStage, DataStage, ShapeStage, TrainingStage):
             self.sort_statement(node)
         data = self.data = self.check_data()
         input_shape = self.check_input(data)
+        run = self.read_init()
         layers, output_shape = self.check_layers(self.layers, input_shape, top=True)
-        return self.check_training(data, input_shape, layers, output_shape)
+        layers = self.match_run(layers, run)
+        return self.check_training(data, input_shape, layers, output_shape, run.init if run else None)
 
     def sort_statement(self, node: n.Node) -> None:
         """File a top-level statement as a setting or a layer; report unknown and repeated ones."""
@@ -136,6 +149,12 @@ class _Checker(BindingStage, DataStage, ShapeStage, TrainingStage):
                 self.misspelled.add(suggestion)
                 return
         self.layers.append(node)
+
+    @staticmethod
+    def check_other(spec: n.Spec, base_dir: Path, syntax: list[Diagnostic]) -> tuple[ir.Program | None,
+                                                                                  list[Diagnostic]]:
+        """Check another spec (an `init` run's) with a checker of its own, which reads no run."""
+        return check(spec, base_dir, syntax, reads_runs=False)
 
     @staticmethod
     def setting_names() -> list[str]:

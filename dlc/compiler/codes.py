@@ -4,7 +4,9 @@ the tests check each failing example gets its code and each fix does not. What a
 each code says is in the message table, `messages.py`.
 
 Examples that name data files read them from the folder the tests give (`houses.csv` with
-columns `rooms,area,price`, `empty.csv`, `objects.npz` holding an object array).
+columns `rooms,area,price`, `empty.csv`, `objects.npz` holding an object array), and the runs
+that `init` names too: `runs/base` (a run of `data digits`, `input 64`, `dense 10 softmax`: its one
+layer `dense_1` is 64x10) and `runs/broken` (a run folder whose spec.dl has an error).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ class Code:
     good: str
     training: bool = False  # reported only when a program is about to train (`dlc run`, `fit`)
 
+
+# A classifier of digits that starts from a run, for the examples of the `init` codes.
+_INIT = "data digits val=0.2\n{init}\n{layers}\nloss categorical_crossentropy\noptimizer adam"
 
 CODES: tuple[Code, ...] = (
     # --- syntax: the parser, recovering at the next statement --------------------------------
@@ -223,6 +228,38 @@ CODES: tuple[Code, ...] = (
     Code("E606", "data file cannot be read",
          "The file exists but is empty, not UTF-8, not a valid archive, or not a file at all (a folder).",
          'data "empty.csv" target="price"', 'data "houses.csv" target="price"'),
+    # --- starting from a trained run -----------------------------------------------------------
+    Code("E700", "not a run folder",
+         "`init` names a folder that `dlc run SPEC --out DIR` (or `Program.save`) wrote, relative to the spec's "
+         "folder: its layers start from that run's trained parameters. The folder must exist and hold the "
+         "run's `spec.dl`.",
+         _INIT.format(init='init "runs/missing"', layers="dense 10 softmax"),
+         _INIT.format(init='init "runs/base"', layers="dense 10 softmax")),
+    Code("E701", "the run's model cannot be read",
+         "The checker reads the run's `spec.dl` (never its weights) and checks it to learn its layers' names and "
+         "shapes. The file must be a plain file (not a symbolic link) of at most 1 MiB of UTF-8 that checks "
+         "without errors and gives its input shape; its relative data paths start at the folder the run's "
+         "`run.json` records (`spec_dir`), else at the run folder.",
+         _INIT.format(init='init "runs/broken"', layers="dense 10 softmax"),
+         _INIT.format(init='init "runs/base"', layers="dense 10 softmax")),
+    Code("E702", "init copies no layer",
+         "A layer starts from the run's parameters when its name (`name=`, or the default `KIND_INDEX`) is the "
+         "name of a layer of the run with parameters, and its kind and parameter shapes are the same. An `init` "
+         "under which no layer has such a name would train everything from scratch: most likely the layers "
+         "were renamed.",
+         _INIT.format(init='init "runs/base"', layers="dense 10 softmax name=head"),
+         _INIT.format(init='init "runs/base"', layers="dense 10 softmax")),
+    Code("E703", "layer's shapes differ from the run's",
+         "The run has a layer of this name, but its parameters have other shapes (more units, another kernel, "
+         "another input), so they cannot be copied. Give the layer the run's shapes, or another `name=` to "
+         "train it from scratch.",
+         _INIT.format(init='init "runs/base"', layers="dense 32 relu\ndense 10 softmax name=head"),
+         _INIT.format(init='init "runs/base"', layers="dense 10 softmax")),
+    Code("E704", "layer left fresh under strict init",
+         "`init ... strict=true` asks that every layer with parameters start from the run; this one has no "
+         "layer of its name in the run, so it would start from a random initialization.",
+         _INIT.format(init='init "runs/base" strict=true', layers="layernorm\ndense 10 softmax"),
+         _INIT.format(init='init "runs/base" strict=true', layers="dense 10 softmax")),
     # --- warnings ----------------------------------------------------------------------------
     Code("W100", "input shape unknown",
          "Without `input` or `data`, shapes are checked when `fit` gets its first arrays. Add either to "
@@ -250,6 +287,12 @@ CODES: tuple[Code, ...] = (
          "optimizer adam\nepochs 20",
          "data iris val=0.2\ndense 16 relu\nbatchnorm momentum=0.9\ndense 3 softmax\n"
          "loss categorical_crossentropy\noptimizer adam\nepochs 20"),
+    Code("W105", "nothing to freeze",
+         "`trainable=false` freezes a layer's parameters: training never updates them (a frozen `batchnorm` also "
+         "keeps its running statistics). A layer without parameters (`dropout`, `flatten`, a pool, `activation`) "
+         "has nothing to freeze, so the option does nothing there.",
+         "input 64\ndense 64 relu\ndropout 0.5 trainable=false\ndense 10 softmax",
+         "input 64\ndense 64 relu trainable=false\ndropout 0.5\ndense 10 softmax"),
 )
 
 BY_CODE = {c.code: c for c in CODES}

@@ -233,6 +233,7 @@ def _objective(program: ir.Program) -> str:
     chain.append(reg.lookup("optimizer", opt.name).code(opt.args))
     chain.append("optax.inject_hyperparams(optax.scale)(step_size=LR)")
     steps = "".join(f"        {part},\n" for part in chain)
+    frozen = sorted(leaf.name for leaf in ir.leaves(program.layers) if leaf.frozen)
     return f'''# --- loss, metrics, optimizer ---------------------------------------------------------------
 
 
@@ -255,8 +256,26 @@ def make_optimizer(steps_per_epoch: int, total_steps: int):
     the learning rate as an injected hyperparameter (scaling after the rule equals the rule
     with its rate built in)."""
     schedule = {reg.lookup("schedule", schedule.name).code(schedule.args)}
-    return optax.chain(
-{steps}    )'''
+    chain = optax.chain(
+{steps}    ){_frozen(frozen)}'''
+
+
+def _frozen(names: list[str]) -> str:
+    """The end of `make_optimizer`: the chain, or with frozen layers the chain for the trainable
+    parameters only and zero updates for the frozen ones, as `lower.optimizer` builds it."""
+    if not names:
+        return "\n    return chain"
+    return f'''
+    # Frozen layers (`trainable=false`): zero updates and no optimizer state; clipping and weight
+    # decay see the trainable parameters only.
+    frozen = {_literal(tuple(names))}
+    return optax.multi_transform(
+        {{"trainable": chain, "frozen": optax.set_to_zero()}},
+        lambda params: {{
+            name: jax.tree.map(lambda _, label="frozen" if name in frozen else "trainable": label, tree)
+            for name, tree in params.items()
+        }},
+    )'''
 
 
 def _has_per_step(layers: tuple[ir.Layer, ...]) -> bool:

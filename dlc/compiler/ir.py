@@ -22,6 +22,29 @@ class Layer:
     params: int | None  # trainable parameters, this layer and its block
     line: int
     body: tuple[Layer, ...] = ()  # repeat: every iteration's layers in order; residual: the block
+    frozen_params: int | None = 0  # parameters `trainable=false` freezes, this layer and its block
+    # "run": its parameters come from the `init` run (a block: all of its layers' do); else "fresh".
+    init: str = "fresh"
+
+    @property
+    def frozen(self) -> bool:
+        """A layer whose parameters training leaves as they are (`trainable=false` on it or a block around it)."""
+        return self.args.get("trainable") is False
+
+
+def leaves(layers: tuple[Layer, ...]) -> list[Layer]:
+    """The layers inside every block, in model order: those that hold the parameters."""
+    return [leaf for layer in layers for leaf in (leaves(layer.body) if layer.body else [layer])]
+
+
+@dataclass(frozen=True)
+class Init:
+    """`init "RUN_DIR"`: the run folder the matching layers' parameters come from, and the hash of its
+    spec.dl when the spec was checked (the runtime refuses a run whose spec has changed since)."""
+
+    path: str
+    strict: bool
+    spec_sha256: str
 
 
 @dataclass(frozen=True)
@@ -84,6 +107,8 @@ class Program:
     metrics: tuple[str, ...]
     seed: int
     source: str = field(default="", repr=False)
+    frozen_params: int | None = 0
+    init: Init | None = None
 
     @property
     def task(self) -> str:
@@ -95,4 +120,5 @@ class Program:
     def to_json(self) -> dict:
         out = asdict(self)
         out.pop("source")
-        return {"params": self.params, **{k: v for k, v in out.items() if k != "params"}}
+        first = ("params", "frozen_params")
+        return {**{k: out[k] for k in first}, **{k: v for k, v in out.items() if k not in first}}

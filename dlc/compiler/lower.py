@@ -135,7 +135,12 @@ def lower(program: ir.Program) -> Lowered:
 def optimizer(program: ir.Program, steps_per_epoch: int, total_steps: int) -> optax.GradientTransformation:
     """The Optax chain: `clip` in front, the update rule driven by the schedule's shape, and the
     learning rate last as an injected hyperparameter (in the optimizer state, so a sweep can vary
-    it without recompiling). Scaling by `lr` after the rule equals the rule with `lr` built in."""
+    it without recompiling). Scaling by `lr` after the rule equals the rule with `lr` built in.
+
+    With frozen layers (`trainable=false`) the chain sees the trainable parameters only, through
+    `multi_transform`: frozen ones get a zero update (`set_to_zero`, not `masked`, which would pass
+    their raw gradients through) and no optimizer state, and clipping by the global norm and weight
+    decay see the trainable gradients alone, as if the frozen layers were constants."""
     opt = program.optimizer
     entry = reg.lookup("optimizer", opt.name)
     schedule_entry = reg.lookup("schedule", program.schedule.name)
@@ -145,4 +150,20 @@ def optimizer(program: ir.Program, steps_per_epoch: int, total_steps: int) -> op
         parts.append(optax.clip_by_global_norm(opt.args["clip"]))
     parts.append(entry.build(opt.args, unit_schedule, optax))
     parts.append(optax.inject_hyperparams(optax.scale)(step_size=opt.args["lr"]))
-    return optax.chain(*parts)
+    chain = optax.chain(*parts)
+    frozen = frozen_layers(program)
+    if not frozen:
+        return chain
+    return optax.multi_transform({TRAINABLE: chain, FROZEN: optax.set_to_zero()}, lambda params: {
+        name: jax.tree.map(lambda _, label=FROZEN if name in frozen else TRAINABLE: label, tree)
+        for name, tree in params.items()})
+
+
+# The labels of `multi_transform`: the chain for trainable parameters, zero updates for frozen ones.
+TRAINABLE, FROZEN = "trainable", "frozen"
+
+
+def frozen_layers(program: ir.Program) -> frozenset[str]:
+    """The names of the layers whose parameters training leaves as they are (the keys of the
+    parameter tree that the optimizer never updates)."""
+    return frozenset(leaf.name for leaf in ir.leaves(program.layers) if leaf.frozen)

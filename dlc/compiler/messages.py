@@ -305,6 +305,35 @@ NO_FEATURES = Message("E606", "`{file}` has only the target column: there are no
 NOT_AN_NPZ = Message("E606", "cannot read `{file}` as an NPZ archive: {reason}",
                      "write it with `numpy.savez(path, x=..., y=...)`")
 
+# --- starting from a trained run (`init`) ----------------------------------------------------
+
+_A_RUN_FOLDER = "name a folder that `dlc run SPEC --out DIR` wrote"
+RUN_NOT_FOUND = Message("E700", "run folder `{run}` not found", _LOOKED_FOR)
+NOT_A_RUN = Message("E700", "`{run}` is not a run folder: it has no `spec.dl`", _A_RUN_FOLDER)
+NOT_A_RUN_FOLDER = Message("E700", "`{run}` is not a run folder: it is not a folder", _A_RUN_FOLDER)
+RUN_SPEC_UNUSABLE = Message("E701", "cannot read the model of run `{run}`: {problem}",
+                            "dlc reads the run's `spec.dl` (never its weights) to match its layers with these")
+RUN_SPEC_LINK = "its `spec.dl` is a symbolic link"
+RUN_SPEC_NOT_A_FILE = "its `spec.dl` is not a file"
+RUN_SPEC_TOO_LARGE = "its `spec.dl` is over {limit:,} bytes"
+RUN_SPEC_NOT_UTF8 = "its `spec.dl` is not UTF-8"
+RUN_SPEC_CANNOT_READ = "cannot read its `spec.dl`: {reason}"
+RUN_SPEC_ERROR = "its `spec.dl` has an error at line {line}: {message}"
+RUN_SPEC_SHAPES_UNKNOWN = "its `spec.dl` leaves the input shape unknown"
+COPIES_NOTHING = Message("E702", "`init` would copy no layer: no layer here has the name of a layer of run "
+                         "`{run}` with parameters", "the run's layers with parameters are {names}; a layer starts "
+                         "from the run's parameters when it has the name (`name=`) and the shapes of one of them")
+NO_NAMES = "none"
+OTHER_SHAPES = Message("E703", "`{name}` has {here} here but {there} in run `{run}`",
+                       "give it the run's shapes to start from the run's parameters, or another `name=` to start "
+                       "it fresh")
+WEIGHTS = "parameters {shapes}"  # a layer's parameters, as E703 shows both sides
+KIND_WEIGHTS = "a `{kind}` with parameters {shapes}"  # ... when the two layers' kinds differ
+NO_WEIGHTS = "a `{kind}` without parameters"
+LEFT_FRESH = Message("E704", "`{name}` would start fresh: run `{run}` has no layer `{name}` with parameters",
+                     "`strict=true` asks that every layer with parameters start from the run: name it as one of "
+                     "the run's layers, or drop `strict=true`")
+
 # --- warnings --------------------------------------------------------------------------------
 
 INPUT_UNKNOWN = Message("W100", "the input shape is unknown: shapes are checked when arrays arrive",
@@ -322,3 +351,5 @@ LOWER_MOMENTUM = "lower `momentum=` (`momentum={momentum:g}` settles in {steps})
 STEPS = Count("1 step", "{:,} steps")
 EPOCHS = Count("1 epoch", "{:,} epochs")
 BATCHES = Count("1 batch", "{:,} batches")
+NOTHING_TO_FREEZE = Message("W105", "`{keyword}` has no parameters: `trainable=false` freezes nothing",
+                            "remove `trainable=false`")

@@ -144,7 +144,7 @@ class TrainingStage:
         return "linear"
 
     def check_training(self, data: ir.Data | None, input_shape: Any, layers: list[ir.Layer],
-                       output: tuple[int, ...] | None) -> ir.Program | None:
+                       output: tuple[int, ...] | None, run: ir.Init | None) -> ir.Program | None:
         loss = self.setting("loss")
         loss_entry = reg.lookup("loss", loss.args["name"]) if loss else None
         activation = self.output_activation(layers)
@@ -158,8 +158,9 @@ class TrainingStage:
         s = {k: (v.args if v else {}) for k, v in self.settings.items()}
         optimizer = self.settings.get("optimizer")
         schedule = self.settings.get("schedule")
-        params = sum(layer.params for layer in layers) if all(layer.params is not None for layer in layers) \
-            and input_shape is not None else None
+        known = all(layer.params is not None for layer in layers) and input_shape is not None
+        params = sum(layer.params for layer in layers) if known else None
+        frozen = sum(layer.frozen_params for layer in layers) if known else None
         return ir.Program(
             name=s.get("model", {}).get("name") or (Path(self.spec.path).stem if not self.spec.path.startswith("<")
                                                     else "") or "model",
@@ -180,6 +181,8 @@ class TrainingStage:
             metrics=tuple(s.get("metrics", {}).get("names", ())),
             seed=s.get("seed", {}).get("value", 0),
             source=self.spec.source,
+            frozen_params=frozen,
+            init=run,
         )
 
     def check_output(self, loss: reg.Loss, output: tuple[int, ...], data: ir.Data | None, activation: str) -> None:

@@ -70,12 +70,18 @@ class ShapeStage:
             elif not entry.block and node.block is not None:
                 self.report(m.NO_BLOCK_TAKEN.at(node.keyword_span, keyword=node.keyword))
                 bound.ok = False
+            if bound.args.get("trainable") is False and not _learns(node):
+                self.report(m.NOTHING_TO_FREEZE.at(node.option("trainable").span, keyword=node.keyword))
         name = self.name_layer(node, entry, bound)
+        self.layer_spans.setdefault(name, node.span if node.block is None else node.keyword_span)
         args = {k: v for k, v in bound.args.items() if k != "name"}
+        if self.frozen:  # inside a frozen block
+            args["trainable"] = False
         if entry.block:
-            return self.check_block(node, entry, bound, shape, name)
+            return self.check_block(node, entry, bound, shape, name, args)
         if not bound.ok or shape is None:
-            return (ir.Layer(entry.name, name, args, shape, None, None, node.span.line) if bound.ok else None), None
+            return (ir.Layer(entry.name, name, args, shape, None, None, node.span.line, frozen_params=None)
+                    if bound.ok else None), None
         try:
             output = entry.shape(shape, bound.args)
         except ShapeError as e:  # worded by the layer's shape rule
@@ -89,7 +95,10 @@ class ShapeStage:
             return None, None
         if entry.settling is not None:
             self.warn_unsettled(node, entry.settling(bound.args))
-        return ir.Layer(entry.name, name, args, shape, output, entry.count(shape, bound.args), node.span.line), output
+        count = entry.count(shape, bound.args)
+        frozen = count if args["trainable"] is False else 0
+        return ir.Layer(entry.name, name, args, shape, output, count - frozen, node.span.line,
+                        frozen_params=frozen), output
 
     def name_layer(self, node: n.Statement, entry: reg.Layer, bound: _Bound) -> str:
         """The layer's name: its `name=` with the copy numbers of the enclosing `repeat` blocks
@@ -159,8 +168,23 @@ class ShapeStage:
                 return True
         return False
 
-    def check_block(self, node: n.Statement, entry: reg.Layer, bound: _Bound,
-                    shape: tuple[int, ...] | None, name: str) -> tuple[ir.Layer | None, Any]:
+    def check_block(self, node: n.Statement, entry: reg.Layer, bound: _Bound, shape: tuple[int, ...] | None,
+                    name: str, args: dict) -> tuple[ir.Layer | None, Any]:
+        outer = self.frozen
+        self.frozen = args.get("trainable") is False
+        try:
+            body, out = self.check_body(node, entry, bound, shape)
+        finally:
+            self.frozen = outer
+        if not bound.ok or shape is None or out is None:
+            return None, None
+        params = sum(layer.params or 0 for layer in body)
+        frozen = sum(layer.frozen_params or 0 for layer in body)
+        return ir.Layer(entry.name, name, args, shape, out, params, node.span.line, tuple(body), frozen), out
+
+    def check_body(self, node: n.Statement, entry: reg.Layer, bound: _Bound,
+                   shape: tuple[int, ...] | None) -> tuple[list[ir.Layer], Any]:
+        """The layers of a block and its output shape (None: unknown, or a skip that changes it)."""
         body_nodes = list(node.block or ())
         if entry.skip:
             body, out = self.check_layers(body_nodes, shape)
@@ -168,7 +192,7 @@ class ShapeStage:
                 fix = m.END_BLOCK_WITH.format(shape=show_shape(shape), units=shape[0]) if len(shape) == 1 else None
                 self.report(m.BLOCK_CHANGES_SHAPE.at(node.keyword_span, hint=fix, block=entry.name,
                                                      shape=show_shape(shape), output=show_shape(out)))
-                return None, None
+                return body, None
         else:
             times = bound.args.get(entry.copies) if entry.copies else 1
             body, out = [], shape
@@ -182,11 +206,14 @@ class ShapeStage:
                     self.counted &= copy + 1 == times
                     break
             self.counted &= bound.ok
-        if not bound.ok or shape is None or out is None:
-            return None, None
-        params = sum(layer.params or 0 for layer in body)
-        args = {k: v for k, v in bound.args.items() if k != "name"}
-        return ir.Layer(entry.name, name, args, shape, out, params, node.span.line, tuple(body)), out
+        return body, out
+
+
+def _learns(node: n.Statement) -> bool:
+    """Whether a layer statement has parameters, of its own or in the layers of its block."""
+    entry = reg.lookup("layer", node.keyword)
+    return entry is not None and (entry.learns or any(_learns(child) for child in node.block or ()
+                                                      if isinstance(child, n.Statement)))
 
 
 def _layer_count(node: n.Node) -> int:

@@ -29,15 +29,26 @@ def _value(v: object) -> str:
     return str(v)
 
 
-def _rows(layers: tuple[ir.Layer, ...], depth: int = 0) -> list[tuple[str, str, str, str]]:
+def _rows(layers: tuple[ir.Layer, ...], depth: int = 0) -> list[tuple[str, str, str, str, str]]:
+    """A row per layer: its form, name, output shape, parameters (trainable and frozen) and where they
+    start (`_start`)."""
     rows = []
     for layer in layers:
-        params = "?" if layer.params is None else f"{layer.params:,}"
+        params = "?" if layer.params is None else f"{layer.params + (layer.frozen_params or 0):,}"
         copies = reg.layer(layer.kind).copies
         label = "  " * depth + (f"{layer.kind} ×{layer.args[copies]}" if copies else _describe(layer))
-        rows.append((label, layer.name, show_shape(layer.output_shape), params))
+        rows.append((label, layer.name, show_shape(layer.output_shape), params, _start(layer)))
         rows.extend(_rows(layer.body, depth + 1))
     return rows
+
+
+def _start(layer: ir.Layer) -> str:
+    """Where a layer's parameters start and whether training changes them: `from run` (the `init`
+    run's) or `fresh`, then `frozen` for `trainable=false`. Empty for a layer without parameters of
+    its own (its block's rows say it for each layer)."""
+    if not reg.layer(layer.kind).learns:
+        return ""
+    return ("from run" if layer.init == "run" else "fresh") + (", frozen" if layer.frozen else "")
 
 
 def _options(named: ir.Named) -> str:
@@ -45,18 +56,24 @@ def _options(named: ir.Named) -> str:
 
 
 def summary(program: ir.Program) -> str:
-    rows = [("input", "", show_shape(program.input_shape), "0")] + _rows(program.layers)
-    head = ("Layer", "Name", "Output shape", "Params")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
-    line = "─" * (sum(widths) + 9)
-    fmt = f"{{:<{widths[0]}}}   {{:<{widths[1]}}}   {{:<{widths[2]}}}   {{:>{widths[3]}}}"
-    out = [f'Model "{program.name}" ({program.path})', line, fmt.format(*head), line]
-    out += [fmt.format(*r) for r in rows]
+    rows = [("input", "", show_shape(program.input_shape), "0", "")] + _rows(program.layers)
+    head = ("Layer", "Name", "Output shape", "Params", "Start")
+    # The column of where parameters start, for a model that starts from a run or freezes layers.
+    columns = 5 if program.init is not None or program.frozen_params else 4
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(columns)]
+    line = "─" * (sum(widths) + 3 * (columns - 1))
+    fmt = f"{{:<{widths[0]}}}   {{:<{widths[1]}}}   {{:<{widths[2]}}}   {{:>{widths[3]}}}" + \
+        (f"   {{:<{widths[4]}}}" if columns == 5 else "")
+    out = [f'Model "{program.name}" ({program.path})', line, fmt.format(*head).rstrip(), line]
+    out += [fmt.format(*r).rstrip() for r in rows]
     out.append(line)
     if program.params is None:
         out.append("Trainable params: unknown until the input shape is known")
     else:
         out.append(f"Trainable params: {program.params:,} ({program.params * 4 / 1024:,.1f} KiB as float32)")
+        if program.frozen_params:
+            out.append(f"Frozen params: {program.frozen_params:,} (`trainable=false`: training leaves them as "
+                       "they are)")
     out.append(line)
     out += [f"{k:<10} {v}" for k, v in _settings(program)]
     return "\n".join(out) + "\n"
@@ -93,4 +110,9 @@ def _settings(p: ir.Program) -> list[tuple[str, str]]:
         rows.append(("early_stop", "off"))
     rows.append(("metrics", " ".join(p.metrics) or "none"))
     rows.append(("seed", str(p.seed)))
+    if p.init is not None:
+        learned = [leaf for leaf in ir.leaves(p.layers) if reg.layer(leaf.kind).learns]
+        copied = sum(leaf.init == "run" for leaf in learned)
+        rows.append(("init", f"{p.init.path} ({copied} of {len(learned)} layers with parameters from the run"
+                             f"{'; strict' if p.init.strict else ''})"))
     return rows

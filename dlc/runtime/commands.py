@@ -66,6 +66,7 @@ class RunRequest:
     options: FitOptions  # epochs, seed, resume, checkpoint interval, devices, should_stop
     deterministic: bool = False  # deterministic GPU kernels
     distributed: bool = False  # join a multi-host run first
+    tensorboard: bool = False  # write each epoch's scalars as TensorBoard events into the folder
 
     def stopping(self) -> bool:
         return self.options.should_stop is not None and self.options.should_stop()
@@ -135,7 +136,8 @@ def _train(owner: SpecOwner, request: RunRequest, folder: RunFolder, display: Ru
         raise _interrupted(folder)
     options = dataclasses.replace(request.options, checkpoint_dir=folder.path / "training", resume=folder.resume)
     try:
-        with _unfinished(owner, folder), display.training() as (on_epoch, on_compiled):
+        with _unfinished(owner, folder), display.training() as (shown, on_compiled), \
+                _tracked(request, folder.path, shown) as on_epoch:
             session = Session.fit(owner, None, None, None,
                                   dataclasses.replace(options, on_epoch=on_epoch, on_compiled=on_compiled))
         metrics = write_run(folder.path, session)
@@ -144,6 +146,16 @@ def _train(owner: SpecOwner, request: RunRequest, folder: RunFolder, display: Ru
     if request.stopping():  # during the final evaluation and writes, which were finished first
         raise RunInterrupted(f"interrupted as the run finished; its folder is complete: {folder.path}")
     return RunResult(folder.path, session, metrics, imports)
+
+
+def _tracked(request: RunRequest, run_dir: Path, on_epoch: Callable) -> AbstractContextManager[Callable]:
+    """The epoch callback, which with `--tensorboard` writes each epoch's scalars too (the writer
+    library is imported only then: it costs `dlc run` start-up time)."""
+    if not request.tensorboard:
+        return contextlib.nullcontext(on_epoch)
+    from dlc.runtime.tracking import tensorboard_epochs
+
+    return tensorboard_epochs(run_dir / "tensorboard", on_epoch)
 
 
 @contextlib.contextmanager
@@ -327,20 +339,38 @@ def _spec_target(session: Session) -> str | None:
     return data.target if data else None
 
 
-def evaluate(session: Session, run_dir: str, data: str | None, target: str | None) -> dict[str, dict[str, float]]:
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict[str, dict[str, float]]  # loss and metrics by split, or by the data file's name
+    report: dict | None = None  # with --report: `report.write_report`'s, on the held-out split or the file
+
+
+def evaluate(session: Session, run_dir: str, data: str | None, target: str | None,
+             report: bool = False) -> Evaluation:
     """`dlc eval`: loss and metrics of a trained run on a data file with labels (by its name), or
-    on every split of the data it trained on."""
+    on every split of the data it trained on; with `report`, the per-class (or residual) report of
+    the file or of the held-out split, its figure written into the run folder."""
+    from dlc.runtime import report as reports
     from dlc.runtime.sources import DataError, read_features
 
     if data is None:
         try:
-            return session.evaluate_spec_splits()
+            metrics = session.evaluate_spec_splits()
         except DataError as e:
             raise RunFailed(f"evaluating the splits of `{run_dir}` reads the data it trained on: {e} "
                             f"(to evaluate on other data: `dlc eval {run_dir} DATA`)") from None
-    x, y, source = read_features(Path(data), target=target or _spec_target(session) or "target", with_target=True,
-                                 columns=session.prepared.columns)
-    return {Path(data).name: session.evaluate(x, y, source)}
+    else:
+        x, y, source = read_features(Path(data), target=target or _spec_target(session) or "target",
+                                     with_target=True, columns=session.prepared.columns)
+        metrics = {Path(data).name: session.evaluate(x, y, source)}
+    if not report:
+        return Evaluation(metrics)
+    if data is None:
+        name, split = reports.held_out(session.prepared)
+        on = {"split": name}
+    else:
+        split, on = session.labelled(x, y, source), {"file": Path(data).name}
+    return Evaluation(metrics, reports.write_report(session, Path(run_dir), split, on))
 
 
 def predict(session: Session, inputs: str, target: str | None) -> list[list]:

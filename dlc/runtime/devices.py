@@ -21,6 +21,12 @@ def use_compilation_cache() -> str:
     return folder
 
 
+def traced_programs_folder() -> str:
+    """Where `tracecache` keeps exported programs: a `traced` folder inside the XLA cache's (whose
+    eviction only ever touches its own `*-cache` files)."""
+    return os.path.join(use_compilation_cache(), "traced")
+
+
 class DeviceError(Exception):
     """A device request that cannot be met: one line saying what is there."""
 
@@ -59,8 +65,9 @@ def device_mesh(devices: int | str | None, batch: int):
 
 
 def _cache_entries() -> int:
+    """Compiled programs in the XLA cache (a hit adds none)."""
     folder = jax.config.jax_compilation_cache_dir
     try:
-        return len(os.listdir(folder)) if folder else 0
+        return sum(name.endswith("-cache") for name in os.listdir(folder)) if folder else 0
     except OSError:
         return 0

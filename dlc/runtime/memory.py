@@ -86,7 +86,9 @@ def parts(program: ir.Program, prepared, data_budget: int | None = None) -> dict
     count once each: on the CPU backend the device is the same RAM, and `device_put` copies.
     Training data over `data_budget` is streamed, but the final metrics put each split on the
     device whole, so streaming lowers the peak only while that split is smaller."""
-    params = program.params or 0
+    # Frozen parameters are held, and get gradients, as trainable ones do: counting them with the
+    # optimizer's slots too overestimates a little, which a guard may.
+    params = (program.params or 0) + (program.frozen_params or 0)
     slots = reg.lookup("optimizer", program.optimizer.name).slots(program.optimizer.args) if program.optimizer else 0
     best = 1 if program.early_stop and program.early_stop.restore_best else 0
     n_train, train_row = _rows(prepared.train)

@@ -5,9 +5,12 @@
     metrics.json        epochs_run, stopped_early, best_epoch, and loss/metrics per split
     checkpoint/         final (or restored best) parameters and batch statistics (Orbax)
     preprocessing.json  normalization, label mapping and feature columns, fitted on the training part
-    curves.png          loss and metrics per epoch
+    curves.png          loss and metrics per epoch, the best epoch and an early stop marked
     run.json            versions, device, seed, spec hash, wall time, where the spec came from, and the facts
                         of the data it trained on (so that reloading it reads no data file)
+    tensorboard/        with `dlc run --tensorboard`: TensorBoard event files of every epoch (train/, validation/)
+    confusion.png       from `dlc eval --report` of a classifier: its confusion matrix
+    residuals.png       from `dlc eval --report` of a regression: its residuals
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dlc.compiler import ir
 from dlc.runtime.identity import spec_sha256
 from dlc.runtime.runlock import write_atomically
 from dlc.runtime.storage import RunFolderError, refuse_link, save_checkpoint, storage_faults
+from dlc.runtime.transfer import init_record
 
 if TYPE_CHECKING:
     from dlc.runtime.session import Session
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
 
 # The parts of a run folder: dlc writes and deletes only these, and none may be a symbolic link.
 PARTS = ("spec.dl", "history.csv", "metrics.json", "checkpoint", "preprocessing.json", "curves.png", "run.json",
-         "training")
+         "training", "tensorboard", "confusion.png", "residuals.png")
 
 
 def refuse_links(run_dir: Path) -> None:
@@ -98,6 +102,7 @@ def _run_json(session: Session) -> dict:
         "arrays": dataclasses.asdict(session.arrays) if session.arrays else None,
         "data": dataclasses.asdict(program.data) if program.data else None,
         "wall_time": session.result.wall_time if session.result else None,
+        "init": init_record(program),  # where the initial weights came from: a run and its spec's hash
     }
 
 
@@ -125,37 +130,24 @@ def write_run(run_dir: Path, session: Session) -> dict:
                "best_epoch": result.best_epoch if result else 0, **session.split_metrics()}
     with _writing(run_dir, "metrics.json"):
         _write_json(run_dir / "metrics.json", metrics)
-    with _writing(run_dir, "curves.png"):
-        plot_curves(run_dir / "curves.png", history, session.program.name)
+    if history:
+        from dlc.runtime.plots import curves_figure
+
+        best = metrics["best_epoch"] if session.program.early_stop else None
+        write_figure(run_dir, "curves.png", curves_figure(history, session.program.name, best,
+                                                          metrics["stopped_early"]))
     return metrics
 
 
-def plot_curves(path: Path, history: list[dict], title: str) -> None:
-    """Loss and each metric per epoch, training and validation, one panel each."""
-    if not history:
-        return
-    import matplotlib
+def write_figure(run_dir: Path, name: str, figure, kept: str | None = None) -> Path:
+    """A figure of `plots` as the PNG `name` of a run folder, written whole or not at all, never
+    through a link; its path. `kept`: what a failed write leaves (default: as `dlc run` tells it)."""
+    from dlc.runtime.plots import png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [k for k in history[0] if k not in ("epoch", "epoch_time") and not k.startswith("val_")]
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
-    epochs = [row["epoch"] for row in history]
-    for ax, name in zip(axes[0], names):
-        ax.plot(epochs, [row[name] for row in history], label="train")
-        if f"val_{name}" in history[0]:
-            ax.plot(epochs, [row[f"val_{name}"] for row in history], label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    image = io.BytesIO()
-    fig.savefig(image, format="png", dpi=100)
-    plt.close(fig)
-    write_atomically(path, image.getvalue())
+    refuse_links(run_dir)
+    with storage_faults(run_dir / name, kept or _kept(run_dir)):
+        write_atomically(run_dir / name, png(figure))
+    return run_dir / name
 
 
 def _read_json(path: Path) -> dict:

@@ -23,6 +23,7 @@ from dlc.runtime.memory import device_data_budget, guard_memory
 from dlc.runtime.options import FitOptions
 from dlc.runtime.stopping import Progress
 from dlc.runtime.train import Trainer, TrainState, abstract_state, init_state, make_trainer
+from dlc.runtime.transfer import start_from_run
 
 if TYPE_CHECKING:
     from dlc.runtime.runfolder import RunRecord
@@ -187,7 +188,8 @@ class Session:
         first_epoch = previous.epochs_trained if previous is not None else 0
         epochs = program.epochs
         program = dataclasses.replace(program, epochs=first_epoch + epochs)
-        data_time = time.perf_counter() - started
+        prepared_at = time.perf_counter()
+        data_time = prepared_at - started
         budget = options.data_budget if options.data_budget is not None else device_data_budget()
         guard_memory(program, prepared, budget)
         trainer = make_trainer(program, len(prepared.train.x), epochs, options.devices)
@@ -215,6 +217,7 @@ class Session:
                 if options.resume:
                     restored = cls.resume_from(checkpoints, trainer, program, identity)
             started = time.perf_counter()
+            setup_time = started - prepared_at  # the memory guard, the trainer, the checkpoint folder (Orbax)
             if restored is not None:
                 state, best, progress = restored
                 resume_args = (progress, best)
@@ -222,12 +225,13 @@ class Session:
                 state, resume_args = previous.state_for(trainer), (Progress(epoch=first_epoch), None)
             else:
                 state, resume_args = init_state(trainer, program.input_shape, program.seed), None
+                state, _ = start_from_run(state, program, trainer.tx)
             jax.block_until_ready(state)
             init_time = time.perf_counter() - started
             result = fit(trainer, state, (prepared.train.x, prepared.train.y), val,
                          dataclasses.replace(options, data_budget=budget), checkpointer=checkpoints,
                          resume=resume_args)
-            result.timings = {"data": data_time, "init": init_time, **result.timings}
+            result.timings = {"data": data_time, "setup": setup_time, "init": init_time, **result.timings}
         return cls(owner, program, trainer, result.state, prepared, result, arrays)
 
     @classmethod
@@ -328,12 +332,15 @@ class Session:
                 self.evaluate_spec_splits()
             split = self.prepared.test or self.prepared.val or self.prepared.train
             return self._evaluate_split(split)
+        return self._evaluate_split(self.labelled(x, y, source))
+
+    def labelled(self, x: Any, y: Any, source: sources.Source | str = "the arrays") -> data_mod.Split:
+        """Examples and their labels as the model was trained on them: normalized, labels encoded."""
         prepared = data_mod.prepare(
             np.asarray(x), np.asarray(y), task=self.program.task, input_shape=self.program.input_shape,
             output_units=self.program.output_shape[-1], val=0.0, test=0.0, normalize="none", shuffle=False,
             seed=self.program.seed, labels=self.prepared.labels, source=source)
-        split = data_mod.Split(self._inputs(x, source), prepared.train.y)
-        return self._evaluate_split(split)
+        return data_mod.Split(self._inputs(x, source), prepared.train.y)
 
     def predict(self, x: Any, source: sources.Source | str = "the arrays") -> np.ndarray:
         return self.trainer.predict(self.state.params, self.state.batch_stats, self._inputs(x, source))

@@ -22,7 +22,8 @@ import optax
 from dlc.compiler import ir
 from dlc.compiler import registry as reg
 from dlc.compiler.lower import Lowered, lower, optimizer
-from dlc.runtime.devices import available_devices, device_mesh, use_compilation_cache
+from dlc.runtime.devices import available_devices, device_mesh, traced_programs_folder
+from dlc.runtime.tracecache import ProgramCache, program_identity
 
 # Evaluation and prediction run in chunks of this many rows, padded: one compiled program serves
 # every split of every size.
@@ -66,19 +67,23 @@ class Trainer:
     shuffle: bool
     mesh: Any = None  # a jax.sharding.Mesh over several devices, or None for one
     per_step: bool = False  # one compiled program per mini-batch instead of a scan (see epoch_by_steps)
+    programs: ProgramCache = field(default_factory=lambda: ProgramCache(None, ""))  # traced programs on disk
     _train_epoch: Callable = field(init=False, repr=False)
     _train_chunk: Callable = field(init=False, repr=False)
     _eval_jit: Callable = field(init=False, repr=False)
     _predict_jit: Callable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # What training runs goes through the trace cache; `_train_epoch` and `_predict_jit` stay
+        # plain jits for `export.py`, which lowers them to StableHLO text.
         self._train_epoch = jax.jit(self.train_epoch, donate_argnums=(0,))
+        self.epoch_program = self.programs.program("epoch", self.train_epoch, donate_argnums=(0,))
         self._train_chunk = jax.jit(self.train_chunk, donate_argnums=(0,))
-        self._train_step = jax.jit(self.train_step, donate_argnums=(0, 1))
-        self._plan_jit = jax.jit(lambda key, epoch, n: self._epoch_plan(n, key, epoch), static_argnums=(2,))
-        self._zeros_jit = jax.jit(self._zeros)
-        self._mean_jit = jax.jit(lambda totals, n: jax.tree.map(lambda t: t / n, totals))
-        self._eval_jit = jax.jit(self._eval_chunk)
+        self.step_program = self.programs.program("step", self.train_step, donate_argnums=(0, 1))
+        self._plans: dict[int, Callable] = {}
+        self.zeros_program = self.programs.program("zeros", self._zeros)
+        self.mean_program = self.programs.program("mean", lambda totals, n: jax.tree.map(lambda t: t / n, totals))
+        self.eval_program = self.programs.program("eval", self._eval_chunk)
         self._predict_jit = jax.jit(lambda variables, x: self.lowered.module.apply(variables, x, train=False))
 
     # --- pure functions ------------------------------------------------------------------
@@ -176,11 +181,17 @@ class Trainer:
         as a program of its own (bench/README.md), so on a CPU, models with convolutions train
         about 4x faster this way; everywhere else the scan wins."""
         n = x.shape[0]
-        index, mask, dropout_key = self._plan_jit(key, epoch, n)
-        totals = self._zeros_jit()
+        index, mask, dropout_key = self.plan_program(n)(key, epoch)
+        totals = self.zeros_program()
         for i in range(index.shape[0]):
-            state, totals = self._train_step(state, totals, x, y, index, mask, dropout_key, i)
-        return state, self._mean_jit(totals, n)
+            state, totals = self.step_program(state, totals, x, y, index, mask, dropout_key, i)
+        return state, self.mean_program(totals, n)
+
+    def plan_program(self, n: int) -> Callable:
+        """The program of `_epoch_plan` for `n` training rows (a static shape)."""
+        if n not in self._plans:
+            self._plans[n] = self.programs.program(f"plan-{n}", lambda key, epoch: self._epoch_plan(n, key, epoch))
+        return self._plans[n]
 
     def train_chunk(self, state: TrainState, x, y, mask, key, first_step):
         """Part of a streamed epoch: `x`, `y` are whole batches already in epoch order (the last
@@ -226,7 +237,7 @@ class Trainer:
         everything else of the epoch and divides by `data.n` on the host (no eager device ops)."""
         totals = None
         for xb, yb, mask in data.chunks:
-            sums = self._eval_jit(params, batch_stats, xb, yb, mask)
+            sums = self.eval_program(params, batch_stats, xb, yb, mask)
             totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
         return totals
 
@@ -256,14 +267,17 @@ class EvalSet:
 
 def make_trainer(program: ir.Program, n_train: int, epochs: int, devices: int | str | None = None) -> Trainer:
     available_devices()  # a platform that cannot start says so here, before anything is traced
-    use_compilation_cache()
     # A batch larger than the data is the whole data, as in Keras: never pad up to the batch size.
     program = dataclasses.replace(program, batch=max(1, min(program.batch, n_train)))
     steps, _ = _batches(n_train, program.batch)
     tx = optimizer(program, steps, steps * epochs)
     shuffle = program.data.shuffle if program.data else True
     per_step = jax.default_backend() == "cpu" and _has_convolution(program.layers)
-    return Trainer(program, lower(program), tx, program.batch, shuffle, device_mesh(devices, program.batch), per_step)
+    mesh = device_mesh(devices, program.batch)
+    settings = {"program": program.to_json(), "n_train": n_train, "epochs": epochs, "shuffle": shuffle,
+                "per_step": per_step, "mesh": None if mesh is None else mesh.size}
+    programs = ProgramCache(traced_programs_folder(), program_identity(settings))
+    return Trainer(program, lower(program), tx, program.batch, shuffle, mesh, per_step, programs)
 
 
 def _has_convolution(layers: tuple[ir.Layer, ...]) -> bool:
@@ -288,10 +302,13 @@ def _initializer(trainer: Trainer, input_shape: tuple[int, ...]) -> Callable:
 
 
 def init_state(trainer: Trainer, input_shape: tuple[int, ...], seed: int) -> TrainState:
-    """Initial parameters, batch statistics and optimizer state: one compiled program."""
+    """Initial parameters, batch statistics and optimizer state: one compiled program (its trace
+    kept in the trace cache as the training programs are)."""
     key = jax.random.fold_in(jax.random.key(seed), 0)
     # Runs once: XLA's backend optimisations cost more compile time than they save here.
-    return jax.jit(_initializer(trainer, input_shape)).lower(key).compile({"xla_backend_optimization_level": 0})(key)
+    init = trainer.programs.program(f"init-{'x'.join(map(str, input_shape))}", _initializer(trainer, input_shape),
+                                    compiler_options={"xla_backend_optimization_level": 0})
+    return init(key)
 
 
 def abstract_state(trainer: Trainer, input_shape: tuple[int, ...]) -> TrainState:

@@ -51,6 +51,13 @@ def test_emit_py_without_data_says_what_to_add(tmp_path: Path) -> None:
     assert done.stderr.startswith("dlc: error: s.dl has no `data` statement"), done.stderr
 
 
+def test_emit_py_of_a_spec_that_starts_from_a_run_is_refused(tmp_path: Path, run_dir: Path) -> None:
+    """The emitted program could only train from scratch: refused, not silently different."""
+    (tmp_path / "s.dl").write_text(IRIS.replace("\n", f'\ninit "{run_dir}"\n', 1))
+    done = dlc_cli("compile", "s.dl", "--emit", "py", cwd=tmp_path)
+    assert done.returncode == 1 and "starts from a trained run (`init`)" in done.stderr, done.stderr
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("run") / "iris"

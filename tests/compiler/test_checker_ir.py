@@ -42,7 +42,7 @@ def test_options_left_out_get_their_registry_defaults() -> None:
     assert program.loss == ir.Named("huber", defaults(reg.lookup("loss", "huber")))
     assert program.schedule == ir.Named("cosine", defaults(reg.lookup("schedule", "cosine")))
     dense = program.layers[0]
-    assert dense.args == {"units": 3, "activation": "softmax", **defaults(reg.layer("dense"))}
+    assert dense.args == {"units": 3, "activation": "softmax", **defaults(reg.layer("dense")), "trainable": True}
 
 
 def test_aliases_resolve_to_their_entry() -> None:

@@ -53,8 +53,9 @@ def test_layer_example_checks_clean_on_flat_or_image_input(layer: reg.Layer) -> 
 
 
 @pytest.mark.parametrize("entry", entries("statement", "optimizer", "schedule", "metric"), ids=ids)
-def test_setting_example_checks_clean_in_a_classifier(entry: reg.Entry) -> None:
-    assert diagnostics(classifier_with(entry.example)) == []
+def test_setting_example_checks_clean_in_a_classifier(entry: reg.Entry, data_dir: Path) -> None:
+    """In the folder of the test data, whose `runs/base` is the run `init`'s example names."""
+    assert diagnostics(classifier_with(entry.example), data_dir) == []
 
 
 @pytest.mark.parametrize("dataset", entries("dataset"), ids=ids)

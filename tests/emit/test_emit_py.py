@@ -113,6 +113,12 @@ def layer_chains() -> list[str]:
     return chains
 
 
+def frozen(chain: str) -> str:
+    """A chain with every layer that has parameters given `trainable=false` (the head stays trainable)."""
+    return "\n".join(f"{line} trainable=false" if (entry := reg.lookup("layer", line.split()[0])) and entry.learns
+                     else line for line in chain.splitlines())
+
+
 def cycled(entries: tuple, n: int) -> list:
     return [entries[i % len(entries)] for i in range(n)]
 
@@ -120,6 +126,8 @@ def cycled(entries: tuple, n: int) -> list:
 def cases() -> list:
     """Few models, each holding many entries (compiling, not training, is what a case costs)."""
     out = [pytest.param(spec(layers=chain), "categorical", id=f"layers-{i}") for i, chain in enumerate(layer_chains())]
+    out += [pytest.param(spec(layers=frozen(chain), extra="optimizer adamw clip=0.5"), "categorical",
+                         id=f"frozen-{i}") for i, chain in enumerate(layer_chains())]
     pairs = zip(reg.ACTIVATIONS, cycled(reg.INITIALIZERS, len(reg.ACTIVATIONS)))
     out.append(pytest.param(spec(layers="\n".join(f"dense 6 {a.name} init={i.name}" for a, i in pairs)),
                             "categorical", id="activations-initializers"))

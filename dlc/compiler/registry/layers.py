@@ -25,8 +25,9 @@ from dlc.compiler.registry.base import (
 
 @dataclass(frozen=True)
 class Layer(Entry):
-    """`shape(input, args) -> output` raises ShapeError; `count(input, args)` gives trainable
-    parameters; `build(args, lib)` returns `apply(x, train) -> y`, called inside a Flax compact
+    """`shape(input, args) -> output` raises ShapeError; `weights(input, args)` gives the shapes of
+    its parameters by their Flax names (None: a layer without parameters), which count them and
+    match them with a trained run's (`init`); `build(args, lib)` returns `apply(x, train) -> y`, called inside a Flax compact
     method (lib: nn, jnp, jax and helpers); `args["name"]` is the layer's name, which names the
     Flax module it makes, so the parameter tree is keyed by layer names. `code(args, src)` writes
     the same layer out as Python for `--emit py`: an expression of `x` (and `train`, `rows`) giving
@@ -36,7 +37,7 @@ class Layer(Entry):
     names one."""
 
     shape: Callable[[Shape, dict], Shape] = lambda s, a: s
-    count: Callable[[Shape, dict], int] = lambda s, a: 0
+    weights: Callable[[Shape, dict], dict[str, Shape]] | None = None
     build: Callable[[dict, Any], Any] | None = None
     code: Callable[[dict, Any], str] | None = None
     block: bool = False  # takes `{ ... }`
@@ -63,6 +64,15 @@ class Layer(Entry):
     per_step_on_cpu: bool = False
     # The Flax random stream its `apply` draws from while training (`nn.Dropout` draws from `dropout`).
     rng_stream: str | None = None
+
+    @property
+    def learns(self) -> bool:
+        """Whether it has parameters: those take `trainable=false`, and `init` may copy them."""
+        return self.weights is not None
+
+    def count(self, shape: Shape, args: dict) -> int:
+        """Its number of parameters on an input of `shape`."""
+        return sum(math.prod(dims) for dims in self.weights(shape, args).values()) if self.learns else 0
 
 
 def _steps_to_forget(momentum: float) -> int:
@@ -123,6 +133,15 @@ def _windows(a: dict, window_key: str) -> tuple[tuple[int, int], tuple[int, int]
     return _pair(a[window_key]), _pair(a["stride"] if a.get("stride") is not None else a[window_key])
 
 
+def _with_bias(weights: dict[str, Shape], a: dict, units: int) -> dict[str, Shape]:
+    return {**weights, "bias": (units,)} if a["bias"] else weights
+
+
+def _scale_and_bias(shape: Shape, a: dict) -> dict[str, Shape]:
+    """A normalisation's parameters: a scale and a shift per channel (the last axis)."""
+    return {"scale": (shape[-1],), "bias": (shape[-1],)}
+
+
 def _build_dense(a: dict, lib: Any) -> Any:
     dense = lib.nn.Dense(a["units"], use_bias=a["bias"], kernel_init=lib.initializer(a["init"]),
                          name=a["name"])
@@ -165,14 +184,16 @@ def _build_batchnorm(a: dict, lib: Any) -> Any:
     def apply(x, train, rows=None):
         # Statistics over the real examples only: the padding of a last partial batch is left out.
         mask = None if rows is None else rows.reshape((-1,) + (1,) * (x.ndim - 1)) > 0
-        return norm(x, use_running_average=not train, mask=mask)
+        # A frozen batchnorm normalises with its running statistics in training too, and so never
+        # updates them (as Keras does): fine-tuning on a few examples keeps the trained statistics.
+        return norm(x, use_running_average=not train or not a["trainable"], mask=mask)
 
     return apply
 
 
 def _code_batchnorm(a: dict, src: Any) -> str:
     return (f"nn.BatchNorm(momentum={a['momentum']!r}, epsilon={a['eps']!r}, name=\"{a['name']}\")"
-            "(x, use_running_average=not train, mask=real_rows(rows, x))")
+            f"(x, use_running_average={'not train' if a['trainable'] else 'True'}, mask=real_rows(rows, x))")
 
 
 def _build_layernorm(a: dict, lib: Any) -> Any:
@@ -190,6 +211,9 @@ PADDING = option("padding", "choice", "`valid` (no padding) or `same` (keep the 
 LAYER_COMMON: tuple[Param, ...] = (
     option("name", "name", "the layer's name, which keys its parameters in checkpoints (default: KIND_INDEX, "
            "like `dense_2`); inside `repeat N` each copy gets `_1` … `_N` appended", None, synonyms=("id", "label")),
+    option("trainable", "bool", "`false` freezes the layer's parameters (on a block: every layer in it): training "
+           "never updates them, and a frozen `batchnorm` normalises with its running statistics", True,
+           synonyms=("frozen", "freeze", "trainable_weights")),
 )
 
 LAYERS: tuple[Layer, ...] = (
@@ -200,7 +224,7 @@ LAYERS: tuple[Layer, ...] = (
            INIT_PARAM),
           example="dense 64 relu",
           shape=_dense_shape,
-          count=lambda s, a: s[0] * a["units"] + (a["units"] if a["bias"] else 0),
+          weights=lambda s, a: _with_bias({"kernel": (s[0], a["units"])}, a, a["units"]),
           build=_build_dense, activates=True,
           code=lambda a, src: f"nn.Dense({a['units']}, use_bias={a['bias']}, kernel_init={src.initializer(a['init'])}, "
                               f"name=\"{a['name']}\")(x)"),
@@ -228,7 +252,7 @@ LAYERS: tuple[Layer, ...] = (
            INIT_PARAM),
           example="conv2d 16 3x3 relu",
           shape=_conv_shape,
-          count=lambda s, a: math.prod(_pair(a["kernel"])) * s[2] * a["filters"] + (a["filters"] if a["bias"] else 0),
+          weights=lambda s, a: _with_bias({"kernel": (*_pair(a["kernel"]), s[2], a["filters"])}, a, a["filters"]),
           build=_build_conv, code=_code_conv, activates=True, per_step_on_cpu=True),
     Layer("maxpool2d", "keep the largest value of each window",
           (positional("size", "size", "window size, `2` or `2x2`", range=POSITIVE),
@@ -248,12 +272,12 @@ LAYERS: tuple[Layer, ...] = (
           (option("momentum", "float", "decay of the running statistics", 0.99, range=FRACTION),
            option("eps", "float", "added to the variance", 1e-3, range=GREATER_THAN_ZERO)),
           example="batchnorm",
-          shape=_any_rank("batchnorm"), count=lambda s, a: 2 * s[-1],
+          shape=_any_rank("batchnorm"), weights=_scale_and_bias,
           build=_build_batchnorm, code=_code_batchnorm, stateful=True, settling=lambda a: _steps_to_forget(a["momentum"])),
     Layer("layernorm", "normalise each example over its last axis",
           (option("eps", "float", "added to the variance", 1e-6, range=GREATER_THAN_ZERO),),
           example="layernorm",
-          shape=_any_rank("layernorm"), count=lambda s, a: 2 * s[-1],
+          shape=_any_rank("layernorm"), weights=_scale_and_bias,
           build=_build_layernorm,
           code=lambda a, src: f"nn.LayerNorm(epsilon={a['eps']!r}, name=\"{a['name']}\")(x)"),
     Layer("repeat", "the layers of the block, N times over, each time with their own weights",

@@ -90,6 +90,11 @@ SETTINGS: tuple[Setting, ...] = (
             example="early_stop 5 monitor=val_accuracy"),
     Setting("metrics", "metrics reported besides the loss",
             (positional("names", "ref", "metric names", table="metric", variadic=True),), example="metrics accuracy"),
+    Setting("init", "start from a trained run: each layer with the name and parameter shapes of one of the run's "
+            "layers gets its trained parameters (and batch statistics); the others start fresh",
+            (positional("run", "string", "the folder `dlc run` wrote, relative to the spec's folder"),
+             option("strict", "bool", "a layer with parameters left fresh is an error", False)),
+            example='init "runs/base"'),
     Setting("seed", "all randomness: init, shuffling, dropout, splits",
             (positional("value", "int", "the seed", 0, range=Range(lo=0, hi=2**32 - 1)),), example="seed 0"),
 )
