@@ -34,8 +34,7 @@ def load_data():
     features = [j for j in range(len(header)) if j != target]
     with open(DATA_FILE, newline="", encoding="utf-8-sig") as f:
         next(csv.reader(f))
-        x = np.loadtxt(f, dtype=np.float32, delimiter=",", quotechar='"', comments=None, ndmin=2,
-                       usecols=features)
+        x = np.loadtxt(f, dtype=np.float32, delimiter=",", quotechar='"', comments=None, ndmin=2, usecols=features)
     with open(DATA_FILE, newline="", encoding="utf-8-sig") as f:
         cells = [row[target] for row in itertools.islice(csv.reader(f), 1, None) if row]
     try:
@@ -53,8 +52,7 @@ DATA_PARTS["load_npz"] = '''
 def load_data():
     """(x, y, parts the data brings itself: `x_val`/`y_val`, `x_test`/`y_test`) from the NPZ file."""
     with np.load(DATA_FILE, allow_pickle=False) as arrays:
-        given = {part: (arrays[f"x_{part}"], arrays[f"y_{part}"]) for part in ("val", "test")
-                 if f"x_{part}" in arrays}
+        given = {part: (arrays[f"x_{part}"], arrays[f"y_{part}"]) for part in ("val", "test") if f"x_{part}" in arrays}
         return arrays["x"], arrays["y"], given
 '''
 
@@ -117,8 +115,9 @@ def encode_labels(ys):
 '''
 
 _SIZES = '''
-    sizes = {part: max(1, round(fraction * n)) if fraction > 0 else 0
-             for part, fraction in (("test", test), ("val", val))}
+    sizes = {
+        part: max(1, round(fraction * n)) if fraction > 0 else 0 for part, fraction in (("test", test), ("val", val))
+    }
     if not any(sizes.values()):
         return {"train": np.arange(n)}
     order = np.random.default_rng(seed).permutation(n) if SHUFFLE else np.arange(n)
@@ -147,8 +146,8 @@ def split_indices(n, val, test, seed, strata):
     for part, size in sizes.items():
         quota = size * left / left.sum()  # `size` examples shared in proportion, largest remainders first
         share = np.floor(quota).astype(left.dtype)
-        share[np.argsort(share - quota, kind="stable")[:size - share.sum()]] += 1
-        parts[part] = np.concatenate([pool[t:t + s] for pool, t, s in zip(pools, taken, share)])
+        share[np.argsort(share - quota, kind="stable")[: size - share.sum()]] += 1
+        parts[part] = np.concatenate([pool[t : t + s] for pool, t, s in zip(pools, taken, share)])
         taken, left = taken + share, left - share
     parts["train"] = np.concatenate([pool[t:] for pool, t in zip(pools, taken)])
     parts = {{part: index[np.argsort(rank[index])] for part, index in parts.items()}}
@@ -207,6 +206,9 @@ def prepare_data(seed):
     xs = {part: examples(px) for part, (px, _) in given.items()} | {part: x[index] for part, index in parts.items()}
     ys = {part: encoded[part] for part in given} | {part: encoded["all"][index] for part, index in parts.items()}
     shift, scale = normalization(xs["train"].reshape(len(xs["train"]), -1))
-    return {part: (normalized(xs[part], shift, scale).reshape(len(xs[part]), *INPUT_SHAPE), ys[part])
-            for part in ("train", "val", "test") if part in xs}, labels
+    return {
+        part: (normalized(xs[part], shift, scale).reshape(len(xs[part]), *INPUT_SHAPE), ys[part])
+        for part in ("train", "val", "test")
+        if part in xs
+    }, labels
 '''

@@ -42,8 +42,9 @@ def forward(params, batch_stats, x, train, rng=None, rows=None):
     if batch_stats:
         variables["batch_stats"] = batch_stats
     if train and batch_stats:
-        out, updates = MODEL.apply(variables, x, train=True, logits=True, rows=rows, rngs=streams(rng),
-                                   mutable=["batch_stats"])
+        out, updates = MODEL.apply(
+            variables, x, train=True, logits=True, rows=rows, rngs=streams(rng), mutable=["batch_stats"]
+        )
         return out, updates["batch_stats"]
     out = MODEL.apply(variables, x, train=train, logits=True, rngs=streams(rng) if train else None)
     return out, batch_stats
@@ -138,7 +139,7 @@ def eval_set(x, y):
     """(examples, chunks): a split cut into chunks of EVAL_CHUNK rows, the last padded and masked."""
     chunks = []
     for start in range(0, max(len(x), 1), EVAL_CHUNK):
-        xb, yb = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
+        xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
         pad = EVAL_CHUNK - len(xb)
         mask = np.concatenate([np.ones(len(xb), np.float32), np.zeros(pad, np.float32)])
         xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
@@ -152,8 +153,7 @@ def init_state(tx, seed):
     key = jax.random.fold_in(jax.random.key(seed), 0)
 
     def init(key):
-        variables = MODEL.init({"params": key, **streams(key)}, jnp.zeros((1, *INPUT_SHAPE), jnp.float32),
-                               train=False)
+        variables = MODEL.init({"params": key, **streams(key)}, jnp.zeros((1, *INPUT_SHAPE), jnp.float32), train=False)
         params = variables.get("params", {})
         return TrainState(params, variables.get("batch_stats", {}), tx.init(params))
 
@@ -170,8 +170,9 @@ class EarlyStopping:
         rule = self.rule
         monitor = rule["monitor"] if rule else ("val_loss" if "val_loss" in logs else "loss")
         value, delta = logs[monitor], rule["min_delta"] if rule else 0.0
-        if math.isnan(self.best) or (value > self.best + delta if rule and rule["mode"] == "max"
-                                     else value < self.best - delta):
+        if math.isnan(self.best) or (
+            value > self.best + delta if rule and rule["mode"] == "max" else value < self.best - delta
+        ):
             self.best, self.best_epoch, self.waited = value, epoch, 0
             return True, False
         self.waited += 1
@@ -198,18 +199,25 @@ def fit(train, val, epochs, seed):
         state, train_metrics = trainer.run(state, x, y, base_key, epoch)
         val_sums = trainer.evaluation_sums(state, val_set) if val_set else {}
         fetched = jax.device_get((train_metrics, val_sums))  # the one host sync of the epoch
-        logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
-                **{f"val_{k}": float(v) / val_set[0] for k, v in fetched[1].items()}}
+        logs = {
+            "epoch": epoch,
+            **{k: float(v) for k, v in fetched[0].items()},
+            **{f"val_{k}": float(v) / val_set[0] for k, v in fetched[1].items()},
+        }
         logs["epoch_time"] = time.perf_counter() - started
         for quantity in ("loss", "val_loss"):
             if quantity in logs and not math.isfinite(logs[quantity]):
                 raise SystemExit(f"training diverged at epoch {epoch}: `{quantity}` is {logs[quantity]}")
         if math.isfinite(start_loss) and logs["loss"] > 1e3 * max(start_loss, 1e-6):
-            raise SystemExit(f"training diverged at epoch {epoch}: `loss` grew from {start_loss:.4g} before "
-                             f"training to {logs['loss']:.4g}")
+            raise SystemExit(
+                f"training diverged at epoch {epoch}: `loss` grew from {start_loss:.4g} before "
+                f"training to {logs['loss']:.4g}"
+            )
         history.append(logs)
-        print(f"epoch {epoch}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()
-                                                     if k not in ("epoch", "epoch_time")))
+        print(
+            f"epoch {epoch}/{epochs}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "epoch_time"))
+        )
         is_best, stop = stopper.update(epoch, logs)
         if is_best and keep_best:
             best = copy({"params": state.params, "batch_stats": state.batch_stats})
@@ -275,8 +283,12 @@ def write_history(path, history):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train @NAME@ as `dlc run` would.")
-    parser.add_argument("--out", type=Path, default=Path("runs") / f"@NAME@-{time.strftime('%Y%m%d-%H%M%S')}",
-                        help="the folder history.csv is written to (default: runs/@NAME@-TIMESTAMP)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs") / f"@NAME@-{time.strftime('%Y%m%d-%H%M%S')}",
+        help="the folder history.csv is written to (default: runs/@NAME@-TIMESTAMP)",
+    )
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs at most (default: {EPOCHS})")
     parser.add_argument("--seed", type=int, default=SEED, help=f"the seed of all randomness (default: {SEED})")
     args = parser.parse_args(argv)

@@ -26,7 +26,7 @@ def emit_py(program: ir.Program, out: Path | None = None) -> str:
     relative to its folder), None for standard output (paths relative to the working folder)."""
     parts = [_header(program, out), _settings(program, out), _data(program), _model(program),
              _objective(program), PARTS["engine"], _per_step(program), PARTS["main"]]
-    text = "\n\n".join(part.strip("\n") for part in parts if part) + "\n"
+    text = "\n\n\n".join(part.strip("\n") for part in parts if part) + "\n"
     for name, value in _names(program).items():
         text = text.replace(f"@{name}@", value)
     return text
@@ -188,6 +188,50 @@ def _layer_lines(layers: tuple[ir.Layer, ...], strip: bool, depth: list[int]) ->
     return lines
 
 
+LINE_LENGTH = 120  # the project's (pyproject.toml), so that `ruff format` leaves the file as it is
+
+
+def _formatted(line: str) -> str:
+    """A generated statement as `ruff format` writes it: one line when it fits; else split at the
+    last bracket pair whose opening line fits (right to left, as ruff does), with the contents on
+    one line of their own when they fit, else one per line with a trailing comma."""
+    if len(line) <= LINE_LENGTH:
+        return line
+    indent = line[:len(line) - len(line.lstrip())]
+    for start, end, items in reversed(_bracket_pairs(line)):
+        head, tail = line[:start + 1], line[end:]
+        if len(head) > LINE_LENGTH or not items:
+            continue
+        hugged = f"{indent}    {', '.join(items)}"
+        if len(hugged) <= LINE_LENGTH:
+            return f"{head}\n{hugged}\n{indent}{tail}"
+        return "\n".join([head, *(f"{indent}    {item}," for item in items), f"{indent}{tail}"])
+    return line
+
+
+def _bracket_pairs(line: str) -> list[tuple[int, int, list[str]]]:
+    """The outermost bracket pairs of a line: where each opens and closes, and its top-level items."""
+    pairs, depth, quote, start, begin, items = [], 0, None, 0, 0, []
+    for i, c in enumerate(line):
+        if quote:
+            quote = None if c == quote and line[i - 1] != "\\" else quote
+        elif c in "\"'":
+            quote = c
+        elif c in "([{":
+            depth += 1
+            if depth == 1:
+                start, begin, items = i, i + 1, []
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                items.append(line[begin:i].strip())
+                pairs.append((start, i, [item for item in items if item]))
+        elif c == "," and depth == 1:
+            items.append(line[begin:i].strip())
+            begin = i + 1
+    return pairs
+
+
 def _stateful(layers: tuple[ir.Layer, ...]) -> bool:
     return any(reg.layer(layer.kind).stateful or _stateful(layer.body) for layer in layers)
 
@@ -195,7 +239,7 @@ def _stateful(layers: tuple[ir.Layer, ...]) -> bool:
 def _model(program: ir.Program) -> str:
     loss = reg.lookup("loss", program.loss.name)
     fused = program.from_logits and program.output_activation == loss.probability
-    body = "\n".join(f"        {line}" for line in _layer_lines(program.layers, fused, [0]))
+    body = "\n".join(_formatted(f"        {line}") for line in _layer_lines(program.layers, fused, [0]))
     helper = ""
     if _stateful(program.layers):
         helper = '''def real_rows(rows, x):
@@ -224,22 +268,23 @@ MODEL = @MODEL@()'''
 def _objective(program: ir.Program) -> str:
     loss = reg.lookup("loss", program.loss.name)
     probability = reg.lookup("activation", loss.probability if program.from_logits else "linear").code
-    metrics = "".join(f"    {_literal(name)}: lambda pred, y: {reg.lookup('metric', name).code(loss.task)},\n"
-                      for name in program.metrics)
+    metrics = "".join(_formatted(f"    {_literal(name)}: lambda pred, y: {reg.lookup('metric', name).code(loss.task)},")
+                      + "\n" for name in program.metrics)
+    metrics = "{\n" + metrics + "}" if metrics else "{}"
     opt, schedule = program.optimizer, program.schedule
     chain = []
     if opt.args.get("clip") is not None:
         chain.append(f"optax.clip_by_global_norm({opt.args['clip']!r})")
     chain.append(reg.lookup("optimizer", opt.name).code(opt.args))
     chain.append("optax.inject_hyperparams(optax.scale)(step_size=LR)")
-    steps = "".join(f"        {part},\n" for part in chain)
+    steps = "".join(_formatted(f"        {part},") + "\n" for part in chain)
     frozen = sorted(leaf.name for leaf in ir.leaves(program.layers) if leaf.frozen)
     return f'''# --- loss, metrics, optimizer ---------------------------------------------------------------
 
 
 def per_example_loss(out, y):
     """The `{loss.name}` loss of each example{", from logits" if program.from_logits else ""}."""
-    return {loss.code(program.loss.args)}
+{_formatted(f"    return {loss.code(program.loss.args)}")}
 
 
 def predictions(out):
@@ -247,15 +292,14 @@ def predictions(out):
     return {probability.format(x="out")}
 
 
-METRICS = {{
-{metrics}}}
+METRICS = {metrics}
 
 
 def make_optimizer(steps_per_epoch: int, total_steps: int):
     """The Optax chain: the update rule driven by the `{schedule.name}` schedule of rate 1, then
     the learning rate as an injected hyperparameter (scaling after the rule equals the rule
     with its rate built in)."""
-    schedule = {reg.lookup("schedule", schedule.name).code(schedule.args)}
+{_formatted(f"    schedule = {reg.lookup('schedule', schedule.name).code(schedule.args)}")}
     chain = optax.chain(
 {steps}    ){_frozen(frozen)}'''
 

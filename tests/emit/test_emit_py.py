@@ -10,6 +10,8 @@ import csv
 import importlib.util
 import json
 import math
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +26,9 @@ from dlc.compiler.check import check_text
 from dlc.compiler.emit_py import emit_py
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "specs").rglob("*.dl"))
+# A spec that starts from a trained run (`init`) is refused by `--emit py` (tests/cli/test_cli_emit.py).
+EXAMPLES = [path for path in sorted((ROOT / "specs").rglob("*.dl"))
+            if not re.search(r"^init\s", path.read_text(encoding="utf-8"), re.MULTILINE)]
 EPOCHS = 2
 TOLERANCE = 1e-5
 
@@ -179,3 +183,24 @@ def test_every_entry_emits_what_dlc_trains(tmp_path: Path, text: str, task: str)
     file.write_text(emit_py(program.ir, file))
     run_emitted(file, "--out", str(tmp_path / "out"), "--epochs", str(EPOCHS))
     assert_same(read_history(tmp_path / "out" / "history.csv"), expected, text)
+
+
+RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+
+
+@pytest.mark.skipif(RUFF is None, reason="ruff (a dev dependency) is not installed")
+def test_every_emitted_program_is_as_ruff_formats_it(tmp_path: Path) -> None:
+    """The emitted file is formatted as the project formats code: long layer lines included."""
+    np.savez(tmp_path / "d.npz", x=FEATURES, y=LABELS["categorical"][1])
+    for i, param in enumerate(cases()):
+        text = param.values[0]
+        if 'data "d.npz"' not in text:
+            continue
+        file = tmp_path / f"emitted_{i}.py"
+        file.write_text(emit_py(dlc.compile(text, base_dir=tmp_path).ir, file))
+    wide = 'data "d.npz"\ninput 8x8x1\nconv2d 64 3 relu padding=same init=glorot_uniform name=a_rather_long_layer_name\n' \
+           "flatten\ndense 10 softmax\nloss categorical_crossentropy\noptimizer adam"
+    (tmp_path / "wide.py").write_text(emit_py(dlc.compile(wide, base_dir=tmp_path).ir, tmp_path / "wide.py"))
+    done = subprocess.run([RUFF, "format", "--check", "--config", str(ROOT / "pyproject.toml"), str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
