@@ -222,7 +222,10 @@ class Program:
         checkpoint_interval = arguments.seconds("checkpoint_interval", checkpoint_interval)
         devices = arguments.devices(devices)
         data_budget = None if data_budget is None else arguments.integer("data_budget", data_budget, 1)
+        from dlc.runtime.commands import sweep_refusal
 
+        if refusal := sweep_refusal(self.ir, "`fit` cannot train sweeps yet"):
+            raise ValueError(refusal)
         from dlc.runtime.session import Session
 
         options = FitOptions(epochs=epochs, seed=seed, batch=batch_size, validation_split=validation_split,

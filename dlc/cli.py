@@ -112,6 +112,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if program is None:
         print_diagnostics(diagnostics, {shown: text}, args.format, args.color, sys.stderr)
         return EXIT_ERRORS
+    if args.emit in ("py", "hlo"):
+        from dlc.runtime.commands import sweep_refusal
+
+        if refusal := sweep_refusal(program, f"`--emit {args.emit}` writes one program, not a sweep"):
+            return _failure(refusal)
     if args.emit == "ir":
         output = json.dumps(program.to_json(), indent=2) + "\n"
     elif args.emit == "py":
@@ -198,11 +203,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failure(f"{shown} has no `data` statement: `dlc run` trains on the data a spec names; add one, "
                         'e.g. `data digits` or `data "train.csv" target="label"` (or train on arrays with '
                         "the Python API's fit(x, y))")
+    from dlc.runtime import commands
+
+    if refusal := commands.sweep_refusal(program.ir):
+        return _failure(refusal)
     try:  # `nan` and `inf` are floats to argparse: refused as `Program.fit` refuses them
         interval = arguments.seconds("checkpoint_interval", args.checkpoint_interval)
     except ValueError as e:
         return _failure(str(e))
-    from dlc.runtime import commands
     from dlc.runtime.options import FitOptions
 
     options = FitOptions(epochs=args.epochs, seed=args.seed, resume=args.resume, checkpoint_interval=interval,

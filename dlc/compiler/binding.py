@@ -181,11 +181,17 @@ class BindingStage:
 
     def convert(self, value: n.Value, p: Param, what: str, doc: str | None) -> Any:
         """The Python value of `value` for parameter `p`, or _UNKNOWN after reporting why not.
-        `what` names the value in messages; `doc`, the hint of a range error, says what it means."""
+        `what` names the value in messages; `doc`, the hint of a range error, says what it means.
+        Kept by the value's node too, with `p`: a sweep's axes take their values and names from it."""
+        converted = self.checked_value(value, p, what, doc)
+        self.bound_values[id(value)] = (p, converted)
+        return converted
+
+    def checked_value(self, value: n.Value, p: Param, what: str, doc: str | None) -> Any:
         if self.holds_syntax_error(value):
             return _UNKNOWN
-        if isinstance(value, n.List):
-            self.report(m.SWEEP.at(value.span))
+        if isinstance(value, n.List):  # an empty one: a sweep member holds an element of every other list
+            self.report(m.EMPTY_LIST.at(value.span))
             return _UNKNOWN
         if not self.fits(value, p):
             hint = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from dlc.compiler import ir
+from dlc.compiler import ir, sweeps
 from dlc.compiler import messages as m
 from dlc.compiler import registry as reg
 from dlc.compiler.binding import _SYNONYM_STATEMENTS, _UNKNOWN, MAX_INT, BindingStage, _Bound
@@ -40,17 +40,28 @@ def check(spec: n.Spec, base_dir: Path | None = None, extra: list[Diagnostic] | 
     `reads_runs`: an `init` reads its run's spec.dl (False for that spec itself: one run deep, so that
     runs that name each other cannot loop).
     Past MAX_DIAGNOSTICS, checking stops, and a last diagnostic says so.
+    A spec with lists is a sweep: each member is checked as a spec (`sweeps.py`), and the IR is the
+    first member's, with every member in its `sweep`.
     """
     if len(extra or []) > MAX_DIAGNOSTICS:  # the parser stopped: what it made of the text is no spec
         return None, sorted(extra or [], key=sort_key)
-    checker = _Checker(spec, base_dir or Path.cwd(), arrays, training, [d.span for d in extra or [] if d.is_error],
-                       reads_runs)
-    try:
-        program = checker.run()
-    except _TooMany:
-        program = None
-        checker.diagnostics.append(m.TOO_MANY_ERRORS.at(file_span(spec.path), limit=MAX_DIAGNOSTICS))
-    diagnostics = sorted((extra or []) + checker.diagnostics, key=sort_key)
+    syntax_errors = [d.span for d in extra or [] if d.is_error]
+
+    def check_one(member: n.Spec) -> tuple[_Checker, ir.Program | None, list[Diagnostic]]:
+        checker = _Checker(member, base_dir or Path.cwd(), arrays, training, syntax_errors, reads_runs)
+        try:
+            program = checker.run()
+        except _TooMany:
+            program = None
+            checker.diagnostics.append(m.TOO_MANY_ERRORS.at(file_span(spec.path), limit=MAX_DIAGNOSTICS))
+        return checker, program, checker.diagnostics
+
+    lists = sweeps.axes(spec)
+    if lists:  # each member checked as a spec of its own (`sweeps.py`)
+        program, found = sweeps.check_sweep(spec, lists, check_one)
+    else:
+        _, program, found = check_one(spec)
+    diagnostics = sorted((extra or []) + found, key=sort_key)
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
     return program, diagnostics
@@ -96,6 +107,7 @@ class _Checker(BindingStage, DataStage, ShapeStage, TransferStage, TrainingStage
         self.named_in_run = 0  # layers with parameters whose name the `init` run has
         self.reported_at_layers: set[int] = set()  # statements E703 or E704 was reported at
         self.data: ir.Data | None = None
+        self.bound_values: dict[int, tuple[Param, object]] = {}  # by the value node's id: see `convert`
         self.file_start = file_span(spec.path)
 
     def report(self, d: Diagnostic) -> None:

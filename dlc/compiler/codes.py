@@ -30,6 +30,10 @@ class Code:
 # A classifier of digits that starts from a run, for the examples of the `init` codes.
 _INIT = "data digits val=0.2\n{init}\n{layers}\nloss categorical_crossentropy\noptimizer adam"
 
+# A sweep of 256 members times its seeds, for the example of E311.
+_SWEEP = ("input 64\ndense [16, 32, 64, 128]\ndropout [0.1, 0.2, 0.3, 0.4]\ndense 1\n"
+          "optimizer adam lr=[1e-4, 3e-4, 1e-3, 3e-3] b1=[0.8, 0.9] b2=[0.99, 0.999]\nseed [{seeds}]")
+
 CODES: tuple[Code, ...] = (
     # --- syntax: the parser, recovering at the next statement --------------------------------
     Code("E100", "unexpected character",
@@ -116,10 +120,11 @@ CODES: tuple[Code, ...] = (
     Code("E305", "option or metric given twice",
          "An option may be given once per statement, and a metric listed once.",
          "input 64\ndense 64 bias=true bias=false", "input 64\ndense 64 bias=false"),
-    Code("E306", "sweeps are not supported yet",
-         "A list where one value is expected asks for one run per element. Until sweeps are supported a "
-         "list is refused rather than silently running one element.",
-         "optimizer adam lr=[1e-3, 1e-2]", "optimizer adam lr=1e-3"),
+    Code("E306", "empty list",
+         "A list where one value is expected asks for a sweep: one member per value, and with several lists, "
+         "one per combination. A list with no values would make a sweep of no members, so it is an error. "
+         "(Before sweeps were checked, E306 refused every list.)",
+         "input 64\ndropout []", "input 64\ndropout [0.1, 0.5]"),
     Code("E307", "block where none is taken, or none where one is needed",
          "`repeat N { ... }` and `residual { ... }` hold a block of layers; no other statement does.",
          "input 64\nrepeat 3", "input 64\nrepeat 3 { dense 64 relu }"),
@@ -140,6 +145,12 @@ CODES: tuple[Code, ...] = (
          "number first when blocks nest.",
          "input 64\ndense 64 relu name=hidden\ndense 64 relu name=hidden",
          "input 64\ndense 64 relu name=hidden\ndense 64 relu name=hidden2"),
+    Code("E311", "too many sweep members",
+         "A sweep has one member per combination of its lists' values: the product of their lengths. "
+         "At most 1,024 members are allowed, so that a slip such as ten lists of ten values (ten billion "
+         "members) is an error rather than a check that never ends. The error is at the list that takes the "
+         "count past the limit, and only the first member is checked besides.",
+         _SWEEP.format(seeds="0, 1, 2, 3, 4, 5, 6, 7, 8, 9"), _SWEEP.format(seeds="0, 1")),
     # --- shapes ------------------------------------------------------------------------------
     Code("E400", "layer needs an image",
          "`conv2d`, `maxpool2d` and `avgpool2d` take rank-3 input: height x width x channels. Flat data can "

@@ -6,7 +6,7 @@ the checker has proved every rule of the language before an IR exists.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 Shape = tuple[int, ...]
@@ -86,6 +86,35 @@ class EarlyStop:
 
 
 @dataclass(frozen=True)
+class SweepAxis:
+    """One list of a sweep spec."""
+
+    name: str  # as a member's label names it: `lr`, `seed`, `dropout_1.rate` (a layer's name, then the parameter)
+    values: tuple  # the list's values, checked, in the order written
+    line: int
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A spec with lists: one member per combination of their values, in source order, the last list
+    varying fastest. Each member is an ordinary Program (its `sweep` None, its `source` the spec's text
+    with one value in place of each list): the IR of that spec checked alone."""
+
+    axes: tuple[SweepAxis, ...]
+    members: tuple[Program, ...]
+    labels: tuple[str, ...]  # one per member, `lr=1e-3,seed=0`: values as written, usable as a folder name
+    # Members that differ only in values that change no shape (`Param.shape_free`), in member order:
+    # each group can train as one program, vmapped over its members.
+    groups: tuple[tuple[int, ...], ...]
+
+    def to_json(self) -> dict:
+        """The axes, labels and groups; the members as a count (each is its label's spec checked alone,
+        and a sweep may have 1,024 of them)."""
+        return {"axes": [asdict(axis) for axis in self.axes], "members": len(self.members),
+                "labels": list(self.labels), "groups": [list(group) for group in self.groups]}
+
+
+@dataclass(frozen=True)
 class Program:
     name: str
     path: str
@@ -109,6 +138,8 @@ class Program:
     source: str = field(default="", repr=False)
     frozen_params: int | None = 0
     init: Init | None = None
+    # Set on the program a sweep spec checks to: its first member, with every member here.
+    sweep: Sweep | None = field(default=None, repr=False)
 
     @property
     def task(self) -> str:
@@ -118,7 +149,8 @@ class Program:
         return lookup("loss", self.loss.name).task if self.loss else "regression"
 
     def to_json(self) -> dict:
-        out = asdict(self)
+        out = asdict(replace(self, sweep=None))  # a sweep's members are not written out one by one
         out.pop("source")
+        out["sweep"] = self.sweep.to_json() if self.sweep else None
         first = ("params", "frozen_params")
         return {**{k: out[k] for k in first}, **{k: v for k, v in out.items() if k not in first}}

@@ -195,8 +195,8 @@ OPTION_TWICE = Message("E305", "option `{option}` is given twice", "remove one o
 FIRST_GIVEN_HERE = "first given here"
 METRIC_TWICE = Message("E305", "metric `{name}` is listed twice", "list it once")
 FIRST_LISTED_HERE = "first listed here"
-SWEEP = Message("E306", "sweeps (lists of values) are not supported yet",
-                "give one value; run one spec per value until sweeps arrive")
+EMPTY_LIST = Message("E306", "a list needs at least one value: each value is one member of the sweep",
+                     "write the values, `[1e-3, 1e-2]`, or one value without brackets")
 NO_BLOCK_TAKEN = Message("E307", "`{keyword}` takes no block", "only `repeat` and `residual` hold a block of layers")
 BLOCK_NEEDED = Message("E307", "`{keyword}` needs a block of layers", FOR_EXAMPLE)
 SETTING_IN_BLOCK = Message("E308", "`{keyword}` cannot go inside a block",
@@ -212,6 +212,8 @@ NAMING_THEN_ANOTHER_NAME = "{how}: " + _ANOTHER_NAME  # the hint when the name w
 NAMED_BY_KIND = "a layer without `name=` is named after its kind and its index"
 NAMED_PER_COPY = "inside `repeat`, `name={given}` gets each copy's number appended"
 ALSO_NAMED_HERE = "also named here"
+TOO_MANY_MEMBERS = Message("E311", "the sweep has {members:,} members ({lengths}); at most {limit:,} are allowed",
+                           "sweep fewer values: each list multiplies the members")
 
 # --- shapes ----------------------------------------------------------------------------------
 

@@ -47,8 +47,11 @@ this repository); this page never contradicts it. Diagnostics are explained in
   (`-1`), and the parameter's range decides whether it is allowed; shapes `28x28x1`, `3x3`;
   strings in double quotes `"data/train.csv"` (escapes `\\"` and `\\\\`); booleans `true` and
   `false`; names `relu`, `val_loss`.
-- A list `[1e-3, 1e-2]` where one value is expected asks for a sweep, one run per element.
-  Sweeps are not run yet, so `dlc check` rejects a list (E306) rather than run one element.
+- A list `[1e-3, 1e-2]` where one value is expected asks for a sweep: one member per element,
+  and with several lists one per combination (the last list varying fastest), at most 1,024
+  (E311). Every member is checked as the spec written with its values; an error is reported once,
+  at the value that causes it. Members that differ only in parameters marked *shared program*
+  below change no shape, and can train as one program. `dlc run` does not train sweeps yet.
 - `repeat N { ... }` and `residual { ... }` hold layers, separated as above, and may nest.
 - Layers may be written with or without the word `layer`: `dense 64 relu` is
   `layer dense 64 relu`.
@@ -180,7 +183,8 @@ def _params(params: tuple[Param, ...]) -> list[str]:
     rows = []
     for p in params:
         name = f"`{p.name}` (positional{', one or more' if p.variadic else ''})" if p.positional else f"`{p.name}=`"
-        rows.append((name, _kind(p), _default(p), p.range.describe() if p.range else "", p.doc))
+        meaning = p.doc + ("; sweeps of it: shared program" if p.shape_free else "")
+        rows.append((name, _kind(p), _default(p), p.range.describe() if p.range else "", meaning))
     return _table(("parameter", "kind", "default", "range", "meaning"), rows)
 
 

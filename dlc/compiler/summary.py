@@ -115,4 +115,18 @@ def _settings(p: ir.Program) -> list[tuple[str, str]]:
         copied = sum(leaf.init == "run" for leaf in learned)
         rows.append(("init", f"{p.init.path} ({copied} of {len(learned)} layers with parameters from the run"
                              f"{'; strict' if p.init.strict else ''})"))
+    if p.sweep is not None:
+        rows.append(("sweep", _sweep(p.sweep)))
     return rows
+
+
+def _sweep(sweep: ir.Sweep) -> str:
+    """The axes, the members and the programs they train as: the table above is the first member's."""
+    axes = " × ".join(f"{axis.name} [{', '.join(_shown(v) for v in axis.values)}]" for axis in sweep.axes)
+    members, programs = len(sweep.members), len(sweep.groups)
+    return (f"{axes}: {members} member{'s' * (members != 1)} in {programs} program{'s' * (programs != 1)} "
+            f"(shown: the first, {sweep.labels[0]})")
+
+
+def _shown(value: object) -> str:
+    return show_shape(value) if isinstance(value, tuple) else _value(value)

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from dlc.runtime.identity import resume_changes, spec_sha256
+from dlc.runtime.identity import resume_changes, spec_sha256, train_on_hint
 from dlc.runtime.options import FitOptions
 from dlc.runtime.runlock import LOCK_NAME, RunLock, RunLockedError, claim_new_folder, is_unused, write_atomically
 from dlc.runtime.storage import is_step
 
 if TYPE_CHECKING:
+    from dlc.compiler import ir
     from dlc.runtime.session import Session, SpecOwner
 
 
@@ -55,6 +56,18 @@ def runtime_errors() -> tuple[type[Exception], ...]:
     from dlc.runtime.storage import RunFolderError
 
     return DataError, RunFolderError, DeviceError, MemoryGuardError, ResumeError
+
+
+def sweep_refusal(program: ir.Program, cannot: str = "`dlc run` cannot train sweeps yet") -> str | None:
+    """Why a verb will not train or write out `program`, `cannot` saying which: a sweep, which nothing
+    trains yet, and whose first member trained alone would pass for the sweep. None for an ordinary
+    program. The one place `dlc run`, `Program.fit` and `dlc compile --emit py|hlo` ask, for the sweep
+    runtime to replace."""
+    if program.sweep is None:
+        return None
+    sweep = program.sweep
+    return (f"this spec is a sweep of {len(sweep.members)} members (axes {', '.join(a.name for a in sweep.axes)}): "
+            f"{cannot}")
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,11 @@ def _train(owner: SpecOwner, request: RunRequest, folder: RunFolder, display: Ru
                                   dataclasses.replace(options, on_epoch=on_epoch, on_compiled=on_compiled))
         metrics = write_run(folder.path, session)
     except runtime_errors() as e:
+        from dlc.runtime.session import ResumeError
+
+        if isinstance(e, ResumeError):  # another seed or number of epochs than the checkpoint's
+            raise RunFailed(f"{str(e).replace('cannot resume:', f'cannot resume `{folder.path}`:', 1)}; "
+                            f"{train_on_hint(folder.path, request.spec)}") from None
         raise RunFailed(str(e)) from None
     if request.stopping():  # during the final evaluation and writes, which were finished first
         raise RunInterrupted(f"interrupted as the run finished; its folder is complete: {folder.path}")
@@ -241,7 +259,7 @@ def _claim(request: RunRequest, name: str, text: str) -> RunFolder:
         raise RunRefused(f"{out} already exists and is not a folder; choose another --out")
     lock = RunLock(out, command=shlex.join(["dlc", "run", request.spec, "--out", str(out)]))
     if not created and not (out / LOCK_NAME).exists():
-        _check_claimable(resume, out, text)  # not a run's folder: refused before a lock file is left in it
+        _check_claimable(resume, out, text, request.spec)  # not a run's folder: refused before a lock file is left in it
     try:
         lock.acquire()
     except RunLockedError as e:
@@ -251,7 +269,7 @@ def _claim(request: RunRequest, name: str, text: str) -> RunFolder:
     command = _resume_command(request, out)
     try:
         if not created:
-            _check_claimable(resume, out, text)  # under the lock: another run may have taken it meanwhile
+            _check_claimable(resume, out, text, request.spec)  # under the lock: another run may have taken it meanwhile
         if resume:
             checkpointed = _has_checkpoint(out)  # if not, it was stopped before its first one: nothing to lose
             notice = "" if checkpointed else f"{out} has no complete checkpoint: training it from the start"
@@ -273,9 +291,10 @@ def _resume_command(request: RunRequest, out: Path) -> str:
                        *(a for k, v in overrides if v is not None for a in (f"--{k}", str(v)))])
 
 
-def _check_claimable(resume: bool, out: Path, text: str) -> None:
-    """Refuse an existing folder that is not this run's to take: to resume, it must hold this spec;
-    otherwise it must be empty (else it is another run's, or the user's)."""
+def _check_claimable(resume: bool, out: Path, text: str, spec: str) -> None:
+    """Refuse an existing folder that is not this run's to take: to resume, it must hold this spec
+    (`spec`, as the command line names it, for the hint of a refusal); otherwise it must be empty
+    (else it is another run's, or the user's)."""
     if resume:
         try:
             started = (out / "spec.dl").read_text(encoding="utf-8")
@@ -284,7 +303,7 @@ def _check_claimable(resume: bool, out: Path, text: str) -> None:
         # The spec is what can be told before JAX starts; its seed and epochs, from the checkpoint, after.
         if resume_changes({"spec_sha256": spec_sha256(started)}, {"spec_sha256": spec_sha256(text)}):
             raise RunFailed(f"cannot resume `{out}`: the spec changed since the run started: "
-                            f"{_spec_changes(started, text)}")
+                            f"{_spec_changes(started, text)}; {train_on_hint(out, spec)}")
     elif is_unused(out):
         return
     elif (out / "spec.dl").is_file() and not _has_checkpoint(out):
@@ -302,10 +321,16 @@ def _spec_changes(before: str, after: str) -> str:
     changes = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new).get_opcodes():
         if tag != "equal":
-            was = "; ".join(old[i1:i2]) or "nothing"
-            now = "; ".join(new[j1:j2]) or "nothing"
+            was = _shortened("; ".join(old[i1:i2])) or "nothing"
+            now = _shortened("; ".join(new[j1:j2])) or "nothing"
             changes.append(f"line {i1 + 1}: `{was}` became `{now}`")
     return ", ".join(changes[:3]) + (f" and {len(changes) - 3} more" if len(changes) > 3 else "")
+
+
+def _shortened(line: str, limit: int = 60) -> str:
+    """A changed line as a refused resume quotes it: long ones cut, so that the hint after them
+    stays within the one line an error is shown in."""
+    return line if len(line) <= limit else f"{line[:limit - 3]}..."
 
 
 def _has_checkpoint(out: Path) -> bool:

@@ -189,7 +189,7 @@ def test_a_repeated_metric_is_blamed_and_the_first_noted() -> None:
     "dense2 8",         # an unknown layer
     "conv2d 4 3",       # a shape error
     "dense 8 @",        # a syntax error
-    "dense [4, 8]",     # a sweep
+    "dense []",         # an empty list (a sweep of no members)
 ])
 def test_layers_after_a_broken_one_are_not_blamed(broken: str) -> None:
     # Without the broken layer, `conv2d` would need an image and the output would not fit the loss.

@@ -11,7 +11,7 @@ option or optimizer is generated as soon as it is declared.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hypothesis import assume
@@ -278,6 +278,30 @@ def valid_specs(draw: st.DrawFn) -> ValidSpec:
     split = draw(st.integers(0, len(settings)))
     spec = n.Spec(tuple(settings[:split]) + layers + tuple(settings[split:]))
     return ValidSpec(print_spec(spec), count_params(layers, width)[0], classes)
+
+
+@st.composite
+def swept_specs(draw: st.DrawFn) -> str:
+    """A valid spec with one of its values (a setting's or a layer's, positional or option) replaced by
+    a list: the value itself among up to three others of any kind, in or out of range."""
+    from dlc.grammar.parse import parse
+
+    spec, _ = parse(draw(valid_specs()).text)
+    statements = [s for s in spec.statements if isinstance(s, n.Statement) and (s.positionals or s.options)]
+    at = draw(st.integers(0, len(statements) - 1))
+    statement = statements[at]
+    slot = draw(st.integers(0, len(statement.positionals) + len(statement.options) - 1))
+    positional = slot < len(statement.positionals)
+    original = statement.positionals[slot] if positional else statement.options[slot - len(statement.positionals)].value
+    items = draw(st.lists(st.just(original) | scalars, min_size=1, max_size=4))
+    swept = n.List(tuple(draw(st.permutations([original, *items[1:]]))))
+    if positional:
+        changed = replace(statement, positionals=statement.positionals[:slot] + (swept,) + statement.positionals[slot + 1:])
+    else:
+        k = slot - len(statement.positionals)
+        changed = replace(statement, options=statement.options[:k] + (replace(statement.options[k], value=swept),)
+                          + statement.options[k + 1:])
+    return print_spec(replace(spec, statements=tuple(changed if s is statement else s for s in spec.statements)))
 
 
 # --- arbitrary and nearly valid text -------------------------------------------------------

@@ -69,6 +69,10 @@ class Param:
     variadic: bool = False  # a positional that takes one or more values
     synonyms: tuple[str, ...] = ()  # names users try for it (`learning_rate`): did-you-mean only
     maximum_doc: str = ""
+    # Changes no shape and no structure of the compiled program (an optimizer's number, a dropout rate,
+    # the seed): members of a sweep that differ only in such values can train as one program, vmapped
+    # over the members with the values as arrays. Sweep groups read it (`dlc/compiler/sweeps.py`).
+    shape_free: bool = False
 
     @property
     def required(self) -> bool:

@@ -229,7 +229,7 @@ LAYERS: tuple[Layer, ...] = (
           code=lambda a, src: f"nn.Dense({a['units']}, use_bias={a['bias']}, kernel_init={src.initializer(a['init'])}, "
                               f"name=\"{a['name']}\")(x)"),
     Layer("dropout", "randomly zero a fraction of inputs while training (a regulariser)",
-          (positional("rate", "float", "fraction of inputs dropped", range=FRACTION),),
+          (positional("rate", "float", "fraction of inputs dropped", range=FRACTION, shape_free=True),),
           example="dropout 0.5",
           build=_build_dropout, train_only=True, passes_activation=True, rng_stream="dropout",
           code=lambda a, src: f"nn.Dropout({a['rate']!r}, name=\"{a['name']}\")(x, deterministic=not train)"),

@@ -11,13 +11,15 @@ from dlc.compiler.registry.base import FRACTION, GREATER_THAN_ZERO, NON_NEGATIVE
 
 def _lr(default: float) -> Param:
     return option("lr", "float", "learning rate: the step size of each update", default, range=GREATER_THAN_ZERO,
-                  synonyms=("learning_rate", "rate", "alpha", "step_size"))
+                  synonyms=("learning_rate", "rate", "alpha", "step_size"), shape_free=True)
 
 
-_B1 = option("b1", "float", "decay of the first-moment (mean) estimate", 0.9, range=FRACTION, synonyms=("beta1", "beta_1"))
-_B2 = option("b2", "float", "decay of the second-moment estimate", 0.999, range=FRACTION, synonyms=("beta2", "beta_2"))
+_B1 = option("b1", "float", "decay of the first-moment (mean) estimate", 0.9, range=FRACTION, synonyms=("beta1", "beta_1"),
+             shape_free=True)
+_B2 = option("b2", "float", "decay of the second-moment estimate", 0.999, range=FRACTION, synonyms=("beta2", "beta_2"),
+             shape_free=True)
 _EPS = option("eps", "float", "added to the denominator for stability", 1e-8, range=GREATER_THAN_ZERO,
-              synonyms=("epsilon",))
+              synonyms=("epsilon",), shape_free=True)
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class Optimizer(Entry):
 
 OPTIMIZERS: tuple[Optimizer, ...] = (
     Optimizer("sgd", "stochastic gradient descent, optionally with (Nesterov) momentum",
-              (_lr(0.01), option("momentum", "float", "fraction of the last update kept", 0.0, range=FRACTION),
+              (_lr(0.01), option("momentum", "float", "fraction of the last update kept", 0.0, range=FRACTION,
+                      shape_free=True),
                option("nesterov", "bool", "Nesterov's look-ahead momentum", False)),
               example="optimizer sgd lr=0.1 momentum=0.9",
               build=lambda a, lr, optax: optax.sgd(lr, momentum=a["momentum"] or None, nesterov=a["nesterov"]),
@@ -46,7 +49,7 @@ OPTIMIZERS: tuple[Optimizer, ...] = (
     Optimizer("adamw", "adam with decoupled weight decay (Loshchilov & Hutter, 2019)",
               (_lr(1e-3), _B1, _B2, _EPS,
                option("weight_decay", "float", "decay applied to the weights each step", 1e-4, range=NON_NEGATIVE,
-                      synonyms=("wd", "decay"))),
+                      synonyms=("wd", "decay"), shape_free=True)),
               example="optimizer adamw lr=1e-3 weight_decay=1e-4",
               build=lambda a, lr, optax: optax.adamw(lr, b1=a["b1"], b2=a["b2"], eps=a["eps"],
                                                      weight_decay=a["weight_decay"]), slots=lambda a: 2,
@@ -54,21 +57,23 @@ OPTIMIZERS: tuple[Optimizer, ...] = (
                              f"weight_decay={a['weight_decay']!r})"),
     Optimizer("adagrad", "per-parameter rates from the sum of squared gradients (Duchi et al., 2011)",
               (_lr(0.01), option("eps", "float", "added to the denominator for stability", 1e-7,
-                                 range=GREATER_THAN_ZERO, synonyms=("epsilon",))),
+                                 range=GREATER_THAN_ZERO, synonyms=("epsilon",), shape_free=True)),
               example="optimizer adagrad lr=0.05",
               build=lambda a, lr, optax: optax.adagrad(lr, eps=a["eps"]), slots=lambda a: 1,
               code=lambda a: f"optax.adagrad(schedule, eps={a['eps']!r})"),
     Optimizer("adadelta", "adagrad with a decaying window, nearly free of a learning rate (Zeiler, 2012)",
-              (_lr(1.0), option("rho", "float", "decay of the squared-gradient average", 0.9, range=FRACTION),
+              (_lr(1.0), option("rho", "float", "decay of the squared-gradient average", 0.9, range=FRACTION,
+                      shape_free=True),
                option("eps", "float", "added to the denominator for stability", 1e-6, range=GREATER_THAN_ZERO,
-                      synonyms=("epsilon",))),
+                      synonyms=("epsilon",), shape_free=True)),
               example="optimizer adadelta lr=1.0",
               build=lambda a, lr, optax: optax.adadelta(lr, rho=a["rho"], eps=a["eps"]), slots=lambda a: 2,
               code=lambda a: f"optax.adadelta(schedule, rho={a['rho']!r}, eps={a['eps']!r})"),
     Optimizer("rmsprop", "divide by a running average of squared gradients (Hinton, 2012)",
               (_lr(1e-3), option("decay", "float", "decay of the squared-gradient average", 0.9, range=FRACTION,
-                                 synonyms=("rho",)),
-               option("momentum", "float", "fraction of the last update kept", 0.0, range=FRACTION), _EPS),
+                                 synonyms=("rho",), shape_free=True),
+               option("momentum", "float", "fraction of the last update kept", 0.0, range=FRACTION,
+                      shape_free=True), _EPS),
               example="optimizer rmsprop lr=1e-3 decay=0.9",
               build=lambda a, lr, optax: optax.rmsprop(lr, decay=a["decay"], eps=a["eps"],
                                                        momentum=a["momentum"] or None),
@@ -80,7 +85,7 @@ OPTIMIZERS: tuple[Optimizer, ...] = (
 # Options every optimizer takes besides its own.
 OPTIMIZER_COMMON: tuple[Param, ...] = (
     option("clip", "float", "clip the global gradient norm to this value", None, range=GREATER_THAN_ZERO,
-           synonyms=("clipnorm", "clip_norm", "max_norm")),
+           synonyms=("clipnorm", "clip_norm", "max_norm"), shape_free=True),
 )
 
 
@@ -103,7 +108,8 @@ SCHEDULES: tuple[Schedule, ...] = (
              build=lambda a, lr, total, epoch, optax: optax.constant_schedule(lr),
              code=lambda a: "optax.constant_schedule(1.0)"),
     Schedule("exponential", "multiply the rate by `decay_rate` every `decay_steps` steps",
-             (option("decay_rate", "float", "factor per `decay_steps`", 0.9, range=Range(lo=0, hi=1, lo_open=True)),
+             (option("decay_rate", "float", "factor per `decay_steps`", 0.9, range=Range(lo=0, hi=1, lo_open=True),
+                     shape_free=True),
               _steps("decay_steps", "steps per decay (default: one epoch)"),
               option("staircase", "bool", "decay in steps instead of smoothly", False)),
              example="schedule exponential decay_rate=0.9",
@@ -113,7 +119,8 @@ SCHEDULES: tuple[Schedule, ...] = (
                             f"{a['decay_rate']!r}, staircase={a['staircase']})"),
     Schedule("cosine", "cosine decay from the rate to `alpha` times it",
              (_steps("decay_steps", "steps to decay over (default: the whole run)"),
-              option("alpha", "float", "final rate as a fraction of the first", 0.0, range=Range(lo=0, hi=1))),
+              option("alpha", "float", "final rate as a fraction of the first", 0.0, range=Range(lo=0, hi=1),
+                     shape_free=True)),
              example="schedule cosine",
              build=lambda a, lr, total, epoch, optax: optax.cosine_decay_schedule(
                  lr, a["decay_steps"] or total, alpha=a["alpha"]),
@@ -122,7 +129,8 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("warmup_cosine", "linear warm-up from 0, then cosine decay",
              (_steps("warmup", "warm-up steps (default: one epoch)"),
               _steps("decay_steps", "steps of the whole schedule (default: the whole run)"),
-              option("alpha", "float", "final rate as a fraction of the peak", 0.0, range=Range(lo=0, hi=1))),
+              option("alpha", "float", "final rate as a fraction of the peak", 0.0, range=Range(lo=0, hi=1),
+                     shape_free=True)),
              example="schedule warmup_cosine warmup=100",
              build=lambda a, lr, total, epoch, optax: optax.warmup_cosine_decay_schedule(
                  0.0, lr, min(a["warmup"] or epoch, max((a["decay_steps"] or total) - 1, 1)),

@@ -96,5 +96,5 @@ SETTINGS: tuple[Setting, ...] = (
              option("strict", "bool", "a layer with parameters left fresh is an error", False)),
             example='init "runs/base"'),
     Setting("seed", "all randomness: init, shuffling, dropout, splits",
-            (positional("value", "int", "the seed", 0, range=Range(lo=0, hi=2**32 - 1)),), example="seed 0"),
+            (positional("value", "int", "the seed", 0, range=Range(lo=0, hi=2**32 - 1), shape_free=True),), example="seed 0"),
 )
