@@ -24,8 +24,10 @@ SOURCE = SimpleNamespace(initializer=lambda name: reg.lookup("initializer", name
 def emit_py(program: ir.Program, out: Path | None = None) -> str:
     """The program as a Python file; `out` is where it will be written (data paths are made
     relative to its folder), None for standard output (paths relative to the working folder)."""
-    parts = [_header(program, out), _settings(program, out), _data(program), _model(program),
-             _objective(program), PARTS["engine"], _per_step(program), PARTS["main"]]
+    # One blank line after the imports, two before each section, as ruff's isort and format want.
+    head = _header(program, out).strip("\n") + "\n\n" + _settings(program, out).strip("\n")
+    parts = [head, _data(program), _model(program), _objective(program), PARTS["engine"], _per_step(program),
+             PARTS["main"]]
     text = "\n\n\n".join(part.strip("\n") for part in parts if part) + "\n"
     for name, value in _names(program).items():
         text = text.replace(f"@{name}@", value)

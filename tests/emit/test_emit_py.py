@@ -189,8 +189,9 @@ RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.whi
 
 
 @pytest.mark.skipif(RUFF is None, reason="ruff (a dev dependency) is not installed")
-def test_every_emitted_program_is_as_ruff_formats_it(tmp_path: Path) -> None:
-    """The emitted file is formatted as the project formats code: long layer lines included."""
+def test_every_emitted_program_is_as_ruff_formats_and_checks_it(tmp_path: Path) -> None:
+    """The emitted file is formatted as the project formats code (long layer lines included) and
+    clean under its lint rules."""
     np.savez(tmp_path / "d.npz", x=FEATURES, y=LABELS["categorical"][1])
     for i, param in enumerate(cases()):
         text = param.values[0]
@@ -201,6 +202,7 @@ def test_every_emitted_program_is_as_ruff_formats_it(tmp_path: Path) -> None:
     wide = 'data "d.npz"\ninput 8x8x1\nconv2d 64 3 relu padding=same init=glorot_uniform name=a_rather_long_layer_name\n' \
            "flatten\ndense 10 softmax\nloss categorical_crossentropy\noptimizer adam"
     (tmp_path / "wide.py").write_text(emit_py(dlc.compile(wide, base_dir=tmp_path).ir, tmp_path / "wide.py"))
-    done = subprocess.run([RUFF, "format", "--check", "--config", str(ROOT / "pyproject.toml"), str(tmp_path)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
+    for command in ("format", "--check"), ("check",):  # formatted, and clean under the project's rules
+        done = subprocess.run([RUFF, *command, "--config", str(ROOT / "pyproject.toml"), str(tmp_path)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
