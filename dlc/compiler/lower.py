@@ -5,6 +5,7 @@ registry entry, so a new layer, loss or optimizer never touches this file.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -39,35 +40,67 @@ def _last_active(layers: tuple[ir.Layer, ...]) -> int | None:
 
 
 def _apply(layers: tuple[ir.Layer, ...], x: jax.Array, train: bool, strip_output: bool,
-           rows: jax.Array | None = None) -> jax.Array:
+           rows: jax.Array | None = None, lib: SimpleNamespace = LIB) -> jax.Array:
     """Run IR layers in order. `strip_output` skips the output activation (it is fused into the loss)."""
     last = _last_active(layers) if strip_output else None
     for i, layer in enumerate(layers):
         strip = i == last
         entry = reg.layer(layer.kind)
         if entry.skip:
-            x = x + _apply(layer.body, x, train, False, rows)
+            x = x + _apply(layer.body, x, train, False, rows, lib)
         elif entry.block:
-            x = _apply(layer.body, x, train, strip, rows)
+            x = _apply(layer.body, x, train, strip, rows, lib)
         else:
-            apply = entry.build({**layer.args, "name": layer.name}, LIB)
+            apply = entry.build({**layer.args, "name": layer.name}, lib)
             x = apply(x, train, rows) if entry.stateful else apply(x, train)
             if entry.activates and not strip:
                 x = activation(layer.args["activation"])(x)
     return x
 
 
+class RateDropout(nn.Dropout):
+    """`nn.Dropout` whose keep probability may be an array: read from the `rates` collection
+    (`{layer name: {"keep": 1 - rate}}`) when the caller passes one, so that the members of a sweep,
+    vmapped, each drop at their own rate in one program. Flax's takes its rate as a static number.
+    The same key, mask (`uniform < keep`) and scaling (`x / keep`) as `nn.Dropout`; `keep` is
+    computed on the host in double precision, as `nn.Dropout` does, so the masks are the same bits.
+    At rate 0 it still draws a mask, all ones: a module's random stream is its own, so no other
+    layer's draws move."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+        if deterministic:
+            return x
+        keep = self.get_variable("rates", "keep", 1.0 - self.rate)
+        mask = jax.random.bernoulli(self.make_rng(self.rng_collection), p=keep, shape=x.shape)
+        # At rate 1 every input is dropped; the divisor keeps the unused branch, and its gradient, finite.
+        return jax.lax.select(mask, x / jnp.where(keep > 0, keep, 1.0), jnp.zeros_like(x))
+
+
+# What layer builders get in a sweep: LIB, its `nn` flax.linen with `RateDropout` for `Dropout`.
+SWEPT_LIB = SimpleNamespace(**{**vars(LIB), "nn": SimpleNamespace(**{**vars(nn), "Dropout": RateDropout})})
+
+
 class SpecModule(nn.Module):
-    """The model of a spec. `logits=True` leaves out an output softmax/sigmoid that the loss fuses."""
+    """The model of a spec. `logits=True` leaves out an output softmax/sigmoid that the loss fuses.
+    `swept`: its dropout layers read their rates from the `rates` collection (see `RateDropout`)."""
 
     layers: tuple[ir.Layer, ...]
     fused_output: bool
+    swept: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, logits: bool = False,
                  rows: jax.Array | None = None) -> jax.Array:
         """`rows` marks the real examples of a padded batch (1) and the padding (0)."""
-        return _apply(self.layers, x, train, logits and self.fused_output, rows)
+        return _apply(self.layers, x, train, logits and self.fused_output, rows, SWEPT_LIB if self.swept else LIB)
+
+
+def dropout_keeps(program: ir.Program) -> dict[str, dict[str, float]]:
+    """The `rates` collection of a swept module for this program: each dropout layer's keep
+    probability, 1 - rate, computed in double precision as `nn.Dropout` computes it."""
+    return {leaf.name: {"keep": 1.0 - leaf.args["rate"]} for leaf in ir.leaves(program.layers)
+            if reg.layer(leaf.kind).rng_stream == nn.Dropout.rng_collection}
 
 
 def _leaves(layers: tuple[ir.Layer, ...]) -> list[ir.Layer]:
@@ -111,11 +144,12 @@ class Lowered:
     task: str
 
 
-def lower(program: ir.Program) -> Lowered:
+def lower(program: ir.Program, swept: bool = False) -> Lowered:
+    """`swept`: the module's dropout rates come from the `rates` collection (a sweep's members)."""
     loss_entry = reg.lookup("loss", program.loss.name) if program.loss else None
     task = loss_entry.task if loss_entry else "regression"
     fused = bool(loss_entry and program.from_logits and program.output_activation == loss_entry.probability)
-    module = SpecModule(program.layers, fused)
+    module = SpecModule(program.layers, fused, swept)
     if loss_entry and program.from_logits:
         # Cross-entropy works on logits; metrics see probabilities, as `predict` would.
         probability = activation(loss_entry.probability)
@@ -132,10 +166,40 @@ def lower(program: ir.Program) -> Lowered:
     return Lowered(module, loss, probability, metrics, task)
 
 
-def optimizer(program: ir.Program, steps_per_epoch: int, total_steps: int) -> optax.GradientTransformation:
+class _Present(float):
+    """A number that is true even at zero: an option a builder drops when it is 0 (`momentum or
+    None`) stays in an injected chain, so every member of a sweep has one state layout. A zero
+    momentum's trace adds 0 times the last update: the update of no momentum, exactly."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def _injected(factory: Callable) -> Callable:
+    """`factory` (an optax optimizer) with its numbers injected into its state; the schedule
+    (`learning_rate`) stays as it is."""
+
+    def build(*args, **kwargs):
+        kwargs = {k: float(v) if isinstance(v, _Present) else v for k, v in kwargs.items()}
+        return optax.inject_hyperparams(factory, static_args="learning_rate")(*args, **kwargs)
+
+    return build
+
+
+# optax as an update rule's builder sees it in an injected chain: every function with its numbers injected.
+_INJECTED_OPTAX = SimpleNamespace(**{name: _injected(f) for name, f in vars(optax).items() if inspect.isfunction(f)})
+
+
+def optimizer(program: ir.Program, steps_per_epoch: int, total_steps: int,
+              injected: bool = False) -> optax.GradientTransformation:
     """The Optax chain: `clip` in front, the update rule driven by the schedule's shape, and the
     learning rate last as an injected hyperparameter (in the optimizer state, so a sweep can vary
     it without recompiling). Scaling by `lr` after the rule equals the rule with `lr` built in.
+
+    `injected`: every number of the optimizer (and `clip`) is injected, so the members of a sweep
+    that differ in them share one update function and one state layout, their numbers in the
+    state. (A sweep gives a member without `clip` the clip of `math.inf` when others have one: the
+    same updates, and the same layout.)
 
     With frozen layers (`trainable=false`) the chain sees the trainable parameters only, through
     `multi_transform`: frozen ones get a zero update (`set_to_zero`, not `masked`, which would pass
@@ -147,8 +211,13 @@ def optimizer(program: ir.Program, steps_per_epoch: int, total_steps: int) -> op
     unit_schedule = schedule_entry.build(program.schedule.args, 1.0, total_steps, steps_per_epoch, optax)
     parts = []
     if opt.args.get("clip") is not None:
-        parts.append(optax.clip_by_global_norm(opt.args["clip"]))
-    parts.append(entry.build(opt.args, unit_schedule, optax))
+        clip = optax.inject_hyperparams(optax.clip_by_global_norm) if injected else optax.clip_by_global_norm
+        parts.append(clip(opt.args["clip"]))
+    if injected:
+        args = {k: _Present(v) if isinstance(v, float) else v for k, v in opt.args.items()}
+        parts.append(entry.build(args, unit_schedule, _INJECTED_OPTAX))
+    else:
+        parts.append(entry.build(opt.args, unit_schedule, optax))
     parts.append(optax.inject_hyperparams(optax.scale)(step_size=opt.args["lr"]))
     chain = optax.chain(*parts)
     frozen = frozen_layers(program)

@@ -1,0 +1,125 @@
+"""Sweeps: the members of a group as one vmapped program (`dlc.runtime.sweep.train_members`) against
+the same members trained one after another through the ordinary path (`make_trainer`,
+`init_state`, `loop.fit`, as `Session.fit` does), in one process.
+
+The model is specs/mlp.dl's (digits, two dense 64 with dropout 0.5, adam), without early stopping
+so that every member trains every epoch; the members are a grid of learning rates by seeds (8 and
+32 members). The data is prepared once (`Session.prepare`, as a fit does). The caches start empty
+(a fresh DLC_CACHE_DIR). Each way is run `--reps` times, alternately (vmapped, one by one,
+vmapped, ...): the first round compiles ("cold"; one by one compiles its first member, and the
+others find the program in XLA's cache, as the same spec run again would), the rounds after it find
+everything in the caches ("warm", medians):
+
+- member-epochs per second over the whole call (compiling included);
+- member-epochs per second in the steady state: the members over the median epoch time of epochs
+  2.. (one by one: each member's median, summed);
+- the time to the first finished epoch (of any member; cold and warm) and until every member has
+  finished one (warm).
+
+    .venv/bin/python bench/sweep.py [--epochs E] [--reps R] [--members 8 32]
+
+Nothing here passes or fails: it prints a Markdown table to paste into bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["DLC_CACHE_DIR"] = tempfile.mkdtemp(prefix="dlc-bench-sweep-")  # before dlc sets up XLA's cache
+
+import dlc
+from dlc.runtime.loop import fit
+from dlc.runtime.options import FitOptions
+from dlc.runtime.session import Session
+from dlc.runtime.sweep import train_members
+from dlc.runtime.train import init_state, make_trainer
+
+SPEC = (Path(__file__).parent.parent / "specs" / "mlp.dl").read_text().replace("early_stop 5\n", "")
+RATES = (1e-3, 2e-3, 5e-3, 1e-2)
+
+
+def members_of(program, count: int) -> list:
+    """`count` members: the learning rates by seeds 0, 1, ..."""
+    seeds = range(count // len(RATES))
+    return [dataclasses.replace(program, seed=seed, optimizer=dataclasses.replace(
+        program.optimizer, args={**program.optimizer.args, "lr": lr})) for lr in RATES for seed in seeds]
+
+
+class Clock:
+    """The time of each member's every epoch, from the start of the call."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.seen: dict[int, list[float]] = {}
+
+    def mark(self, member: int) -> None:
+        self.seen.setdefault(member, []).append(time.perf_counter() - self.start)
+
+    def steady(self) -> float:
+        """Seconds per epoch of the members' epochs 2.., summed over the members that ran apart."""
+        gaps = {m: statistics.median(b - a for a, b in zip(t[1:], t[2:], strict=False)) for m, t in self.seen.items()}
+        return sum(gaps.values())
+
+
+def vmapped(members, train, val) -> tuple[float, Clock]:
+    clock = Clock()
+    train_members(members, train, val, FitOptions(on_epoch=lambda epoch, logs: clock.mark(logs["member"])))
+    wall = time.perf_counter() - clock.start
+    clock.seen = {0: clock.seen[0]}  # one program: every member's epoch ends at once
+    return wall, clock
+
+
+def one_by_one(members, train, val) -> tuple[float, Clock]:
+    clock = Clock()
+    for i, program in enumerate(members):
+        trainer = make_trainer(program, len(train[0]), program.epochs)
+        state = init_state(trainer, program.input_shape, program.seed)
+        fit(trainer, state, train, val, FitOptions(on_epoch=lambda epoch, logs, i=i: clock.mark(i)))
+    return time.perf_counter() - clock.start, clock
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--members", type=int, nargs="+", default=[8, 32])
+    args = parser.parse_args()
+    checked, prepared, _ = Session.prepare(dlc.compile(SPEC, base_dir=Path(__file__).parent.parent), None, None,
+                                           None, FitOptions())
+    train, val = (prepared.train.x, prepared.train.y), (prepared.val.x, prepared.val.y)
+    program = dataclasses.replace(checked, epochs=args.epochs)
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {len(train[0])} training examples, "
+          f"{args.epochs} epochs, {args.reps} repetitions\n")
+    print("| members | way | member-epochs/s, whole call | member-epochs/s, steady | first epoch, cold (s) | "
+          "first epoch, warm (s) | every member's first epoch, warm (s) | wall, warm (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for count in args.members:
+        members = members_of(program, count)
+        runs = {"vmapped": [], "one by one": []}
+        for _ in range(args.reps):
+            runs["vmapped"].append(vmapped(members, train, val))
+            runs["one by one"].append(one_by_one(members, train, val))
+        figures = {}
+        for way, results in runs.items():
+            cold, warm = results[0], results[1:] or results
+            wall = statistics.median(w for w, _ in warm)
+            steady = statistics.median(c.steady() for _, c in warm)
+            first_cold = min(t[0] for t in cold[1].seen.values())
+            first = statistics.median(min(t[0] for t in c.seen.values()) for _, c in warm)
+            every = statistics.median(max(t[0] for t in c.seen.values()) for _, c in warm)
+            figures[way] = (count * args.epochs / wall, count / steady)
+            print(f"| {count} | {way} | {figures[way][0]:.0f} | {figures[way][1]:.0f} | {first_cold:.2f} | "
+                  f"{first:.2f} | {every:.2f} | {wall:.2f} |")
+        ratio = [a / b for a, b in zip(figures["vmapped"], figures["one by one"], strict=True)]
+        print(f"| {count} | vmapped / one by one | **{ratio[0]:.2f}x** | **{ratio[1]:.2f}x** | | | | |")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Sweeps (`dlc/runtime/sweep.py`): the members of a group trained as one vmapped program give
+what each gives alone through the ordinary path: the same history (1e-4; today equal or within a
+few float32 ulps), the same early stop, the same divergence, the same final weights."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+import dlc
+from dlc.compiler import ir
+from dlc.runtime import sweep
+from dlc.runtime.loop import fit
+from dlc.runtime.options import FitOptions
+from dlc.runtime.stopping import Diverged
+from dlc.runtime.train import init_state, make_trainer
+
+# Dropout compiles slowly vmapped (seconds): only the tests that need it have it.
+MLP = """\
+input 4
+dense 12 relu
+{middle}
+dense 3 softmax
+loss categorical_crossentropy
+optimizer {optimizer}
+batch 16
+epochs {epochs}
+metrics accuracy
+{extra}
+"""
+
+
+def _data():
+    """64 examples whose class is the largest of the first three features: learnable in a few epochs."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(84, 4)).astype(np.float32)
+    y = np.argmax(x[:, :3], axis=1).astype(np.int32)
+    return (x[:64], y[:64]), (x[64:], y[64:])
+
+
+TRAIN, VAL = _data()
+
+
+def _program(optimizer: str = "sgd lr=0.05", epochs: int = 3, extra: str = "", middle: str = "") -> ir.Program:
+    return dlc.compile(MLP.format(optimizer=optimizer, epochs=epochs, extra=extra, middle=middle)).ir
+
+
+def _vary(program: ir.Program, seed: int | None = None, dropout: float | None = None, **numbers) -> ir.Program:
+    """A member: the program with another seed, dropout rate or optimizer numbers."""
+    layers = tuple(dataclasses.replace(layer, args={**layer.args, "rate": dropout})
+                   if layer.kind == "dropout" and dropout is not None else layer for layer in program.layers)
+    opt = dataclasses.replace(program.optimizer, args={**program.optimizer.args, **numbers})
+    return dataclasses.replace(program, seed=program.seed if seed is None else seed, layers=layers, optimizer=opt)
+
+
+def _alone(program: ir.Program):
+    trainer = make_trainer(program, len(TRAIN[0]), program.epochs)
+    try:
+        return fit(trainer, init_state(trainer, program.input_shape, program.seed), TRAIN, VAL, FitOptions())
+    except Diverged as diverged:
+        return diverged
+
+
+def _numbers(history: list[dict]) -> np.ndarray:
+    return np.array([[v for k, v in sorted(row.items()) if k != "epoch_time"] for row in history])
+
+
+def _furthest(members: list[ir.Program]) -> float:
+    """Train the group, and each member alone; the largest difference of any loss or metric of any
+    epoch (the histories must have the same epochs)."""
+    together = sweep.train_members(members, TRAIN, VAL, FitOptions())
+    furthest = 0.0
+    for member, outcome in zip(members, together, strict=True):
+        lone = _alone(member)
+        assert type(outcome) is type(lone)
+        assert len(outcome.history) == len(lone.history)
+        furthest = max(furthest, float(np.max(np.abs(_numbers(outcome.history) - _numbers(lone.history)))))
+    return furthest
+
+
+def test_a_seed_sweep_is_each_seed_alone():
+    """With dropout (each member's keys from its seed) and batchnorm (statistics per member)."""
+    base = _program("adam lr=1e-2", middle="dropout 0.2\nbatchnorm")
+    assert _furthest([_vary(base, seed=s) for s in (0, 1, 2)]) <= 1e-4
+
+
+def test_an_lr_by_momentum_sweep_under_sgd():
+    """Momentum 0 among others: the member keeps a trace that adds nothing, the lone run none."""
+    base = _program("sgd lr=0.05")
+    members = [_vary(base, seed=i, lr=lr, momentum=m) for i, (lr, m) in enumerate(
+        [(0.05, 0.0), (0.05, 0.9), (0.2, 0.0), (0.2, 0.9)])]
+    assert _furthest(members) <= 1e-4
+
+
+def test_an_adam_lr_sweep_with_clip_on_some_members():
+    base = _program("adamw lr=1e-3")
+    members = [_vary(base, lr=1e-3), _vary(base, lr=1e-2, clip=0.5), _vary(base, lr=3e-2, b1=0.8, weight_decay=1e-2)]
+    assert _furthest(members) <= 1e-4
+
+
+def test_a_dropout_rate_sweep_including_no_dropout():
+    base = _program("sgd lr=0.1 momentum=0.5", middle="dropout 0.2")
+    assert _furthest([_vary(base, dropout=rate) for rate in (0.0, 0.2, 0.6)]) <= 1e-4
+
+
+def test_members_stop_early_on_their_own_and_restore_their_best():
+    """patience 1 on val_loss: a member with a rate this large stops while the slow one goes on."""
+    base = _program("sgd lr=0.05", epochs=8, extra="early_stop 1 monitor=val_loss restore_best=true")
+    members = [_vary(base, lr=lr) for lr in (2.0, 0.01)]
+    together = sweep.train_members(members, TRAIN, VAL, FitOptions())
+    lone = [_alone(m) for m in members]
+    assert [len(o.history) for o in together] == [len(o.history) for o in lone]
+    assert len(together[0].history) < len(together[1].history)
+    for outcome, alone in zip(together, lone, strict=True):
+        assert (outcome.stopped_early, outcome.best_epoch) == (alone.stopped_early, alone.best_epoch)
+        assert np.max(np.abs(_numbers(outcome.history) - _numbers(alone.history))) <= 1e-4
+        for ours, theirs in zip(jax.tree.leaves(outcome.state.params), jax.tree.leaves(alone.state.params), strict=True):
+            np.testing.assert_allclose(ours, theirs, atol=1e-5)
+        assert jax.tree.structure(outcome.state.batch_stats) == jax.tree.structure(alone.state.batch_stats)
+
+
+def test_a_diverged_member_stops_with_its_history_and_the_others_go_on():
+    base = _program("sgd lr=0.05", epochs=3)
+    members = [_vary(base, lr=0.05), _vary(base, lr=1e4)]
+    together = sweep.train_members(members, TRAIN, VAL, FitOptions())
+    diverged = _alone(members[1])
+    assert isinstance(diverged, Diverged) and isinstance(together[1], Diverged)
+    assert (together[1].epoch, together[1].quantity) == (diverged.epoch, diverged.quantity)
+    assert len(together[0].history) == 3
+    assert _furthest(members) <= 1e-4
+
+
+def test_every_epoch_is_reported_with_its_member():
+    base = _program(epochs=2)
+    seen = []
+    sweep.train_members([_vary(base, seed=0), _vary(base, seed=1)], TRAIN, VAL,
+                        FitOptions(on_epoch=lambda epoch, logs: seen.append((epoch, logs["member"]))))
+    assert seen == [(1, 0), (1, 1), (2, 0), (2, 1)]
+
+
+def test_a_sweep_of_the_api_equals_program_fit():
+    """Through `Program.fit` (Session.fit: data prepared, validation split) alone, against the
+    members trained together on the data that fit prepared."""
+    text = MLP.format(optimizer="adam lr=1e-2", epochs=2, extra="", middle="")
+    alone = []
+    for seed in (0, 1):
+        program = dlc.compile(text)
+        history = program.fit(TRAIN[0], TRAIN[1], validation_data=VAL, seed=seed)
+        alone.append((program.trained, history))
+    session = alone[0][0]
+    prepared = session.prepared
+    members = [dataclasses.replace(session.program, seed=seed) for seed in (0, 1)]
+    together = sweep.train_members(members, (prepared.train.x, prepared.train.y),
+                                   (prepared.val.x, prepared.val.y), FitOptions())
+    for outcome, (_, history) in zip(together, alone, strict=True):
+        assert np.max(np.abs(_numbers(outcome.history) - _numbers(history))) <= 1e-4
+
+
+def test_a_convolution_group_on_a_cpu_trains_one_member_after_another(monkeypatch: pytest.MonkeyPatch):
+    """On a CPU convolutions train one compiled step per batch, which the vmapped epoch does not do."""
+    monkeypatch.setattr(sweep, "_vmapped", lambda *args: pytest.fail("a convolution group was vmapped"))
+    program = dlc.compile("input 2x2x1\nconv2d 2 2x2 relu padding=same\nflatten\ndense 3 softmax\n"
+                          "loss categorical_crossentropy\noptimizer sgd lr=0.1\nbatch 16\nepochs 1\n").ir
+    x = TRAIN[0].reshape(64, 2, 2, 1)
+    outcomes = sweep.train_members([program, dataclasses.replace(program, seed=1)], (x, TRAIN[1]), None, FitOptions())
+    assert [len(o.history) for o in outcomes] == [1, 1]
+
+
+def test_members_that_differ_in_a_shape_or_a_schedule_train_in_groups_of_their_own(monkeypatch: pytest.MonkeyPatch):
+    base = _program()
+    wider = dataclasses.replace(base, layers=(dataclasses.replace(base.layers[0], args={**base.layers[0].args,
+                                                                                          "units": 13}),
+                                              *base.layers[1:]))
+    decaying = dataclasses.replace(base, schedule=ir.Named("exponential", {"decay_rate": 0.5, "decay_steps": None,
+                                                                           "staircase": False}))
+    members = [base, wider, _vary(base, seed=1), decaying, _vary(wider, seed=2)]
+    groups = []
+    vmapped = sweep._vmapped
+    monkeypatch.setattr(sweep, "_vmapped", lambda group, *args: groups.append(group) or vmapped(group, *args))
+    outcomes = sweep.train_members(members, TRAIN, VAL, FitOptions())
+    assert groups == [[members[0], members[2]], [members[1], members[4]]]  # the decaying one alone
+    for member, outcome in zip(members, outcomes, strict=True):
+        assert np.max(np.abs(_numbers(outcome.history) - _numbers(_alone(member).history))) <= 1e-4
+
+
+def test_a_stop_asked_for_ends_every_member_at_a_safe_point():
+    base = _program(epochs=3)
+    with pytest.raises(sweep.MembersInterrupted) as stop:
+        sweep.train_members([_vary(base, seed=0), _vary(base, seed=1)], TRAIN, VAL,
+                            FitOptions(should_stop=iter([False, True]).__next__))
+    assert stop.value.epoch == 1 and [len(h) for h in stop.value.histories] == [1, 1]
