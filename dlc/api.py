@@ -132,6 +132,7 @@ class Program:
         self.ir = program
         self.diagnostics = diagnostics  # warnings of a valid spec
         self.trained = None  # a runtime.session.Session once fitted or loaded
+        self.members: list[Program] = []  # a sweep's, once fitted: one Program per member, in `ir.sweep` order
 
     @property
     def name(self) -> str:
@@ -187,6 +188,11 @@ class Program:
         the spec's `val=`) override the spec for this fit. `verbose`: 0 silent, 1 a progress bar
         on a terminal (a line per epoch elsewhere), 2 a line per epoch.
 
+        A sweep (a spec with lists) trains every member, those that differ only in numbers that
+        change no shape as one vmapped program, and returns one history per member; the members
+        are then `program.members`, trained Programs of their written-out specs (`on_epoch` is told
+        each member's epochs, with its index as `member`; `verbose` shows nothing).
+
         With `checkpoint_dir`, the run is checkpointed after epochs (at most once per
         `checkpoint_interval` seconds, and always at the end or when stopped) and `resume=True`
         continues it exactly. `should_stop()` is asked after every epoch: True checkpoints and
@@ -222,10 +228,6 @@ class Program:
         checkpoint_interval = arguments.seconds("checkpoint_interval", checkpoint_interval)
         devices = arguments.devices(devices)
         data_budget = None if data_budget is None else arguments.integer("data_budget", data_budget, 1)
-        from dlc.runtime.commands import sweep_refusal
-
-        if refusal := sweep_refusal(self.ir, "`fit` cannot train sweeps yet"):
-            raise ValueError(refusal)
         from dlc.runtime.session import Session
 
         options = FitOptions(epochs=epochs, seed=seed, batch=batch_size, validation_split=validation_split,
@@ -233,9 +235,36 @@ class Program:
                              checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
                              resume=resume, checkpoint_interval=checkpoint_interval, should_stop=should_stop,
                              devices=devices, data_budget=data_budget, on_compiled=on_compiled)
+        if self.ir.sweep is not None:
+            return self._fit_sweep(x, y, validation_data, options, previous is not None)
         with _progress_shown(verbose, options, self.ir, previous) as options:
             self.trained = Session.fit(self, x, y, validation_data, options, previous)
         return self.trained.history
+
+    def _fit_sweep(self, x: Any, y: Any, validation_data: Any, options: FitOptions,
+                   again: bool) -> list[list[dict[str, float]]]:
+        """Train every member of a sweep, groups of them as one vmapped program; the members are
+        `self.members`, Programs of their written-out specs. Returns each member's history; a
+        member that diverged keeps the epochs it trained, is left untrained, and is warned of."""
+        import warnings
+
+        from dlc.runtime.sweep import fit_members
+
+        if again or options.checkpoint_dir is not None:
+            raise ValueError("a sweep trains from the spec's initialization, without checkpoints: fit its "
+                             "members (`program.members`) one by one to go on from their weights")
+        self.members = [_program(member.source, self._spec.path, self._base_dir, self._reads_runs)
+                        for member in self.ir.sweep.members]
+        histories = []
+        for member, label, outcome in zip(self.members, self.ir.sweep.labels,
+                                          fit_members(self.members, x, y, validation_data, options), strict=True):
+            if isinstance(outcome, Exception):
+                warnings.warn(f"sweep member {label}: {outcome}", RuntimeWarning, stacklevel=3)
+                histories.append(outcome.history)
+            else:
+                member.trained = outcome
+                histories.append(outcome.history)
+        return histories
 
     @property
     def module(self) -> Any:
@@ -262,6 +291,9 @@ class Program:
         return self._session().classes
 
     def _session(self):
+        if self.trained is None and self.ir.sweep is not None:
+            raise RuntimeError(f"program {self.ir.name!r} is a sweep of {len(self.ir.sweep.members)} members: "
+                               "evaluate, predict or save one of `program.members` (after fit())")
         if self.trained is None:
             raise RuntimeError(f"program {self.ir.name!r} is not trained: call fit() first, or dlc.load_run(dir)")
         return self.trained

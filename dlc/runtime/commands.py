@@ -58,11 +58,11 @@ def runtime_errors() -> tuple[type[Exception], ...]:
     return DataError, RunFolderError, DeviceError, MemoryGuardError, ResumeError
 
 
-def sweep_refusal(program: ir.Program, cannot: str = "`dlc run` cannot train sweeps yet") -> str | None:
-    """Why a verb will not train or write out `program`, `cannot` saying which: a sweep, which nothing
-    trains yet, and whose first member trained alone would pass for the sweep. None for an ordinary
-    program. The one place `dlc run`, `Program.fit` and `dlc compile --emit py|hlo` ask, for the sweep
-    runtime to replace."""
+def sweep_refusal(program: ir.Program, cannot: str = "`dlc run` cannot train sweeps yet; in Python, "
+                  "`dlc.load(SPEC).fit()` trains every member") -> str | None:
+    """Why a verb will not train or write out `program`, `cannot` saying which: a sweep, whose first
+    member trained or written out alone would pass for the sweep. None for an ordinary program. The
+    one place `dlc run` and `dlc compile --emit py|hlo` ask."""
     if program.sweep is None:
         return None
     sweep = program.sweep

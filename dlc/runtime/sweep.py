@@ -288,3 +288,38 @@ def _result(states: TrainState, best: dict | None, i: int, stopper: EarlyStoppin
     state = TrainState(_member(held["params"], i), _member(held["held"]["batch_stats"], i), _member(states.opt_state, i))
     best_epoch = stopper.best_epoch if stopper.rule else len(stopper.progress.history)
     return FitResult(state, stopper.progress.history, best_epoch, stopped, wall, dict(timings))
+
+
+def fit_members(owners: list, x: Any, y: Any, validation_data: Any, options: FitOptions) -> list:
+    """`Session.fit` for every member of a sweep (each the `SpecOwner` of its written-out spec), in
+    their order: the member's trained `Session`, or the `Diverged` its lone run would raise. Each
+    member's data is prepared as its lone run prepares it; members whose prepared data is the same
+    (a split that does not depend on their seed, or the same seed) train together."""
+    from dlc.runtime.session import Session
+
+    prepared = [Session.prepare(owner, x, y, validation_data, options) for owner in owners]
+    same_data: list[list[int]] = []
+    for i, (_, data, _) in enumerate(prepared):
+        group = next((g for g in same_data if _same_split(prepared[g[0]][1], data)), None)
+        if group is None:
+            same_data.append([i])
+        else:
+            group.append(i)
+    done: list = [None] * len(owners)
+    for group in same_data:
+        data = prepared[group[0]][1]
+        val = (data.val.x, data.val.y) if data.val is not None else None
+        outcomes = train_members([prepared[i][0] for i in group], (data.train.x, data.train.y), val, options)
+        for i, outcome in zip(group, outcomes, strict=True):
+            program, member_data, arrays = prepared[i]
+            trainer = make_trainer(program, len(member_data.train.x), program.epochs, options.devices)
+            done[i] = outcome if isinstance(outcome, Diverged) else \
+                Session(owners[i], program, trainer, outcome.state, member_data, outcome, arrays)
+    return done
+
+
+def _same_split(a, b) -> bool:
+    """Whether two members' prepared data are the same arrays, part by part."""
+    parts = [(a.train, b.train), (a.val, b.val), (a.test, b.test)]
+    return all((p is None) == (q is None) and (p is None or (np.array_equal(p.x, q.x) and np.array_equal(p.y, q.y)))
+               for p, q in parts) and a.normalization == b.normalization and a.labels == b.labels

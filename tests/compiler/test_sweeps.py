@@ -215,7 +215,8 @@ REFUSAL = "dlc: error: this spec is a sweep of 24 members (axes dropout_1.rate, 
 
 def test_dlc_run_refuses_a_sweep_in_one_line_and_makes_no_folder(grid_file: Path, capsys) -> None:
     assert main(["run", str(grid_file), "--out", str(grid_file.parent / "run")]) == EXIT_ERRORS
-    assert capsys.readouterr().err == REFUSAL + "`dlc run` cannot train sweeps yet\n"
+    assert capsys.readouterr().err == REFUSAL + ("`dlc run` cannot train sweeps yet; in Python, "
+                                                 "`dlc.load(SPEC).fit()` trains every member\n")
     assert not (grid_file.parent / "run").exists()
 
 
@@ -232,8 +233,9 @@ def test_check_and_compile_answer_for_a_sweep(grid_file: Path, emit: str, capsys
     assert "24" in capsys.readouterr().out
 
 
-def test_fit_refuses_a_sweep(grid_file: Path) -> None:
+def test_fit_of_a_sweep_refuses_to_go_on_or_checkpoint(grid_file: Path, tmp_path: Path) -> None:
+    """A sweep trains from scratch without checkpoints (tests/runtime/test_sweep.py trains one)."""
     program = dlc.load(grid_file)
-    with pytest.raises(ValueError, match=r"^this spec is a sweep of 24 members .*: `fit` cannot train sweeps yet$"):
-        program.fit()
-    assert program.trained is None
+    with pytest.raises(ValueError, match=r"^a sweep trains from the spec's initialization, without checkpoints"):
+        program.fit(checkpoint_dir=tmp_path / "ckpt")
+    assert program.trained is None and program.members == []

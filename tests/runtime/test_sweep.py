@@ -192,3 +192,19 @@ def test_a_stop_asked_for_ends_every_member_at_a_safe_point():
         sweep.train_members([_vary(base, seed=0), _vary(base, seed=1)], TRAIN, VAL,
                             FitOptions(should_stop=iter([False, True]).__next__))
     assert stop.value.epoch == 1 and [len(h) for h in stop.value.histories] == [1, 1]
+
+
+def test_fit_of_a_sweep_trains_every_member_as_its_spec_alone():
+    """`Program.fit` on a spec with lists: a history per member, each its written-out spec's own
+    (1e-4), members whose seed changes their validation split included; the members are Programs."""
+    text = ('data iris val=0.2 normalize=standard\ninput 4\ndense 8 relu\ndropout [0.0, 0.3]\ndense 3 softmax\n'
+            "loss categorical_crossentropy\noptimizer adam lr=[1e-2, 3e-2]\nepochs 3\nseed [0, 1]\n")
+    program = dlc.compile(text)
+    histories = program.fit()
+    assert len(histories) == len(program.members) == 8
+    for member, history in zip(program.members, histories, strict=True):
+        alone = dlc.compile(member.source).fit()
+        assert np.max(np.abs(_numbers(history) - _numbers(alone))) <= 1e-4, member.source
+        assert member.predict(np.zeros((2, 4))).shape == (2, 3)
+    with pytest.raises(RuntimeError, match="is a sweep of 8 members"):
+        program.predict(np.zeros((2, 4)))
