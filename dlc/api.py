@@ -236,7 +236,7 @@ class Program:
                              resume=resume, checkpoint_interval=checkpoint_interval, should_stop=should_stop,
                              devices=devices, data_budget=data_budget, on_compiled=on_compiled)
         if self.ir.sweep is not None:
-            return self._fit_sweep(x, y, validation_data, options, previous is not None)
+            return self._fit_sweep(x, y, validation_data, options, bool(self.members) and not reset)
         with _progress_shown(verbose, options, self.ir, previous) as options:
             self.trained = Session.fit(self, x, y, validation_data, options, previous)
         return self.trained.history
@@ -252,7 +252,8 @@ class Program:
 
         if again or options.checkpoint_dir is not None:
             raise ValueError("a sweep trains from the spec's initialization, without checkpoints: fit its "
-                             "members (`program.members`) one by one to go on from their weights")
+                             "members (`program.members`) one by one to go on from their weights, or pass "
+                             "reset=True to train the sweep again")
         self.members = [_program(member.source, self._spec.path, self._base_dir, self._reads_runs)
                         for member in self.ir.sweep.members]
         histories = []

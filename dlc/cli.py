@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dlc.command_line import EXIT_USAGE, build_parser
 from dlc.runtime.interrupts import Interrupts
-from dlc.terminal import WarningsShown, metrics_table, one_line, print_diagnostics, print_run, report_table
+from dlc.terminal import WarningsShown, metrics_table, one_line, print_diagnostics, print_run, print_sweep, report_table
 
 EXIT_OK, EXIT_ERRORS = 0, 1  # EXIT_USAGE (2) is argparse's, in command_line.py
 # A larger spec file is refused unread: a spec is a page of text (10,000 layers take about 150 KB),
@@ -203,10 +203,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failure(f"{shown} has no `data` statement: `dlc run` trains on the data a spec names; add one, "
                         'e.g. `data digits` or `data "train.csv" target="label"` (or train on arrays with '
                         "the Python API's fit(x, y))")
+    unsupported = [flag for flag, given in (("--resume", args.resume), ("--repeat-check", args.repeat_check),
+                                            ("--devices", args.devices is not None),
+                                            ("--distributed", args.distributed), ("--tensorboard", args.tensorboard),
+                                            ("--deterministic", args.deterministic)) if given]
+    if program.ir.sweep is not None and unsupported:
+        return _usage_error(f"{shown} is a sweep: sweeps do not support {', '.join(unsupported)} yet")
     from dlc.runtime import commands
-
-    if refusal := commands.sweep_refusal(program.ir):
-        return _failure(refusal)
     try:  # `nan` and `inf` are floats to argparse: refused as `Program.fit` refuses them
         interval = arguments.seconds("checkpoint_interval", args.checkpoint_interval)
     except ValueError as e:
@@ -218,6 +221,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     request = commands.RunRequest(args.spec, Path(args.out) if args.out else None, options, args.deterministic,
                                   args.distributed, args.tensorboard)
     try:
+        if program.ir.sweep is not None:
+            return _run_sweep(program, request, args.color)
         result = commands.run(program, request, _RunShown(args, program.ir))
         print_run(result, args.profile, _STARTED)
         if args.repeat_check:
@@ -233,6 +238,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ValueError, commands.RunFailed) as e:  # SpecError is a ValueError
         return _failure(str(e))
     return EXIT_OK
+
+
+def _run_sweep(program, request, color: str) -> int:
+    """`dlc run` of a sweep: the API trains the members (together, vmapped), the runtime writes
+    their folders; exit 0 if at least one member trained."""
+    from dlc.runtime.sweeprun import run_sweep
+
+    def train(options):
+        with WarningsShown(color):  # a diverged member is a warning, shown as one line
+            histories = program.fit(epochs=options.epochs, seed=options.seed, should_stop=options.should_stop,
+                                    on_epoch=options.on_epoch)
+        return [(member.trained, history) for member, history in zip(program.members, histories, strict=True)]
+
+    sweep = run_sweep(program.ir, request, train)
+    print_sweep(sweep)
+    return EXIT_OK if sweep.trained else _failure(f"every member of the sweep diverged; see {sweep.folder}")
 
 
 class _RunShown:

@@ -119,6 +119,22 @@ def print_run(run, profile: bool, started: float) -> None:
         print(_profile(run.imports, result, started))
 
 
+def print_sweep(sweep) -> None:
+    """A finished sweep: its members ranked by the monitor, best first (a diverged one says when),
+    and where the folders and `sweep.csv` are."""
+    rows = [["member", "epochs", sweep.monitor]]
+    for member in sweep.members:
+        if member.metrics is None:
+            rows.append([one_line(member.label), str(member.diverged_at), f"diverged at epoch {member.diverged_at}"])
+        else:
+            score = sweep.score(member)
+            rows.append([one_line(member.label), str(member.metrics["epochs_run"]),
+                         "" if score is None else f"{score:.4f}"])
+    print(f"{len(sweep.members)} members, {sweep.trained} trained, ranked by {sweep.monitor}:")
+    print(_table(rows), end="")
+    print(f"sweep folder: {sweep.folder} (a run folder per member, sweep.csv)")
+
+
 def _profile(imports: float, result, started: float) -> str:
     """Where the time to the first finished epoch went."""
     t = result.timings

@@ -58,11 +58,10 @@ def runtime_errors() -> tuple[type[Exception], ...]:
     return DataError, RunFolderError, DeviceError, MemoryGuardError, ResumeError
 
 
-def sweep_refusal(program: ir.Program, cannot: str = "`dlc run` cannot train sweeps yet; in Python, "
-                  "`dlc.load(SPEC).fit()` trains every member") -> str | None:
-    """Why a verb will not train or write out `program`, `cannot` saying which: a sweep, whose first
-    member trained or written out alone would pass for the sweep. None for an ordinary program. The
-    one place `dlc run` and `dlc compile --emit py|hlo` ask."""
+def sweep_refusal(program: ir.Program, cannot: str) -> str | None:
+    """Why a verb will not write out `program`, `cannot` saying which: a sweep, whose first member
+    written out alone would pass for the sweep. None for an ordinary program. Asked by `dlc
+    compile --emit py|hlo` (`dlc run` trains a sweep: `sweeprun`)."""
     if program.sweep is None:
         return None
     sweep = program.sweep

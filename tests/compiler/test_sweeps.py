@@ -213,11 +213,11 @@ def grid_file(tmp_path: Path) -> Path:
 REFUSAL = "dlc: error: this spec is a sweep of 24 members (axes dropout_1.rate, lr, momentum, seed): "
 
 
-def test_dlc_run_refuses_a_sweep_in_one_line_and_makes_no_folder(grid_file: Path, capsys) -> None:
-    assert main(["run", str(grid_file), "--out", str(grid_file.parent / "run")]) == EXIT_ERRORS
-    assert capsys.readouterr().err == REFUSAL + ("`dlc run` cannot train sweeps yet; in Python, "
-                                                 "`dlc.load(SPEC).fit()` trains every member\n")
-    assert not (grid_file.parent / "run").exists()
+def test_dlc_run_trains_a_sweep_into_a_run_folder_per_member(grid_file: Path, capsys) -> None:
+    """tests/cli/test_cli_sweep.py holds the folders, sweep.csv and the ranking to their contract."""
+    assert main(["run", str(grid_file), "--out", str(grid_file.parent / "run"), "--epochs", "1"]) == 0
+    assert "24 members, 24 trained, ranked by val_loss:" in capsys.readouterr().out
+    assert len(list((grid_file.parent / "run").glob("*/metrics.json"))) == 24
 
 
 @pytest.mark.parametrize("emit", ["py", "hlo"])

@@ -208,3 +208,5 @@ def test_fit_of_a_sweep_trains_every_member_as_its_spec_alone():
         assert member.predict(np.zeros((2, 4))).shape == (2, 3)
     with pytest.raises(RuntimeError, match="is a sweep of 8 members"):
         program.predict(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="fit its members .* one by one to go on"):
+        program.fit()
