@@ -174,6 +174,11 @@ CODES: tuple[Code, ...] = (
          "it is always 1, whatever the input: the layers before it get no gradient and the output says "
          "nothing, whatever the loss. For one probability use `sigmoid`; for classes, one unit per class.",
          "input 4\ndense 1 softmax\nloss mse", "input 4\ndense 1 sigmoid\nloss mse"),
+    Code("E406", "layer needs a sequence",
+         "`rnn`, `lstm`, `gru`, `conv1d`, `maxpool1d` and `avgpool1d` take rank-2 input: steps x features "
+         "(the global pools take a sequence or an image). Flat data can be re-shaped with `input`, like "
+         "`input 8x8` for the 64 features of `digits`: 8 steps of 8 pixels.",
+         "input 64\nlstm 16", "input 8x8\nlstm 16"),
     # --- output, loss and data -----------------------------------------------------------------
     Code("E500", "output does not fit the loss",
          "`categorical_crossentropy` needs a flat output with one unit per class; `binary_crossentropy` a "

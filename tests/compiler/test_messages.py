@@ -17,7 +17,7 @@ MESSAGES = {name: value for name, value in vars(m).items() if isinstance(value, 
 # The plain templates: the hints a call site chooses among, labels, and what messages name values by.
 TEMPLATES = {name: value for name, value in vars(m).items() if isinstance(value, str) and name.isupper()}
 # Codes worded where they are found, for now: the registry's shape rules raise them as `ShapeError`.
-WORDED_ELSEWHERE = {"E400", "E401"}
+WORDED_ELSEWHERE = {"E400", "E401", "E406"}
 # The modules that may name a code: its declaration, the table, and the shape rules above.
 NAMING_CODES = ("compiler/codes.py", "compiler/messages.py", "compiler/registry/")
 PACKAGE = Path(m.__file__).resolve().parents[1]

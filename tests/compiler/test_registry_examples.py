@@ -46,9 +46,9 @@ def test_entries_have_examples(table: str) -> None:
 
 
 @pytest.mark.parametrize("layer", entries("layer"), ids=ids)
-def test_layer_example_checks_clean_on_flat_or_image_input(layer: reg.Layer) -> None:
+def test_layer_example_checks_clean_on_flat_sequence_or_image_input(layer: reg.Layer) -> None:
     found = {shape: diagnostics(f"input {shape}\n{layer.example}\nloss mse\noptimizer adam")
-             for shape in ("64", "8x8x1")}
+             for shape in ("64", "8x8", "8x8x1")}
     assert [] in found.values(), found
 
 

@@ -103,7 +103,8 @@ def checks(layers: str) -> bool:
 
 def layer_chains() -> list[str]:
     """Every layer's example in a model: the examples grouped by the first input they take, each
-    group one chain (or, where a chain does not check, each example alone)."""
+    group laid down in order as a chain, a new chain begun where the next example does not check
+    after the last (a global pool, say, ends a sequence)."""
     groups: dict[str, list[str]] = {}
     for layer in reg.LAYERS:
         shape = next((shape for shape in INPUTS if checks(f"input {shape}\n{layer.example}\nflatten")), None)
@@ -112,9 +113,18 @@ def layer_chains() -> list[str]:
         groups.setdefault(shape, []).append(layer.example)
     chains = []
     for shape, examples in groups.items():
-        chain = [f"input {shape}\n" + "\n".join(examples) + "\nflatten"]
-        chains += chain if checks(chain[0]) else [f"input {shape}\n{example}\nflatten" for example in examples]
+        chain: list[str] = []
+        for example in examples:
+            if chain and not checks("\n".join([f"input {shape}", *chain, example, "flatten"])):
+                chains.append("\n".join([f"input {shape}", *chain, "flatten"]))
+                chain = []
+            chain.append(example)
+        chains.append("\n".join([f"input {shape}", *chain, "flatten"]))
     return chains
+
+
+# Sequence layers as the examples leave them out: the last step only, of one direction and both.
+SEQUENCE_MODELS = ("input 8x8\nlstm 6", "input 8x8\nrnn 6 relu return_sequences=true\ngru 6 bidirectional=true")
 
 
 def frozen(chain: str) -> str:
@@ -132,6 +142,7 @@ def cases() -> list:
     out = [pytest.param(spec(layers=chain), "categorical", id=f"layers-{i}") for i, chain in enumerate(layer_chains())]
     out += [pytest.param(spec(layers=frozen(chain), extra="optimizer adamw clip=0.5"), "categorical",
                          id=f"frozen-{i}") for i, chain in enumerate(layer_chains())]
+    out += [pytest.param(spec(layers=model), "categorical", id=f"sequence-{i}") for i, model in enumerate(SEQUENCE_MODELS)]
     pairs = zip(reg.ACTIVATIONS, cycled(reg.INITIALIZERS, len(reg.ACTIVATIONS)))
     out.append(pytest.param(spec(layers="\n".join(f"dense 6 {a.name} init={i.name}" for a, i in pairs)),
                             "categorical", id="activations-initializers"))

@@ -2,7 +2,8 @@
 initializer and built-in dataset of the language, declared once.
 
 The checker, the summary, `dlc explain`, the docs, did-you-mean suggestions, the lowering and
-the contract tests all read these tables. Adding a layer is one `Layer(...)` entry here.
+the contract tests all read these tables. Adding a layer is one `Layer(...)` entry in `layers.py`
+or `sequence.py`.
 Shape rules are pure Python; builders import Flax and Optax inside, through the `lib`
 namespace the lowering passes in, so importing this module stays cheap.
 """
@@ -27,9 +28,11 @@ from dlc.compiler.registry.base import (
     show_shape,
 )
 from dlc.compiler.registry.functions import ACTIVATIONS, INITIALIZERS, Activation, Initializer
-from dlc.compiler.registry.layers import LAYER_COMMON, LAYERS, Layer
+from dlc.compiler.registry.layers import LAYER_COMMON, Layer
+from dlc.compiler.registry.layers import LAYERS as _LAYERS
 from dlc.compiler.registry.objectives import LOSSES, METRICS, Loss, Metric
 from dlc.compiler.registry.optimizers import OPTIMIZER_COMMON, OPTIMIZERS, SCHEDULES, Optimizer, Schedule
+from dlc.compiler.registry.sequence import SEQUENCE_LAYERS
 from dlc.compiler.registry.statements import DATA_OPTIONS, DATASETS, SETTINGS, Dataset, Setting
 
 __all__ = [
@@ -39,6 +42,8 @@ __all__ = [
     "Entry", "Initializer", "Layer", "Loss", "Metric", "Optimizer", "Param", "Range", "Schedule", "Setting",
     "Shape", "ShapeError", "layer", "lookup", "names", "option", "positional", "show_shape",
 ]
+
+LAYERS: tuple[Layer, ...] = (*_LAYERS, *SEQUENCE_LAYERS)
 
 TABLES: dict[str, tuple[Entry, ...]] = {
     "layer": LAYERS,
