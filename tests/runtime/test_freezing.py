@@ -16,7 +16,7 @@ from dlc.compiler.lower import optimizer
 from dlc.runtime.train import init_state
 
 LEARNING = [layer for layer in reg.LAYERS if layer.learns]
-INPUTS = {"64": (64,), "8x8x1": (8, 8, 1)}
+INPUTS = {"64": (64,), "8x8x1": (8, 8, 1), "8x8": (8, 8)}  # flat, an image, a sequence
 RNG = np.random.default_rng(0)
 Y = np.arange(24) % 3
 

@@ -16,6 +16,8 @@ _ACTIVATIONS = {alias: entry for entry in ACTIVATIONS for alias in (entry.name, 
 # Flax's cells, by layer kind, and the parameters of each on `features` inputs and `units` units,
 # by their names under the cell (input kernels `i*` and recurrent ones `h*`, one pair per gate).
 CELLS = {"rnn": "SimpleCell", "lstm": "OptimizedLSTMCell", "gru": "GRUCell"}
+# Each cell's class, picked from the Flax namespace the lowering passes in (never looked up by name).
+CELL_CLASSES = {"lstm": lambda nn: nn.OptimizedLSTMCell, "gru": lambda nn: nn.GRUCell}
 
 
 def _cell_weights(kind: str, features: int, units: int) -> dict[str, Shape]:
@@ -67,7 +69,7 @@ def _build_recurrent(kind: str) -> Callable[[dict, Any], Any]:
         def cell() -> Any:
             if kind == "rnn":
                 return nn.SimpleCell(a["units"], activation_fn=_ACTIVATIONS[a["activation"]].build(lib), parent=None)
-            return getattr(nn, CELLS[kind])(a["units"], parent=None)
+            return CELL_CLASSES[kind](nn)(a["units"], parent=None)
 
         if a["bidirectional"]:
             merge = {} if a["return_sequences"] else {"merge_fn": lambda f, b: _last_of_both(f, b, lib.jnp)}
@@ -121,10 +123,11 @@ def _code_conv1d(a: dict, src: Any) -> str:
             f"padding=\"{a['padding'].upper()}\", kernel_init={src.initializer(a['init'])}, name=\"{a['name']}\")(x)")
 
 
-def _pool1d(kind: str, function: str) -> Layer:
+def _pool1d(kind: str, function: str, pick: Callable[[Any], Any]) -> Layer:
+    """A 1-d pool: `function` is Flax's pool as the emitted code names it, `pick` takes it from `nn`."""
     def build(a: dict, lib: Any) -> Any:
         window, strides = _windows(a)
-        pool = getattr(lib.nn, function)
+        pool = pick(lib.nn)
         return lambda x, train: pool(x, window, strides=strides, padding=a["padding"].upper())
 
     def code(a: dict, src: Any) -> str:
@@ -140,13 +143,15 @@ def _pool1d(kind: str, function: str) -> Layer:
                  shape=lambda s, a: (_steps(s, a, "size", kind), s[1]), build=build, code=code)
 
 
-def _global_pool(kind: str, function: str, verb: str) -> Layer:
+def _global_pool(kind: str, function: str, pick: Callable[[Any], Any], verb: str) -> Layer:
+    """A global pool: `function` is the jnp reduction as the emitted code names it, `pick` takes it from `jnp`."""
     def shape(s: Shape, a: dict) -> Shape:
         _need_sequence(s, kind, image_too=True)
         return (s[-1],)
 
     def build(a: dict, lib: Any) -> Any:
-        return lambda x, train: getattr(lib.jnp, function)(x, axis=tuple(range(1, x.ndim - 1)))
+        reduce = pick(lib.jnp)
+        return lambda x, train: reduce(x, axis=tuple(range(1, x.ndim - 1)))
 
     return Layer(kind, f"{verb} each channel over all steps (or all positions of an image)",
                  example=kind, shape=shape, build=build,
@@ -179,14 +184,14 @@ SEQUENCE_LAYERS: tuple[Layer, ...] = (
           shape=lambda s, a: (_steps(s, a, "kernel", "conv1d"), a["filters"]),
           weights=lambda s, a: _with_bias({"kernel": (a["kernel"], s[1], a["filters"])}, a, a["filters"]),
           build=_build_conv1d, code=_code_conv1d, activates=True, per_step_on_cpu=True),
-    _pool1d("maxpool1d", "max_pool"),
-    _pool1d("avgpool1d", "avg_pool"),
+    _pool1d("maxpool1d", "max_pool", lambda nn: nn.max_pool),
+    _pool1d("avgpool1d", "avg_pool", lambda nn: nn.avg_pool),
     _recurrent("rnn", "a simple recurrent layer: its state is the activation of the input and the last state",
                "rnn 8 return_sequences=true",
                positional("activation", "ref", "activation of the state", "tanh", table="activation")),
     _recurrent("lstm", "a long short-term memory layer (Flax's `OptimizedLSTMCell`)",
                "lstm 8 return_sequences=true bidirectional=true"),
     _recurrent("gru", "a gated recurrent unit layer (Flax's `GRUCell`)", "gru 8 return_sequences=true"),
-    _global_pool("global_avgpool", "mean", "average"),
-    _global_pool("global_maxpool", "max", "keep the largest value of"),
+    _global_pool("global_avgpool", "mean", lambda jnp: jnp.mean, "average"),
+    _global_pool("global_maxpool", "max", lambda jnp: jnp.max, "keep the largest value of"),
 )
