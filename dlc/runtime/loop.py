@@ -3,7 +3,6 @@ progress, history, early stopping, the divergence guard and the checkpoint decis
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -15,7 +14,7 @@ import numpy as np
 from dlc.runtime import train as programs
 from dlc.runtime.devices import _cache_entries
 from dlc.runtime.options import FitOptions
-from dlc.runtime.stopping import DIVERGING_GROWTH, Diverged, EarlyStopping, Interrupted, Progress
+from dlc.runtime.stopping import EarlyStopping, Interrupted, Progress, divergence
 from dlc.runtime.train import Trainer, TrainState, _streamed_epoch
 
 
@@ -91,11 +90,8 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
                 **{f"val_{k}": float(v) / val_set.n for k, v in fetched[1].items()}}
         logs["epoch_time"] = time.perf_counter() - t0
-        for quantity in ("loss", "val_loss"):
-            if quantity in logs and not math.isfinite(logs[quantity]):
-                raise Diverged(epoch, quantity, logs[quantity], progress.history + [logs])
-        if math.isfinite(start_loss) and logs["loss"] > DIVERGING_GROWTH * max(start_loss, 1e-6):
-            raise Diverged(epoch, "loss", logs["loss"], progress.history + [logs], start=start_loss)
+        if (diverged := divergence(epoch, logs, start_loss, progress.history)) is not None:
+            raise diverged
         progress.history.append(logs)
         # The first epoch with all of fit's work before it that is not tracing or compiling (data
         # placed on the device, the loss before training): the parts of the profile add up.

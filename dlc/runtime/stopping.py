@@ -94,3 +94,13 @@ class Diverged(Exception):
         super().__init__(f"training diverged at epoch {epoch}: {what}")
         self.epoch, self.quantity, self.value, self.history, self.start = epoch, quantity, value, history, start
 
+
+def divergence(epoch: int, logs: dict[str, float], start: float, history: list) -> Diverged | None:
+    """The `Diverged` of an epoch whose `logs` show a loss that is not finite or grew past
+    DIVERGING_GROWTH times the loss before training (`start`), with the history up to it; else None."""
+    for quantity in ("loss", "val_loss"):
+        if quantity in logs and not math.isfinite(logs[quantity]):
+            return Diverged(epoch, quantity, logs[quantity], history + [logs])
+    if math.isfinite(start) and logs["loss"] > DIVERGING_GROWTH * max(start, 1e-6):
+        return Diverged(epoch, "loss", logs["loss"], history + [logs], start=start)
+    return None

@@ -27,7 +27,7 @@ from dlc.compiler.lower import dropout_keeps, lower, optimizer
 from dlc.runtime import train as programs
 from dlc.runtime.loop import FitResult, fit
 from dlc.runtime.options import FitOptions
-from dlc.runtime.stopping import DIVERGING_GROWTH, Diverged, EarlyStopping, Interrupted, Progress
+from dlc.runtime.stopping import Diverged, EarlyStopping, Interrupted, Progress, divergence
 from dlc.runtime.train import Trainer, TrainState, _batches, _initializer, _streams, init_state, make_trainer
 from dlc.runtime.transfer import start_from_run
 
@@ -239,7 +239,7 @@ def _vmapped(members: list[ir.Program], train, val, options: FitOptions) -> list
             logs = {"epoch": epoch, **{k: float(v[i]) for k, v in fetched[0].items()},
                     **{f"val_{k}": float(v[i]) / val_set.n for k, v in fetched[1].items()}, "epoch_time": elapsed}
             progress = stoppers[i].progress
-            outcomes[i] = _divergence(epoch, logs, float(start_loss[i]), progress.history)
+            outcomes[i] = divergence(epoch, logs, float(start_loss[i]), progress.history)
             if outcomes[i] is not None:
                 active[i] = False
                 continue
@@ -268,16 +268,6 @@ def _sums(evaluate, states: TrainState, data: programs.EvalSet, fetch: bool = Tr
         sums = evaluate(states.params, states.batch_stats, xb, yb, mask)
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     return jax.device_get(totals) if fetch else totals
-
-
-def _divergence(epoch: int, logs: dict[str, float], start: float, history: list) -> Diverged | None:
-    """The `Diverged` that `loop.fit` raises for this epoch of a lone run, or None."""
-    for quantity in ("loss", "val_loss"):
-        if quantity in logs and not math.isfinite(logs[quantity]):
-            return Diverged(epoch, quantity, logs[quantity], history + [logs])
-    if math.isfinite(start) and logs["loss"] > DIVERGING_GROWTH * max(start, 1e-6):
-        return Diverged(epoch, "loss", logs["loss"], history + [logs], start=start)
-    return None
 
 
 def _result(states: TrainState, best: dict | None, i: int, stopper: EarlyStopping, stopped: bool, wall: float,
