@@ -236,35 +236,48 @@ def repeat_check(owner: SpecOwner, first: Session) -> str:
 # --- claiming a run folder -------------------------------------------------------------------
 
 
-def _claim(request: RunRequest, name: str, text: str) -> RunFolder:
-    """The run folder, locked for this run. A new folder is claimed by making it (of two runs
-    started together, only one can); an existing one is taken only if empty, or to resume it. A
-    folder another run holds is refused at once, naming it."""
-    resume = request.options.resume
-    out, created = request.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", False
+def made_folder(request: RunRequest, name: str, what: str, make: bool = True) -> tuple[Path, bool]:
+    """The folder `--out` names (default runs/NAME-TIMESTAMP, claimed by making it: of two runs
+    started together, only one can), made when `make` and missing; and whether this made it."""
+    out = request.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         if request.out is None:
-            out, created = claim_new_folder(out), True
-        elif not resume:
+            return claim_new_folder(out), True
+        if make:
             out.mkdir(parents=True)
-            created = True
+            return out, True
     except FileExistsError:
         pass
     except OSError as e:
-        raise RunRefused(f"cannot create the run folder {out}: {e.strerror or e}") from None
-    if not out.is_dir():
-        if resume:
-            raise RunFailed(f"nothing to resume in `{out}`: it has no spec.dl")
-        raise RunRefused(f"{out} already exists and is not a folder; choose another --out")
+        raise RunRefused(f"cannot create the {what} folder {out}: {e.strerror or e}") from None
+    return out, False
+
+
+def locked(out: Path, request: RunRequest, what: str) -> RunLock:
+    """`out`'s lock, held; a folder another run holds is refused at once, naming it."""
     lock = RunLock(out, command=shlex.join(["dlc", "run", request.spec, "--out", str(out)]))
-    if not created and not (out / LOCK_NAME).exists():
-        _check_claimable(resume, out, text, request.spec)  # not a run's folder: refused before a lock file is left in it
     try:
         lock.acquire()
     except RunLockedError as e:
         raise RunRefused(str(e)) from None
     except OSError as e:
-        raise RunRefused(f"cannot lock the run folder {out}: {e.strerror or e}") from None
+        raise RunRefused(f"cannot lock the {what} folder {out}: {e.strerror or e}") from None
+    return lock
+
+
+def _claim(request: RunRequest, name: str, text: str) -> RunFolder:
+    """The run folder, locked for this run. A new folder is claimed by making it (of two runs
+    started together, only one can); an existing one is taken only if empty, or to resume it. A
+    folder another run holds is refused at once, naming it."""
+    resume = request.options.resume
+    out, created = made_folder(request, name, "run", make=not resume)
+    if not out.is_dir():
+        if resume:
+            raise RunFailed(f"nothing to resume in `{out}`: it has no spec.dl")
+        raise RunRefused(f"{out} already exists and is not a folder; choose another --out")
+    if not created and not (out / LOCK_NAME).exists():
+        _check_claimable(resume, out, text, request.spec)  # not a run's folder: refused before a lock file is left in it
+    lock = locked(out, request, "run")
     command = _resume_command(request, out)
     try:
         if not created:

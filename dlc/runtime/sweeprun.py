@@ -10,17 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import shlex
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlc.runtime.commands import RunFailed, RunInterrupted, RunRefused, RunRequest, runtime_errors
+from dlc.runtime.commands import RunFailed, RunInterrupted, RunRefused, RunRequest, locked, made_folder, runtime_errors
 from dlc.runtime.options import FitOptions
-from dlc.runtime.runlock import RunLock, RunLockedError, claim_new_folder, is_unused, write_atomically
+from dlc.runtime.runlock import RunLock, is_unused, write_atomically
 
 if TYPE_CHECKING:
     from dlc.compiler import ir
@@ -94,28 +92,12 @@ def _claim(request: RunRequest, name: str) -> tuple[Path, bool, RunLock]:
     """The sweep's folder, locked: made new (of two runs started together, only one can), or an
     existing one that is empty; a symbolic link is never written through (the folder must be empty,
     and every file is written with `write_atomically`)."""
-    out, created = request.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", False
-    try:
-        if request.out is None:
-            out, created = claim_new_folder(out), True
-        else:
-            out.mkdir(parents=True)
-            created = True
-    except FileExistsError:
-        pass
-    except OSError as e:
-        raise RunRefused(f"cannot create the sweep folder {out}: {e.strerror or e}") from None
+    out, created = made_folder(request, name, "sweep")
     if out.is_symlink():
         raise RunRefused(f"{out} is a symbolic link: dlc never writes through one; choose another --out")
     if not out.is_dir():
         raise RunRefused(f"{out} already exists and is not a folder; choose another --out")
-    lock = RunLock(out, command=shlex.join(["dlc", "run", request.spec, "--out", str(out)]))
-    try:
-        lock.acquire()
-    except RunLockedError as e:
-        raise RunRefused(str(e)) from None
-    except OSError as e:
-        raise RunRefused(f"cannot lock the sweep folder {out}: {e.strerror or e}") from None
+    lock = locked(out, request, "sweep")
     if not created and not is_unused(out):  # under the lock: another run may have taken it meanwhile
         lock.release()
         raise RunRefused(f"{out} already exists and is not empty; choose another --out")
