@@ -206,6 +206,13 @@ INIT_PARAM = option("init", "ref", "kernel initializer", "glorot_uniform", table
 PADDING = option("padding", "choice", "`valid` (no padding) or `same` (keep the size at stride 1)", "valid",
                  choices=("valid", "same"))
 
+
+def conv_params(kernel: Param, kind: str) -> tuple[Param, ...]:
+    """A convolution's parameters, `kernel` and the stride's `kind` (`int` for 1-d, `size` for 2-d) aside."""
+    return (positional("filters", "int", "number of output channels", range=POSITIVE), kernel, ACTIVATION_PARAM,
+            option("stride", kind, "step between windows", 1, range=POSITIVE), PADDING,
+            option("bias", "bool", "add a learned bias", True), INIT_PARAM)
+
 # Options every layer takes besides its own. A layer without `name=` is named after its kind and its
 # 1-based index among the layers of that kind in the expanded model: `dense_1`, `dropout_1`, `dense_2`.
 LAYER_COMMON: tuple[Param, ...] = (
@@ -243,13 +250,7 @@ LAYERS: tuple[Layer, ...] = (
           build=lambda a, lib: lambda x, train: x.reshape((x.shape[0], -1)), passes_activation=True,
           code=lambda a, src: "x.reshape((x.shape[0], -1))"),
     Layer("conv2d", "a 2-D convolution over height and width",
-          (positional("filters", "int", "number of output channels", range=POSITIVE),
-           positional("kernel", "size", "kernel size, `3` or `3x3`", range=POSITIVE),
-           ACTIVATION_PARAM,
-           option("stride", "size", "step between windows", 1, range=POSITIVE),
-           PADDING,
-           option("bias", "bool", "add a learned bias", True),
-           INIT_PARAM),
+          conv_params(positional("kernel", "size", "kernel size, `3` or `3x3`", range=POSITIVE), "size"),
           example="conv2d 16 3x3 relu",
           shape=_conv_shape,
           weights=lambda s, a: _with_bias({"kernel": (*_pair(a["kernel"]), s[2], a["filters"])}, a, a["filters"]),

@@ -9,7 +9,7 @@ from typing import Any
 
 from dlc.compiler.registry.base import POSITIVE, Shape, ShapeError, option, positional, show_shape
 from dlc.compiler.registry.functions import ACTIVATIONS
-from dlc.compiler.registry.layers import ACTIVATION_PARAM, INIT_PARAM, PADDING, Layer, _with_bias
+from dlc.compiler.registry.layers import PADDING, Layer, _with_bias, conv_params
 
 _ACTIVATIONS = {alias: entry for entry in ACTIVATIONS for alias in (entry.name, *entry.aliases)}
 
@@ -173,13 +173,7 @@ def _recurrent(kind: str, doc: str, example: str, *params: Any) -> Layer:
 
 SEQUENCE_LAYERS: tuple[Layer, ...] = (
     Layer("conv1d", "a 1-d convolution over the steps of a sequence",
-          (positional("filters", "int", "number of output channels", range=POSITIVE),
-           positional("kernel", "int", "kernel size in steps", range=POSITIVE),
-           ACTIVATION_PARAM,
-           option("stride", "int", "step between windows", 1, range=POSITIVE),
-           PADDING,
-           option("bias", "bool", "add a learned bias", True),
-           INIT_PARAM),
+          conv_params(positional("kernel", "int", "kernel size in steps", range=POSITIVE), "int"),
           example="conv1d 8 3 relu padding=same",
           shape=lambda s, a: (_steps(s, a, "kernel", "conv1d"), a["filters"]),
           weights=lambda s, a: _with_bias({"kernel": (a["kernel"], s[1], a["filters"])}, a, a["filters"]),
