@@ -66,6 +66,8 @@ class Data:
     has_val: bool  # validation data exists (a `val=` fraction or `x_val` in the file)
     has_test: bool
     examples: int | None = None  # examples before any is held out, when known (built-ins; data once loaded)
+    tokens: bool = False  # examples are integer token ids (text data), to go through an `embedding` first
+    vocab: int | None = None  # token ids are below this (text data: the `vocab=` option, reserved ids included)
 
 
 @dataclass(frozen=True)
