@@ -18,7 +18,13 @@ everything in the caches ("warm", medians):
 
     .venv/bin/python bench/sweep.py [--epochs E] [--reps R] [--members 8 32]
 
-Nothing here passes or fails: it prints a Markdown table to paste into bench/README.md.
+Then the same sweep through the command line, each way as real processes (`python -m dlc.cli run
+... -q`, after one warm-up run that fills the caches): the sweep spec (lists) as one `dlc run`,
+which also writes a run folder per member; every member's written-out spec as its own `dlc run`,
+one after another; and one member's `dlc run` alone, the unit of issue 13's goal (an 8-member sweep
+in at most ~3x its wall time). `--process-reps` rounds of each, medians.
+
+Nothing here passes or fails: it prints Markdown tables to paste into bench/README.md.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import argparse
 import dataclasses
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,12 +92,70 @@ def one_by_one(members, train, val) -> tuple[float, Clock]:
     return time.perf_counter() - clock.start, clock
 
 
+def sweep_spec(count: int) -> str:
+    """specs/mlp.dl's model as a sweep of `count` members: the learning rates by seeds 0, 1, ..."""
+    seeds = ", ".join(str(s) for s in range(count // len(RATES)))
+    rates = ", ".join(f"{r:g}" for r in RATES)
+    return SPEC.replace("optimizer adam lr=1e-3", f"optimizer adam lr=[{rates}]").replace("seed 0", f"seed [{seeds}]")
+
+
+def dlc_run(spec: Path, out: Path, epochs: int) -> float:
+    """The wall time of `dlc run SPEC` as its own process."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dlc.cli", "run", str(spec), "--out", str(out), "-q", "--epochs",
+                           str(epochs)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(f"dlc run {spec} failed:\n{done.stderr}")
+    return time.perf_counter() - start
+
+
+def processes(counts: list[int], epochs: int, reps: int) -> None:
+    """The command-line ways (see the module's docstring)."""
+    work = Path(tempfile.mkdtemp(prefix="dlc-bench-sweep-runs-"))
+    runs = iter(range(10 ** 6))
+    print(f"\nload average before the processes: {os.getloadavg()[0]:.2f}; {epochs} epochs, {reps} rounds\n")
+    print("| members | way | wall (s) | member-epochs/s | wall / one member's `dlc run` |")
+    print("|---|---|---|---|---|")
+    for count in counts:
+        text = sweep_spec(count)
+        (work / f"sweep{count}.dl").write_text(text)
+        members = []
+        for i, member in enumerate(dlc.compile(text).ir.sweep.members):
+            members.append(work / f"sweep{count}-member{i}.dl")
+            members[-1].write_text(member.source)
+        if count == counts[0]:
+            dlc_run(members[0], work / f"run{next(runs)}", epochs)  # warm-up: the caches filled
+        walls: dict[str, list[float]] = {"one member": [], "sweep": [], "each member": []}
+        for _ in range(reps):
+            walls["one member"].append(dlc_run(members[0], work / f"run{next(runs)}", epochs))
+            walls["sweep"].append(dlc_run(work / f"sweep{count}.dl", work / f"run{next(runs)}", epochs))
+            walls["each member"].append(sum(dlc_run(m, work / f"run{next(runs)}", epochs) for m in members))
+        one = statistics.median(walls["one member"])
+        for way, label, trained in (("one member", "one member's `dlc run`", 1),
+                                    ("sweep", "`dlc run` of the sweep, one process", count),
+                                    ("each member", "a `dlc run` per member, one after another", count)):
+            wall = statistics.median(walls[way])
+            print(f"| {count} | {label} | {wall:.2f} | {trained * epochs / wall:.0f} | {wall / one:.2f}x |")
+        ratio = statistics.median(walls["each member"]) / statistics.median(walls["sweep"])
+        print(f"| {count} | sweep / a run per member, throughput | | **{ratio:.2f}x** | |")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--members", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--process-reps", type=int, default=1)
+    parser.add_argument("--no-in-process", action="store_true", help="only the command-line ways")
     args = parser.parse_args()
+    if not args.no_in_process:
+        in_process(args)
+    processes(args.members, args.epochs, args.process_reps)
+
+
+def in_process(args: argparse.Namespace) -> None:
+    """The in-process ways (see the module's docstring)."""
     checked, prepared, _ = Session.prepare(dlc.compile(SPEC, base_dir=Path(__file__).parent.parent), None, None,
                                            None, FitOptions())
     train, val = (prepared.train.x, prepared.train.y), (prepared.val.x, prepared.val.y)

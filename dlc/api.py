@@ -178,7 +178,7 @@ class Program:
             data_budget: int | None = None,
             on_compiled: Callable[[float, bool], None] | None = None) -> list[dict[str, float]]:
         """Train. Arrays from the caller, or the spec's `data` when none are given. Returns the
-        history: one dict per epoch (loss, metrics, `val_` ones, `epoch_time`).
+        history: one dict per epoch (loss, metrics, `val_` ones, `lr`, `epoch_time`).
 
         As in Keras, a program already trained (by `fit` or `dlc.load_run`) goes on from its
         weights and optimizer state, with its input normalization and class labels, and numbers
@@ -191,7 +191,9 @@ class Program:
         A sweep (a spec with lists) trains every member, those that differ only in numbers that
         change no shape as one vmapped program, and returns one history per member; the members
         are then `program.members`, trained Programs of their written-out specs (`on_epoch` is told
-        each member's epochs, with its index as `member`; `verbose` shows nothing).
+        each member's epochs, with its index as `member`; `verbose` shows nothing; with
+        `checkpoint_dir` every group is checkpointed, and `resume=True` goes on from there; with
+        `devices`, each group's members are split over the devices).
 
         With `checkpoint_dir`, the run is checkpointed after epochs (at most once per
         `checkpoint_interval` seconds, and always at the end or when stopped) and `resume=True`
@@ -250,9 +252,9 @@ class Program:
 
         from dlc.runtime.sweep import fit_members
 
-        if again or options.checkpoint_dir is not None:
-            raise ValueError("a sweep trains from the spec's initialization, without checkpoints: fit its "
-                             "members (`program.members`) one by one to go on from their weights, or pass "
+        if again:
+            raise ValueError("a sweep trains from the spec's initialization (or resumes from its checkpoint_dir): "
+                             "fit its members (`program.members`) one by one to go on from their weights, or pass "
                              "reset=True to train the sweep again")
         self.members = [_program(member.source, self._spec.path, self._base_dir, self._reads_runs)
                         for member in self.ir.sweep.members]

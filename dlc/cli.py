@@ -127,6 +127,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
             return _failure(f"{shown} starts from a trained run (`init`), whose weights the program `--emit py` "
                             "writes cannot load without dlc; train it with `dlc run`, then `dlc export RUN --format "
                             "py` writes the trained model for use without dlc")
+        from dlc.compiler.csvfacts import encoding_refusal
+
+        if refusal := encoding_refusal(program.data):
+            return _failure(f"`--emit py` does not write out {shown}: {refusal}")
         from dlc.compiler.emit_py import emit_py
 
         output = emit_py(program, Path(args.output) if args.output else None)
@@ -203,8 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failure(f"{shown} has no `data` statement: `dlc run` trains on the data a spec names; add one, "
                         'e.g. `data digits` or `data "train.csv" target="label"` (or train on arrays with '
                         "the Python API's fit(x, y))")
-    unsupported = [flag for flag, given in (("--resume", args.resume), ("--repeat-check", args.repeat_check),
-                                            ("--devices", args.devices is not None),
+    unsupported = [flag for flag, given in (("--repeat-check", args.repeat_check),
                                             ("--distributed", args.distributed), ("--tensorboard", args.tensorboard),
                                             ("--deterministic", args.deterministic)) if given]
     if program.ir.sweep is not None and unsupported:
@@ -222,7 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                   args.distributed, args.tensorboard)
     try:
         if program.ir.sweep is not None:
-            return _run_sweep(program, request, args.color)
+            return _run_sweep(program, request, _RunShown(args, program.ir))
         result = commands.run(program, request, _RunShown(args, program.ir))
         print_run(result, args.profile, _STARTED)
         if args.repeat_check:
@@ -240,18 +243,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_sweep(program, request, color: str) -> int:
-    """`dlc run` of a sweep: the API trains the members (together, vmapped), the runtime writes
-    their folders; exit 0 if at least one member trained."""
+def _run_sweep(program, request, shown: _RunShown) -> int:
+    """`dlc run` of a sweep: the API trains the members (together, vmapped, checkpointed), the
+    runtime writes their folders; exit 0 if at least one member trained. A diverged member is a
+    warning, shown as one line."""
     from dlc.runtime.sweeprun import run_sweep
 
     def train(options):
-        with WarningsShown(color):  # a diverged member is a warning, shown as one line
-            histories = program.fit(epochs=options.epochs, seed=options.seed, should_stop=options.should_stop,
-                                    on_epoch=options.on_epoch)
+        histories = program.fit(epochs=options.epochs, seed=options.seed, should_stop=options.should_stop,
+                                on_epoch=options.on_epoch, on_compiled=options.on_compiled,
+                                checkpoint_dir=options.checkpoint_dir, resume=options.resume,
+                                checkpoint_interval=options.checkpoint_interval, devices=options.devices)
         return [(member.trained, history) for member, history in zip(program.members, histories, strict=True)]
 
-    sweep = run_sweep(program.ir, request, train)
+    sweep = run_sweep(program.ir, request, train, shown)
     print_sweep(sweep)
     return EXIT_OK if sweep.trained else _failure(f"every member of the sweep diverged; see {sweep.folder}")
 
@@ -270,9 +275,12 @@ class _RunShown:
 
     @contextlib.contextmanager
     def training(self):
-        from dlc.runtime.progress import EpochProgress
+        from dlc.runtime.progress import EpochProgress, SweepProgress
 
-        progress = EpochProgress(self.args.epochs or self.program.epochs, self.program.name, quiet=self.args.quiet)
+        epochs, sweep, rule = self.args.epochs or self.program.epochs, self.program.sweep, self.program.early_stop
+        progress = EpochProgress(epochs, self.program.name, quiet=self.args.quiet) if sweep is None else \
+            SweepProgress(epochs, self.program.name, list(sweep.labels), rule.monitor if rule else None,
+                          rule.mode if rule else "min", quiet=self.args.quiet)
         _interrupts.notice = "\ndlc: stopping after this epoch (Ctrl-C again to abort)"
         try:
             with WarningsShown(self.args.color):
@@ -308,7 +316,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dlc.runtime import commands
 
     try:
-        found = commands.evaluate(_trained(args.run_dir), args.run_dir, args.data, args.target, args.report)
+        with WarningsShown("auto"):  # a category the training split lacked, rows dropped
+            found = commands.evaluate(_trained(args.run_dir), args.run_dir, args.data, args.target, args.report)
     except _reload_errors() as e:
         return _failure(str(e))
     if args.format == "json":  # with --report, the metrics and the report side by side
@@ -326,7 +335,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from dlc.runtime import commands
 
     try:
-        rows = commands.predict(_trained(args.run_dir), args.input, args.target)
+        with WarningsShown("auto"):  # a category the training split lacked
+            rows = commands.predict(_trained(args.run_dir), args.input, args.target)
     except _reload_errors() as e:
         return _failure(str(e))
     buffer = io.StringIO()

@@ -18,6 +18,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The data files that case files and the examples of `dlc/compiler/codes.py` name.
 
     - `houses.csv`: columns `rooms,area,price` (two features and a regression target)
+    - `messages.csv`: columns `id,text,topic` (a column of text, and two topics)
     - `empty.csv`: an empty file
     - `objects.npz`: `x` is an object array, which must never be unpickled
     - `classes.npz`: 4 features, integer class labels, and a validation split (`x_val`, `y_val`)
@@ -30,6 +31,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("data")
     (root / "houses.csv").write_text("rooms,area,price\n3,120,250000\n2,80,180000\n4,150,320000\n", encoding="utf-8")
+    (root / "messages.csv").write_text('id,text,topic\n1,"the meeting moved to noon",work\n'
+                                       '2,"dinner at eight",home\n3,"figures are due friday",work\n', encoding="utf-8")
     (root / "empty.csv").write_bytes(b"")
     objects = np.empty(2, dtype=object)
     objects[:] = [{"a": 1}, {"b": 2}]

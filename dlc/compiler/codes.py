@@ -179,6 +179,21 @@ CODES: tuple[Code, ...] = (
          "(the global pools take a sequence or an image). Flat data can be re-shaped with `input`, like "
          "`input 8x8` for the 64 features of `digits`: 8 steps of 8 pixels.",
          "input 64\nlstm 16", "input 8x8\nlstm 16"),
+    Code("E407", "token ids and the first layer disagree",
+         "Integer token ids (a CSV's `text=` column, read as `length` ids per example) go through `embedding` "
+         "first, which gives each id a learned vector; no other layer takes ids. So `embedding` is the first "
+         "layer, on input of one id per step, and only there: on data of numbers (a built-in dataset, a CSV's "
+         "number columns) it is an error too. An NPZ's integer `x` may be either; floats there are refused "
+         "when the data is loaded.",
+         "data digits\nembedding 64 8\nlstm 16\ndense 10 softmax",
+         "data digits\ninput 8x8\nlstm 16\ndense 10 softmax"),
+    Code("E408", "embedding smaller than the vocabulary",
+         "A text column's `vocab=N` gives token ids 0 to N-1 (0 pads, 1 stands for words it has no id for); "
+         "`embedding VOCAB DIM` has a vector for ids 0 to VOCAB-1, so VOCAB must be at least N.",
+         'data "messages.csv" target="topic" text="text" vocab=300\nembedding 200 8\nglobal_avgpool\n'
+         "dense 2 softmax",
+         'data "messages.csv" target="topic" text="text" vocab=300\nembedding 300 8\nglobal_avgpool\n'
+         "dense 2 softmax"),
     # --- output, loss and data -----------------------------------------------------------------
     Code("E500", "output does not fit the loss",
          "`categorical_crossentropy` needs a flat output with one unit per class; `binary_crossentropy` a "
@@ -219,6 +234,18 @@ CODES: tuple[Code, ...] = (
          "`dlc run` and `fit` train the model, which needs an update rule. A spec without `optimizer` still "
          "checks (with warning W102).",
          "input 4\ndense 1\nloss mse", "input 4\ndense 1\nloss mse\noptimizer adam", training=True),
+    Code("E509", "metric needs a binary classifier",
+         "`auc` ranks the scores of one probability per example against its 0/1 label, so it needs "
+         "`binary_crossentropy` on one output unit. For several classes report `precision`, `recall` or `f1` "
+         "(macro over the classes).",
+         "data iris val=0.2\ndense 3 softmax\nloss categorical_crossentropy\nmetrics auc",
+         "data breast_cancer val=0.2\ndense 1 sigmoid\nloss binary_crossentropy\nmetrics auc"),
+    Code("E510", "class weights need one class per example",
+         "`class_weight=balanced` weighs each training example by its class's frequency, so each example must "
+         "have one class: a `categorical_crossentropy` output, or `binary_crossentropy` on one unit, not "
+         "several labels at once.",
+         "input 4\ndense 3 sigmoid\nloss binary_crossentropy class_weight=balanced",
+         "input 4\ndense 1 sigmoid\nloss binary_crossentropy class_weight=balanced"),
     # --- data files --------------------------------------------------------------------------
     Code("E600", "data file not found",
          "A relative path starts at the folder of the spec file (the working directory for a spec given "
@@ -244,6 +271,10 @@ CODES: tuple[Code, ...] = (
     Code("E606", "data file cannot be read",
          "The file exists but is empty, not UTF-8, not a valid archive, or not a file at all (a folder).",
          'data "empty.csv" target="price"', 'data "houses.csv" target="price"'),
+    Code("E607", "text options without a text column",
+         "`tokens=`, `vocab=` and `length=` say how `text=\"COLUMN\"` turns a CSV column of text into integer "
+         "tokens: without `text=` they mean nothing. The text column and the `target=` column are two columns.",
+         'data "houses.csv" target="price" vocab=500', 'data "houses.csv" target="price"'),
     # --- starting from a trained run -----------------------------------------------------------
     Code("E700", "not a run folder",
          "`init` names a folder that `dlc run SPEC --out DIR` (or `Program.save`) wrote, relative to the spec's "

@@ -95,7 +95,9 @@ def listing(names: list[str] | tuple[str, ...]) -> str:
 MAX_HEADER_CHARS = 2**20
 
 
-def csv_facts(path: Path, target: str | None) -> FileFacts:
+def csv_facts(path: Path, target: str | None, text: str | None = None) -> FileFacts:
+    """The header's facts: every column but the target a feature; `text`, when given, must be
+    another column of the header."""
     if target is None:
         raise DataFactError(m.NO_TARGET, at="statement")
     try:
@@ -118,6 +120,13 @@ def csv_facts(path: Path, target: str | None) -> FileFacts:
                             target=target, columns=listing(columns))
     if len(columns) < 2:
         raise DataFactError(m.NO_FEATURES, file=path.name)
+    if text is not None and text not in columns:
+        from dlc.compiler.suggest import did_you_mean
+
+        raise DataFactError(m.NO_SUCH_COLUMN, at="text", hint=did_you_mean(text, columns), file=path.name,
+                            target=text, columns=listing(columns))
+    if text == target:
+        raise DataFactError(m.TEXT_IS_TARGET, at="text", text=text)
     return FileFacts((len(columns) - 1,), None, 1, False, False, columns)
 
 

@@ -189,13 +189,31 @@ def normalized(x, shift, scale):
     return x.reshape(len(x), -1).astype(np.float32, copy=False)
 '''
 
-DATA_PARTS["prepare"] = '''
+DATA_PARTS["normalize_tokens"] = '''
+def normalization(flat):
+    """Token ids are indices into the embedding: never normalized."""
+    return None, None
+
+
+def normalized(x, shift, scale):
+    """Token ids as they are, int32."""
+    return x.reshape(len(x), -1)
+'''
+
+DATA_PARTS["examples"] = '''
 def examples(x):
     """x as numbers: float32 stays float32, anything else becomes float64 (as statistics are computed)."""
     x = np.asarray(x)
     return x if x.dtype == np.float32 else x.astype(np.float64)
+'''
 
+DATA_PARTS["examples_tokens"] = '''
+def examples(x):
+    """x as int32 token ids, straight into the model's embedding (never through floats)."""
+    return np.asarray(x).astype(np.int32, copy=False)
+'''
 
+DATA_PARTS["prepare"] = '''
 def prepare_data(seed):
     """{part: (x, y)} for train and, where the spec holds them out, val and test, split, encoded and
     normalized (fitted on the training part) as `dlc run` does; and the class labels."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dlc.compiler.emit_data import DATA_PARTS
 
-TEMPLATE_NAMES = ("MODEL", "NAME", "STREAMS")
+TEMPLATE_NAMES = ("MODEL", "NAME", "STREAMS", "WEIGHT_INDEX")
 
 PARTS: dict[str, str] = dict(DATA_PARTS)
 
@@ -51,24 +51,27 @@ def forward(params, batch_stats, x, train, rng=None, rows=None):
 
 
 def batch_sums(out, y, mask, per_example):
-    """Masked sums of the loss and every metric over a batch."""
+    """Masked sums of the loss and every per-example metric over a batch, and its confusion counts
+    where a metric reads them."""
     sums = {"loss": jnp.sum(per_example * mask)}
-    if METRICS:
+    if METRICS or CONFUSION:
         pred = predictions(out)
         for name, metric in METRICS.items():
             sums[name] = jnp.sum(metric(pred, y) * mask)
+@CONFUSION_SUM@
     return sums
 
 
 def zeros():
-    return {name: jnp.zeros((), jnp.float32) for name in ("loss", *METRICS)}
+    zeros = {name: jnp.zeros((), jnp.float32) for name in ("loss", *METRICS)}
+    return zeros | ({"confusion": jnp.zeros(CONFUSION, jnp.int32)} if CONFUSION else {})
 
 
 class Trainer:
-    """The compiled programs of training with one optimizer and batch size."""
+    """The compiled programs of training with one optimizer, batch size and class weights."""
 
-    def __init__(self, tx, batch):
-        self.tx, self.batch = tx, batch
+    def __init__(self, tx, batch, weights):
+        self.tx, self.batch, self.weights = tx, batch, weights
         self.train_epoch = jax.jit(self.epoch, donate_argnums=(0,))
         self.evaluate_chunk = jax.jit(self.chunk_sums)
 
@@ -85,13 +88,19 @@ class Trainer:
         def objective(params):
             out, stats = forward(params, state.batch_stats, xb, True, jax.random.fold_in(dropout_key, i), m)
             per_example = per_example_loss(out, yb)
-            return jnp.sum(per_example * m) / count, (out, stats, per_example)
+            if self.weights is not None:  # weighted in training only: evaluation reports the plain loss
+                per_example = per_example * jnp.asarray(self.weights)[@WEIGHT_INDEX@]
+            loss, extra = jnp.sum(per_example * m) / count, penalty(params)
+            return (loss if extra is None else loss + extra), (out, stats, per_example, extra)
 
-        (_, (out, stats, per_example)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (_, (out, stats, per_example, extra)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        sums = batch_sums(jax.lax.stop_gradient(out), yb, m, per_example)
-        return TrainState(params, stats, opt_state), jax.tree.map(jnp.add, totals, sums)
+        out = jax.lax.stop_gradient(out)
+        sums = batch_sums(out, yb, m, per_example)
+        if extra is not None:  # the reported training loss is the one minimized, penalties included
+            sums["loss"] = sums["loss"] + jax.lax.stop_gradient(extra) * jnp.sum(m)
+        return (TrainState(params, stats, opt_state), jax.tree.map(jnp.add, totals, sums)), batch_rows(out, yb, m)
 
     def plan(self, n, key, epoch):
         """The epoch's batches: indices (steps, batch) of a permutation drawn on the device, a mask
@@ -112,27 +121,27 @@ class Trainer:
 
         def step(carry, inputs):
             i, idx, m = inputs
-            return self.step(*carry, x, y, idx, m, dropout_key, i), None
+            return self.step(*carry, x, y, idx, m, dropout_key, i)
 
-        (state, totals), _ = jax.lax.scan(step, (state, zeros()), (jnp.arange(index.shape[0]), index, mask))
-        return state, jax.tree.map(lambda t: t / n, totals)
+        (state, totals), rows = jax.lax.scan(step, (state, zeros()), (jnp.arange(index.shape[0]), index, mask))
+        return state, epoch_totals(totals, [rows], n)
 
     def chunk_sums(self, params, batch_stats, x, y, mask):
-        """Masked sums of loss and metrics over one evaluation chunk."""
+        """Masked sums of loss and metrics over one evaluation chunk, and its rows."""
         out, _ = forward(params, batch_stats, x, False)
-        return batch_sums(out, y, mask, per_example_loss(out, y))
+        sums = batch_sums(out, y, mask, per_example_loss(out, y))
+        return sums | ({"rows": batch_rows(out, y, mask)} if RANKED else {})
 
     def evaluation_sums(self, state, split):
         totals = None
         for xb, yb, mask in split[1]:
-            sums = self.evaluate_chunk(state.params, state.batch_stats, xb, yb, mask)
-            totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+            totals = combine(totals, self.evaluate_chunk(state.params, state.batch_stats, xb, yb, mask))
         return totals
 
     def evaluate(self, state, split):
-        """Mean loss and metrics over a split made by `eval_set`."""
-        sums = jax.device_get(self.evaluation_sums(state, split))
-        return {name: float(value) / max(split[0], 1) for name, value in sums.items()}
+        """Mean loss and metrics over a split made by `eval_set` (those of the whole split from its
+        counts and rows)."""
+        return split_logs(jax.device_get(self.evaluation_sums(state, split)), max(split[0], 1))
 
 
 def eval_set(x, y):
@@ -153,7 +162,7 @@ def init_state(tx, seed):
     key = jax.random.fold_in(jax.random.key(seed), 0)
 
     def init(key):
-        variables = MODEL.init({"params": key, **streams(key)}, jnp.zeros((1, *INPUT_SHAPE), jnp.float32), train=False)
+        variables = MODEL.init({"params": key, **streams(key)}, jnp.zeros((1, *INPUT_SHAPE), INPUT_DTYPE), train=False)
         params = variables.get("params", {})
         return TrainState(params, variables.get("batch_stats", {}), tx.init(params))
 
@@ -185,7 +194,12 @@ def fit(train, val, epochs, seed):
     batch = max(1, min(BATCH, len(train[0])))  # a batch larger than the data is the whole data
     steps_per_epoch = max(1, math.ceil(len(train[0]) / batch))
     tx = make_optimizer(steps_per_epoch, steps_per_epoch * epochs)
-    trainer = TRAINER(tx, batch)
+    trainer = TRAINER(tx, batch, class_weights(train[1]))
+    # The schedule's factor at each epoch's last update, for the `lr` column.
+    counts = np.arange(1, epochs + 1, dtype=np.int32) * steps_per_epoch - 1
+    unit = unit_schedule(steps_per_epoch, steps_per_epoch * epochs)
+    factors = np.broadcast_to(np.asarray(unit(counts), np.float32), counts.shape)
+    plateau = Plateau(EARLY_STOP) if PLATEAU else None
     state = init_state(tx, seed)
     x, y = jax.device_put(train[0]), jax.device_put(train[1])
     val_set = eval_set(*val) if val is not None else None
@@ -198,12 +212,12 @@ def fit(train, val, epochs, seed):
         started = time.perf_counter()
         state, train_metrics = trainer.run(state, x, y, base_key, epoch)
         val_sums = trainer.evaluation_sums(state, val_set) if val_set else {}
-        fetched = jax.device_get((train_metrics, val_sums))  # the one host sync of the epoch
-        logs = {
-            "epoch": epoch,
-            **{k: float(v) for k, v in fetched[0].items()},
-            **{f"val_{k}": float(v) / val_set[0] for k, v in fetched[1].items()},
-        }
+        # The one host sync of the epoch: its sums, and the learning rate it trained with.
+        step_size = optax.tree_utils.tree_get(state.opt_state, "step_size")
+        fetched = jax.device_get((train_metrics, val_sums, step_size))
+        logs = {"epoch": epoch, **split_logs(fetched[0], None)}
+        logs |= split_logs(fetched[1], val_set[0], "val_") if val_set else {}
+        logs["lr"] = epoch_rate(fetched[2], factors[epoch - 1])
         logs["epoch_time"] = time.perf_counter() - started
         for quantity in ("loss", "val_loss"):
             if quantity in logs and not math.isfinite(logs[quantity]):
@@ -219,6 +233,10 @@ def fit(train, val, epochs, seed):
             + ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "epoch_time"))
         )
         is_best, stop = stopper.update(epoch, logs)
+        if plateau is not None and plateau.update(logs):
+            reduced = jax.device_put(np.float32(fetched[2]) * np.float32(PLATEAU["factor"]))
+            opt_state = optax.tree_utils.tree_set(state.opt_state, step_size=reduced)
+            state = TrainState(state.params, state.batch_stats, opt_state)
         if is_best and keep_best:
             best = copy({"params": state.params, "batch_stats": state.batch_stats})
         if stop:
@@ -238,12 +256,12 @@ class StepTrainer(Trainer):
     CPU backend runs the backward pass of convolutions far slower inside a loop than as a program
     of its own, so on a CPU this trains such models several times faster, to the same numbers."""
 
-    def __init__(self, tx, batch):
-        super().__init__(tx, batch)
+    def __init__(self, tx, batch, weights):
+        super().__init__(tx, batch, weights)
         self.one_step = jax.jit(self.indexed_step, donate_argnums=(0, 1))
         self.plan_epoch = jax.jit(lambda key, epoch, n: self.plan(n, key, epoch), static_argnums=(2,))
         self.zeros = jax.jit(zeros)
-        self.mean = jax.jit(lambda totals, n: jax.tree.map(lambda t: t / n, totals))
+        self.mean = jax.jit(means)
 
     def indexed_step(self, state, totals, x, y, index, mask, dropout_key, i):
         idx = jax.lax.dynamic_index_in_dim(index, i, keepdims=False)
@@ -253,10 +271,14 @@ class StepTrainer(Trainer):
     def run(self, state, x, y, key, epoch):
         n = x.shape[0]
         index, mask, dropout_key = self.plan_epoch(key, epoch, n)
-        totals = self.zeros()
+        totals, rows = self.zeros(), []
         for i in range(index.shape[0]):
-            state, totals = self.one_step(state, totals, x, y, index, mask, dropout_key, i)
-        return state, self.mean(totals, n)
+            (state, totals), batch = self.one_step(state, totals, x, y, index, mask, dropout_key, i)
+            rows.append(batch)
+        totals = self.mean(totals, n)
+        if RANKED:
+            totals["rows"] = jax.tree.map(lambda *parts: jnp.concatenate(parts), *rows)
+        return state, totals
 
 
 TRAINER = StepTrainer if jax.default_backend() == "cpu" else Trainer

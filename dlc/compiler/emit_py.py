@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-from dlc.compiler import ir
+from dlc.compiler import emit_measures, ir, masking
 from dlc.compiler import registry as reg
 from dlc.compiler.emit_parts import PARTS, TEMPLATE_NAMES
 from dlc.version import __version__
@@ -26,9 +26,9 @@ def emit_py(program: ir.Program, out: Path | None = None) -> str:
     relative to its folder), None for standard output (paths relative to the working folder)."""
     # One blank line after the imports, two before each section, as ruff's isort and format want.
     head = _header(program, out).strip("\n") + "\n\n" + _settings(program, out).strip("\n")
-    parts = [head, _data(program), _model(program), _objective(program), PARTS["engine"], _per_step(program),
-             PARTS["main"]]
-    text = "\n\n\n".join(part.strip("\n") for part in parts if part) + "\n"
+    parts = [head, _data(program), _model(program), _objective(program), emit_measures.measures(program),
+             PARTS["engine"], _per_step(program), PARTS["main"]]
+    text = emit_measures.with_confusion("\n\n\n".join(part.strip("\n") for part in parts if part) + "\n", program)
     for name, value in _names(program).items():
         text = text.replace(f"@{name}@", value)
     return text
@@ -36,7 +36,8 @@ def emit_py(program: ir.Program, out: Path | None = None) -> str:
 
 def _names(program: ir.Program) -> dict[str, str]:
     """The values the fixed parts of the file are written with (`@NAME@` in `emit_parts`)."""
-    names = {"MODEL": _class_name(program.name), "NAME": program.name, "STREAMS": _literal(reg.RNG_STREAMS)}
+    names = {"MODEL": _class_name(program.name), "NAME": program.name, "STREAMS": _literal(reg.RNG_STREAMS),
+             "WEIGHT_INDEX": emit_measures.weight_index(program)}
     assert set(names) == set(TEMPLATE_NAMES)
     return names
 
@@ -102,12 +103,16 @@ def _data_file(program: ir.Program, out: Path | None) -> str:
     return f"Path(__file__).resolve().parent / {_literal(relative)}"
 
 
+_INPUTS = {False: "the model takes numbers", True: "the model takes integer token ids"}
+
+
 def _settings(program: ir.Program, out: Path | None) -> str:
     d = program.data
     stop = program.early_stop
     lines = ["# The spec's settings, as checked.",
              f"SEED = {program.seed}", f"EPOCHS = {program.epochs}", f"BATCH = {program.batch}",
              f"INPUT_SHAPE = {tuple(program.input_shape)!r}",
+             f"INPUT_DTYPE = jnp.{'int32' if program.token_vocab else 'float32'}  # {_INPUTS[bool(program.token_vocab)]}",
              f"VAL, TEST = {d.val!r}, {d.test!r}", f"NORMALIZE = {_literal(d.normalize)}", f"SHUFFLE = {d.shuffle!r}",
              f"LR = {program.optimizer.args['lr']!r}"]
     if stop is None:
@@ -142,7 +147,9 @@ def _data(program: ir.Program) -> str:
     held_out = d.val > 0 or d.test > 0
     if held_out:
         parts.append(PARTS["split_stratified" if stratify and d.shuffle else "split"])
-    parts.append(PARTS["normalize_" + d.normalize])
+    tokens = program.token_vocab is not None
+    parts += [PARTS["normalize_tokens" if tokens else "normalize_" + d.normalize],
+              PARTS["examples_tokens" if tokens else "examples"]]
     strata = 'encoded["all"].reshape(len(x), -1)[:, 0].astype(np.int64)' if stratify else "None"
     split = ('val, test = (0.0 if "val" in given else VAL), (0.0 if "test" in given else TEST)\n'
              f"    parts = split_indices(len(x), val, test, seed, strata={strata})") if held_out \
@@ -162,9 +169,9 @@ def _last_active(layers: tuple[ir.Layer, ...]) -> int | None:
     return None
 
 
-def _layer_lines(layers: tuple[ir.Layer, ...], strip: bool, depth: list[int]) -> list[str]:
+def _layer_lines(layers: tuple[ir.Layer, ...], strip: bool, depth: list[int], mask: masking.MaskPlan) -> list[str]:
     """The body of `__call__` for `layers`, as `lower._apply` runs them; `strip` marks the output
-    activation, which a fused loss leaves out (`logits=True`)."""
+    activation, which a fused loss leaves out (`logits=True`); `mask` where the padding mask goes."""
     lines: list[str] = []
     last = _last_active(layers) if strip else None
     for i, layer in enumerate(layers):
@@ -173,13 +180,15 @@ def _layer_lines(layers: tuple[ir.Layer, ...], strip: bool, depth: list[int]) ->
             depth[0] += 1
             skip = f"skip_{depth[0]}"
             lines += [f"{skip} = x  # {layer.name}: the block's output is added to its input",
-                      *_layer_lines(layer.body, False, depth), f"x = {skip} + x"]
+                      *_layer_lines(layer.body, False, depth, mask), f"x = {skip} + x"]
         elif entry.block:
-            lines += [f"# {layer.name}", *_layer_lines(layer.body, i == last, depth)]
+            lines += [f"# {layer.name}", *_layer_lines(layer.body, i == last, depth, mask)]
         else:
-            expression = entry.code({**layer.args, "name": layer.name}, SOURCE)
-            if expression != "x":
-                lines.append(f"x = {expression}")
+            if layer.name == mask.start:
+                lines.append("mask = padding_mask(x)  # the steps up to each sequence's last token")
+            code = entry.code(masking.build_args(layer, mask), SOURCE)
+            lines += [f"x = {expression}" for expression in ((code,) if isinstance(code, str) else code)
+                      if expression != "x"]
             if entry.activates:
                 code = reg.lookup("activation", layer.args["activation"]).code
                 if code != "{x}" and i == last:
@@ -187,6 +196,8 @@ def _layer_lines(layers: tuple[ir.Layer, ...], strip: bool, depth: list[int]) ->
                               f"    x = {code.format(x='x')}"]
                 elif code != "{x}":
                     lines.append(f"x = {code.format(x='x')}")
+            if layer.name in mask.zeroed:
+                lines.append("x = jnp.where(mask[..., None], x, 0)  # padding steps stay zeros")
     return lines
 
 
@@ -241,10 +252,11 @@ def _stateful(layers: tuple[ir.Layer, ...]) -> bool:
 def _model(program: ir.Program) -> str:
     loss = reg.lookup("loss", program.loss.name)
     fused = program.from_logits and program.output_activation == loss.probability
-    body = "\n".join(_formatted(f"        {line}") for line in _layer_lines(program.layers, fused, [0]))
-    helper = ""
+    mask = masking.plan(program.layers)
+    body = "\n".join(_formatted(f"        {line}") for line in _layer_lines(program.layers, fused, [0], mask))
+    helper = reg.MASK_CODE.strip("\n") + "\n\n\n" if mask.start else ""
     if _stateful(program.layers):
-        helper = '''def real_rows(rows, x):
+        helper += '''def real_rows(rows, x):
     """The batch statistics' mask: the real examples of a padded batch (None outside training)."""
     return None if rows is None else rows.reshape((-1,) + (1,) * (x.ndim - 1)) > 0
 
@@ -271,7 +283,7 @@ def _objective(program: ir.Program) -> str:
     loss = reg.lookup("loss", program.loss.name)
     probability = reg.lookup("activation", loss.probability if program.from_logits else "linear").code
     metrics = "".join(_formatted(f"    {_literal(name)}: lambda pred, y: {reg.lookup('metric', name).code(loss.task)},")
-                      + "\n" for name in program.metrics)
+                      + "\n" for name in program.metrics if reg.lookup("metric", name).per_example is not None)
     metrics = "{\n" + metrics + "}" if metrics else "{}"
     opt, schedule = program.optimizer, program.schedule
     chain = []
@@ -295,13 +307,18 @@ def predictions(out):
 
 
 METRICS = {metrics}
+{emit_measures.settings(program, _literal)}
+
+
+def unit_schedule(steps_per_epoch: int, total_steps: int):
+    """The `{schedule.name}` schedule of rate 1: the learning rate's factor at each update."""
+{_formatted(f"    return {reg.lookup('schedule', schedule.name).code(schedule.args)}")}
 
 
 def make_optimizer(steps_per_epoch: int, total_steps: int):
-    """The Optax chain: the update rule driven by the `{schedule.name}` schedule of rate 1, then
-    the learning rate as an injected hyperparameter (scaling after the rule equals the rule
-    with its rate built in)."""
-{_formatted(f"    schedule = {reg.lookup('schedule', schedule.name).code(schedule.args)}")}
+    """The Optax chain: the update rule driven by the schedule of rate 1, then the learning rate
+    as an injected hyperparameter (scaling after the rule equals the rule with its rate built in)."""
+    schedule = unit_schedule(steps_per_epoch, total_steps)
     chain = optax.chain(
 {steps}    ){_frozen(frozen)}'''
 

@@ -68,6 +68,11 @@ class Data:
     examples: int | None = None  # examples before any is held out, when known (built-ins; data once loaded)
     tokens: bool = False  # examples are integer token ids (text data), to go through an `embedding` first
     vocab: int | None = None  # token ids are below this (text data: the `vocab=` option, reserved ids included)
+    missing: str = "error"  # a CSV's missing cells: "error", "mean" (or most frequent category) or "drop" their rows
+    text: str | None = None  # the CSV column of text read as tokens (`text=`), the only feature then
+    tokenize: str = "word"  # how that text splits into tokens: "word" or "char"
+    # Each categorical CSV column and its one-hot width (categories of the training split), in column order.
+    categorical: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,9 @@ class Program:
     init: Init | None = None
     # Set on the program a sweep spec checks to: its first member, with every member here.
     sweep: Sweep | None = field(default=None, repr=False)
+    # `class_weight=balanced`: each class's weight, n / (classes x its examples) in the training split
+    # (0 for a class it lacks). Known once the data is prepared: the runtime fills it in (`Session.prepare`).
+    class_weights: tuple[float, ...] | None = None
 
     @property
     def task(self) -> str:
@@ -149,6 +157,16 @@ class Program:
         from dlc.compiler.registry import lookup
 
         return lookup("loss", self.loss.name).task if self.loss else "regression"
+
+    @property
+    def token_vocab(self) -> int | None:
+        """The number of token ids the model's input takes, when it takes integer token ids (its
+        first layer is an `embedding`: the checker allows one nowhere else); None when it takes numbers."""
+        from dlc.compiler.registry import layer
+
+        first = leaves(self.layers)[:1]
+        takes = layer(first[0].kind).takes_tokens if first else None
+        return takes(first[0].args) if takes else None
 
     def to_json(self) -> dict:
         out = asdict(replace(self, sweep=None))  # a sweep's members are not written out one by one

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dlc.compiler import ir
+from dlc.compiler import ir, masking
 from dlc.compiler import registry as reg
 
 
@@ -39,22 +39,40 @@ def _last_active(layers: tuple[ir.Layer, ...]) -> int | None:
     return None
 
 
+@dataclass
+class _Mask:
+    """The padding mask as the layers run: its plan, and the mask once the token ids made it."""
+
+    plan: masking.MaskPlan
+    value: jax.Array | None = None
+
+
 def _apply(layers: tuple[ir.Layer, ...], x: jax.Array, train: bool, strip_output: bool,
-           rows: jax.Array | None = None, lib: SimpleNamespace = LIB) -> jax.Array:
+           rows: jax.Array | None, lib: SimpleNamespace, mask: _Mask) -> jax.Array:
     """Run IR layers in order. `strip_output` skips the output activation (it is fused into the loss)."""
     last = _last_active(layers) if strip_output else None
     for i, layer in enumerate(layers):
         strip = i == last
         entry = reg.layer(layer.kind)
         if entry.skip:
-            x = x + _apply(layer.body, x, train, False, rows, lib)
+            x = x + _apply(layer.body, x, train, False, rows, lib, mask)
         elif entry.block:
-            x = _apply(layer.body, x, train, strip, rows, lib)
+            x = _apply(layer.body, x, train, strip, rows, lib, mask)
         else:
-            apply = entry.build({**layer.args, "name": layer.name}, lib)
-            x = apply(x, train, rows) if entry.stateful else apply(x, train)
+            if layer.name == mask.plan.start:
+                mask.value = reg.padding_mask(x, jnp)
+            args = masking.build_args(layer, mask.plan)
+            apply = entry.build(args, lib)
+            if entry.stateful:
+                x = apply(x, train, rows)
+            elif entry.masked:
+                x = apply(x, train, mask.value if args["masked"] else None)
+            else:
+                x = apply(x, train)
             if entry.activates and not strip:
                 x = activation(layer.args["activation"])(x)
+            if layer.name in mask.plan.zeroed:
+                x = jnp.where(mask.value[..., None], x, 0)
     return x
 
 
@@ -93,7 +111,8 @@ class SpecModule(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False, logits: bool = False,
                  rows: jax.Array | None = None) -> jax.Array:
         """`rows` marks the real examples of a padded batch (1) and the padding (0)."""
-        return _apply(self.layers, x, train, logits and self.fused_output, rows, SWEPT_LIB if self.swept else LIB)
+        return _apply(self.layers, x, train, logits and self.fused_output, rows, SWEPT_LIB if self.swept else LIB,
+                      _Mask(masking.plan(self.layers)))
 
 
 def dropout_keeps(program: ir.Program) -> dict[str, dict[str, float]]:
@@ -120,7 +139,7 @@ class _Unnamed(nn.Module):
         names = {}
         for layer in self.layers:
             before = set(self._state.children)
-            reg.layer(layer.kind).build({**layer.args, "name": None}, LIB)
+            reg.layer(layer.kind).build(masking.build_args(layer, masking.MaskPlan(None), name=None), LIB)
             names.update({child: layer.name for child in set(self._state.children) - before})
         return names
 
@@ -140,7 +159,7 @@ class Lowered:
     module: SpecModule
     loss: Callable[[jax.Array, jax.Array], jax.Array]  # (training outputs, labels) -> per-example loss
     predictions: Callable[[jax.Array], jax.Array]  # training outputs -> what metrics compare
-    metrics: dict[str, Callable[[jax.Array, jax.Array], jax.Array]]  # name -> per-example value
+    metrics: dict[str, Callable[[jax.Array, jax.Array], jax.Array]]  # name -> per-example value (those that have one)
     task: str
 
 
@@ -159,10 +178,11 @@ def lower(program: ir.Program, swept: bool = False) -> Lowered:
     def loss(out: jax.Array, y: jax.Array) -> jax.Array:
         return loss_entry.per_example(out, y, program.loss.args, LIB)
 
-    metrics = {}
+    metrics = {}  # the per-example metrics; those of the whole split are counted by `runtime/measures`
     for name in program.metrics:
         entry = reg.lookup("metric", name)
-        metrics[name] = (lambda e: lambda pred, y: e.per_example(pred, y, task, LIB))(entry)
+        if entry.per_example is not None:
+            metrics[name] = (lambda e: lambda pred, y: e.per_example(pred, y, task, LIB))(entry)
     return Lowered(module, loss, probability, metrics, task)
 
 
@@ -190,6 +210,12 @@ def _injected(factory: Callable) -> Callable:
 _INJECTED_OPTAX = SimpleNamespace(**{name: _injected(f) for name, f in vars(optax).items() if inspect.isfunction(f)})
 
 
+def unit_schedule(program: ir.Program, steps_per_epoch: int, total_steps: int) -> optax.Schedule:
+    """The schedule of rate 1: what the learning rate is multiplied by at each step (update count)."""
+    entry = reg.lookup("schedule", program.schedule.name)
+    return entry.build(program.schedule.args, 1.0, total_steps, steps_per_epoch, optax)
+
+
 def optimizer(program: ir.Program, steps_per_epoch: int, total_steps: int,
               injected: bool = False) -> optax.GradientTransformation:
     """The Optax chain: `clip` in front, the update rule driven by the schedule's shape, and the
@@ -207,17 +233,16 @@ def optimizer(program: ir.Program, steps_per_epoch: int, total_steps: int,
     decay see the trainable gradients alone, as if the frozen layers were constants."""
     opt = program.optimizer
     entry = reg.lookup("optimizer", opt.name)
-    schedule_entry = reg.lookup("schedule", program.schedule.name)
-    unit_schedule = schedule_entry.build(program.schedule.args, 1.0, total_steps, steps_per_epoch, optax)
+    unit = unit_schedule(program, steps_per_epoch, total_steps)
     parts = []
     if opt.args.get("clip") is not None:
         clip = optax.inject_hyperparams(optax.clip_by_global_norm) if injected else optax.clip_by_global_norm
         parts.append(clip(opt.args["clip"]))
     if injected:
         args = {k: _Present(v) if isinstance(v, float) else v for k, v in opt.args.items()}
-        parts.append(entry.build(args, unit_schedule, _INJECTED_OPTAX))
+        parts.append(entry.build(args, unit, _INJECTED_OPTAX))
     else:
-        parts.append(entry.build(opt.args, unit_schedule, optax))
+        parts.append(entry.build(opt.args, unit, optax))
     parts.append(optax.inject_hyperparams(optax.scale)(step_size=opt.args["lr"]))
     chain = optax.chain(*parts)
     frozen = frozen_layers(program)

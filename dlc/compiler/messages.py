@@ -228,6 +228,17 @@ INPUT_VS_DATA = Message("E404", "`input {shape}` has {want} values per example, 
 DATA_SHAPE = " ({shape})"  # what `{data_shape}` shows of data that is not flat
 CONSTANT_OUTPUT = Message("E405", "a `{name}` over one unit is always 1, so nothing before it can learn",
                           "use `sigmoid` for one probability, or give the layer one unit per class")
+TOKENS_NEED_EMBEDDING = Message("E407", "`{keyword}` cannot take token ids: `{data}` gives integer token ids, "
+                                "which go through `embedding` first",
+                                "add `embedding {vocab} 32` before it: a vector of 32 numbers for each token id")
+EMBEDDING_NOT_FIRST = Message("E407", "`{keyword}` takes integer token ids, so it must be the model's first layer",
+                              "move it to the top of the model, right after `input`")
+EMBEDDING_ON_NUMBERS = Message("E407", "`{keyword}` takes integer token ids, but `{data}` holds numbers",
+                               "start with a layer that takes numbers, like `dense`; for text, read a CSV column "
+                               'with `text="COLUMN"`')
+VOCAB_TOO_SMALL = Message("E408", "`{keyword} {vocab}` has vectors for {vocab:,} token ids, but `{data}` gives ids "
+                          "up to {last:,} (`vocab={given}`)",
+                          "make it `{keyword} {given} ...`, or lower the data's `vocab=` to {vocab}")
 
 # --- output, loss and data -------------------------------------------------------------------
 
@@ -271,6 +282,13 @@ _ADD_SETTING = "add, for example, `{example}`"
 NO_LOSS_TO_TRAIN = Message("E507", _NOT_FOR_TRAINING, _ADD_SETTING)
 NO_OPTIMIZER_TO_TRAIN = Message("E508", _NOT_FOR_TRAINING, _ADD_SETTING)
 
+METRIC_NOT_BINARY = Message("E509", "`{name}` needs a binary classifier (`binary_crossentropy` on one output "
+                            "unit), but {what}", "for two classes use `dense 1 sigmoid` and `loss binary_crossentropy`")
+NOT_BINARY_LOSS = "the loss is `{loss}`"
+NOT_ONE_UNIT = "the output has {units} (one per label)"
+CLASS_WEIGHT_LABELS = Message("E510", "`class_weight=balanced` needs one class per example, but the output has "
+                              "{units}, one label each", "weigh classes of a `dense 1 sigmoid` or a softmax output")
+
 # --- data files ------------------------------------------------------------------------------
 
 _LOOKED_FOR = "looked for `{path}`"
@@ -306,6 +324,16 @@ EMPTY_CSV = Message("E606", "`{file}` is empty: a CSV source needs a header row"
 NO_FEATURES = Message("E606", "`{file}` has only the target column: there are no features")
 NOT_AN_NPZ = Message("E606", "cannot read `{file}` as an NPZ archive: {reason}",
                      "write it with `numpy.savez(path, x=..., y=...)`")
+CSV_OPTION_ON_BUILTIN = Message("E202", "built-in dataset `{source}` has no option `{option}`",
+                                "`{option}=` is an option of a `.csv` source")
+CSV_OPTION_ON_NPZ = Message("E202", "an NPZ source has no option `{option}`",
+                            "`{option}=` is an option of a `.csv` source; an NPZ's arrays are numbers already")
+TEXT_OPTION_WITHOUT_TEXT = Message("E607", "`{option}=` says how to read a text column, but `data` names none",
+                                   'add `text="COLUMN"`, naming the column of text')
+TEXT_NORMALIZED = Message("E607", "`normalize={normalize}` cannot scale the token ids of the text column `{text}`",
+                          "token ids are indices into the vocabulary: drop `normalize=`")
+TEXT_IS_TARGET = Message("E607", "the text column `{text}` is the target column too",
+                         "`text=` names the column of text the model reads, `target=` the column of labels")
 
 # --- starting from a trained run (`init`) ----------------------------------------------------
 

@@ -96,7 +96,11 @@ DATA_INTRO = """\
 `data` names a built-in dataset or a file path in double quotes. A relative path is resolved
 against the spec file's folder. A `.npz` file holds arrays `x` and `y`, and optionally `x_val`,
 `y_val`, `x_test`, `y_test`; a `.csv` file has a header row, `target="COLUMN"` names the label
-column, and every other column is a numeric feature. The options of `data` are listed under
+column, and every other column is a feature: a number, or, when one of its training values is not a
+number, a category, one-hot over the training split's categories (`dlc compile` shows each one's
+width); `missing=` says what a missing cell becomes, and `text="COLUMN"` reads a column of text as
+integer token ids instead (the vocabulary built on the training split, saved with the run).
+At `dlc eval` and `dlc predict`, a CSV's columns are found by their header names. The options of `data` are listed under
 [`data` statement](#data-statement). Built-in datasets ship inside scikit-learn's wheel: nothing
 is downloaded, and `dlc check` knows their shapes without loading them.
 """
@@ -212,6 +216,21 @@ def _statements() -> list[str]:
     return out
 
 
+# How token padding is masked (dlc/compiler/masking.py), said at the layer that starts the mask.
+PADDING_MASK = (
+    "Takes integer token ids, one per step, as the model's first layer. Id 0 pads a sequence at its end: "
+    "the padding mask is true at each step up to the sequence's last token that is not 0 (and at the "
+    "first step always). It travels through the layers that keep each step in place (`dropout`, "
+    "`activation`, `layernorm`, `batchnorm`, a `padding=same` stride-1 `conv1d` or 1-d pool, a recurrent "
+    "layer with `return_sequences=true`), with the padding steps of their outputs set to zeros; any other "
+    "layer drops it (a `padding=valid` convolution, a pool that moves the steps, a recurrent layer giving "
+    "its last output, `flatten`). A recurrent layer that gets it reads each sequence to its last token "
+    "(Flax's `seq_lengths`; the last output is the one at the last token, the backward direction starts "
+    "there), and the global pools take only those steps: the same text with more padding gives the same "
+    "outputs. Layers after the mask is dropped see the padding as any other steps."
+)
+
+
 def _layers() -> list[str]:
     out = ["", "## Layers", "", LAYERS_INTRO.rstrip(), "", "Every layer also takes:", ""]
     out += _params(reg.LAYER_COMMON)
@@ -226,6 +245,11 @@ def _layers() -> list[str]:
             notes.append("Acts only while training; evaluation and prediction pass the input through.")
         if layer.stateful:
             notes.append("Keeps state that is not trained (running statistics), updated while training.")
+        if layer.takes_tokens:
+            notes.append(PADDING_MASK)
+        elif layer.masked:
+            notes.append("Takes the padding mask of token ids when it reaches it (see `embedding`): "
+                         "then it works on each sequence's steps up to its last token only.")
         out += _entry_section("layer", layer, _synopsis(layer.name, layer, layer.block), notes)
     return out
 
@@ -268,11 +292,14 @@ def _losses() -> list[str]:
 
 
 def _metrics() -> list[str]:
-    rows = [(f"`{m.name}`", "yes" if m.needs_classification else "no",
+    needs = {(False, False): "no", (True, False): "yes", (True, True): "a binary one (one sigmoid unit)"}
+    rows = [(f"`{m.name}`", _aliases(m), needs[m.needs_classification, m.needs_binary],
              "higher" if m.higher_is_better else "lower", m.doc, _example(m)) for m in reg.METRICS]
     return ["", "## Metrics", "", "Listed with `metrics NAME...`; each is reported for every split, and "
-            "`early_stop` may monitor it (with or without `val_`).", ""] \
-        + _table(("name", "needs a classification loss", "better", "meaning", "example"), rows)
+            "`early_stop` may monitor it (with or without `val_`). All are exact over the whole split, never "
+            "averages of batches: `precision`, `recall` and `f1` from the split's confusion matrix (counted on the "
+            "device batch by batch), `auc` from the ranks of all the split's scores.", ""] \
+        + _table(("name", "aliases", "needs a classification loss", "better", "meaning", "example"), rows)
 
 
 def _optimizers() -> list[str]:

@@ -3,6 +3,7 @@ to the loss, and `early_stop` to the validation data; then the IR. Stages of the
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from dlc.compiler import ir
 from dlc.compiler import messages as m
 from dlc.compiler import registry as reg
 from dlc.compiler.binding import _UNKNOWN, _Bound
+from dlc.compiler.csvfacts import categorical_columns
 from dlc.compiler.datafacts import NOT_FOUND, DataFactError, FileFacts, csv_facts, data_file_problem, npz_facts
 from dlc.compiler.diagnostics import Label
 from dlc.compiler.registry import show_shape
@@ -41,10 +43,9 @@ class DataStage:
             self.report(m.NOTHING_TO_TRAIN_ON.at(where.span, val=val, test=test))
             bound.ok = False
         value = node.positionals[0]
+        if self.csv_options_misplaced(node, source, isinstance(value, n.Name)):
+            return None
         if isinstance(value, n.Name):
-            if node.option("target"):
-                self.report(m.TARGET_ON_BUILTIN.at(node.option("target").name_span, source=source))
-                return None
             if not bound.ok:
                 return None
             entry = reg.lookup("dataset", source)
@@ -64,13 +65,11 @@ class DataStage:
                                     else m.LOOKED_FOR_RELATIVE.format(path=path))
             if problem:
                 raise DataFactError(m.NOT_A_DATA_FILE, source=source, problem=problem)
-            if a.get("target") is _UNKNOWN:
-                return None  # a `target=` of the wrong type, already reported
+            if a.get("target") is _UNKNOWN or a.get("text") is _UNKNOWN:
+                return None  # a `target=` or `text=` of the wrong type, already reported
             if suffix == ".csv":
-                facts = csv_facts(path, a.get("target"))
+                facts = csv_facts(path, a.get("target"), a.get("text"))
             else:
-                if node.option("target"):
-                    raise DataFactError(m.TARGET_ON_NPZ, at="target option")
                 facts = npz_facts(path)
         except DataFactError as e:
             target = node.option("target")
@@ -78,13 +77,58 @@ class DataStage:
                 span = node.span
             elif e.at == "source" or target is None:
                 span = value.span
+            elif e.at == "text":
+                span = node.option("text").value.span
             else:
-                span = target.name_span if e.at == "target option" else target.value.span
+                span = target.value.span
             self.report(e.diagnostic(span))
             return None
         if not bound.ok:
             return None
-        return self.file_data(suffix[1:], source, path, a, facts)
+        data = self.file_data(suffix[1:], source, path, a, facts)
+        return self.csv_encoding(data, facts) if suffix == ".csv" else data
+
+    def csv_options_misplaced(self, node: n.Statement, source: str, builtin: bool) -> bool:
+        """Report the options only a CSV source takes on a built-in dataset or an NPZ file, and the
+        text options without `text=`; whether any was reported."""
+        csv_only = builtin or Path(source).suffix.lower() == ".npz"
+        found = False
+        for option in node.options:
+            if csv_only and option.name in reg.CSV_OPTIONS:
+                if option.name == "target":
+                    message = m.TARGET_ON_BUILTIN if builtin else m.TARGET_ON_NPZ
+                else:
+                    message = m.CSV_OPTION_ON_BUILTIN if builtin else m.CSV_OPTION_ON_NPZ
+                self.report(message.at(option.name_span, source=source, option=option.name))
+                found = True
+            elif not csv_only and option.name in reg.TEXT_OPTIONS and node.option("text") is None:
+                self.report(m.TEXT_OPTION_WITHOUT_TEXT.at(option.name_span, option=option.name))
+                found = True
+        return found
+
+    def csv_encoding(self, data: ir.Data, facts: FileFacts) -> ir.Data:
+        """The CSV's features as the model gets them: a text column as `length` token ids; else each
+        numeric column one feature and each categorical column as many as its training categories
+        (`csvfacts.py`), which leaves them unknown when the seed or the loss (the split) is."""
+        bound = self.settings["data"]
+        a = bound.args
+        if a.get("text") is not None:
+            if a["normalize"] != "none":
+                self.report(m.TEXT_NORMALIZED.at(bound.statement.option("normalize").value.span,
+                                                 normalize=a["normalize"], text=a["text"]))
+            return dataclasses.replace(data, features=(a["length"],), tokens=True, vocab=a["vocab"])
+        seed, loss = self.settings.get("seed"), self.settings.get("loss")
+        if (seed is not None and not seed.ok) or (loss is None and self.mentioned("loss")) \
+                or (loss is not None and not loss.ok):
+            return dataclasses.replace(data, features=None)
+        task = reg.lookup("loss", loss.args["name"]).task if loss else "regression"
+        categorical = categorical_columns(Path(data.path), facts.columns, data.target, missing=data.missing,
+                                          val=data.val, test=data.test, shuffle=data.shuffle,
+                                          seed=seed.args["value"] if seed else 0, stratify=task != "regression")
+        if categorical is None:
+            return dataclasses.replace(data, features=None)
+        width = len(facts.columns) - 1 + sum(k - 1 for _, k in categorical)
+        return dataclasses.replace(data, features=(width,), categorical=categorical)
 
     @staticmethod
     def file_data(kind: str, source: str, path: Path, a: dict, facts: FileFacts) -> ir.Data:
@@ -94,9 +138,10 @@ class DataStage:
             task = "unknown"
         else:
             task = "regression" if facts.target_width == 1 else "multilabel"
+        csv = {"missing": a["missing"], "text": a.get("text"), "tokenize": a["tokens"]} if kind == "csv" else {}
         return ir.Data(kind, source, str(path), a["val"], a["test"], a["normalize"], a["shuffle"], a.get("target"),
                        facts.features, task, None, facts.target_width,
-                       a["val"] > 0 or facts.has_val, a["test"] > 0 or facts.has_test)
+                       a["val"] > 0 or facts.has_val, a["test"] > 0 or facts.has_test, **csv)
 
     def check_input(self, data: ir.Data | None) -> tuple[int, ...] | None:
         bound = self.settings.get("input")
@@ -150,7 +195,8 @@ class TrainingStage:
         activation = self.output_activation(layers)
         if loss_entry is not None and output is not None:
             self.check_output(loss_entry, output, data, activation)
-        self.check_metrics(loss_entry)
+            self.check_class_weight(loss, loss_entry, output)
+        self.check_metrics(loss_entry, output)
         early = self.check_early_stop(data)
         self.warn_missing(input_shape, data)
         if any(d.is_error for d in self.diagnostics):
@@ -224,7 +270,13 @@ class TrainingStage:
         elif loss.probability and activation not in (loss.probability, "linear"):
             self.report(m.OUTPUT_ACTIVATION.at(span, loss=loss.name, expected=loss.probability, activation=activation))
 
-    def check_metrics(self, loss: reg.Loss | None) -> None:
+    def check_class_weight(self, loss: _Bound, entry: reg.Loss, output: tuple[int, ...]) -> None:
+        """Class weights need one class per example: not several binary labels at once."""
+        option = loss.statement.option("class_weight")
+        if loss.args.get("class_weight") and entry.task == "binary" and output[-1] != 1:
+            self.report(m.CLASS_WEIGHT_LABELS.at(option.span, units=m.UNITS.of(output[-1])))
+
+    def check_metrics(self, loss: reg.Loss | None, output: tuple[int, ...] | None) -> None:
         bound = self.settings.get("metrics")
         if not bound:
             return
@@ -241,6 +293,11 @@ class TrainingStage:
             metric = reg.lookup("metric", name)
             if loss is not None and metric.needs_classification and loss.task == "regression":
                 self.report(m.METRIC_VS_REGRESSION.at(value.span, name=name, loss=loss.name))
+                bound.ok = False
+            elif loss is not None and metric.needs_binary and (loss.task != "binary" or (output or (1,))[-1] != 1):
+                what = m.NOT_BINARY_LOSS.format(loss=loss.name) if loss.task != "binary" else \
+                    m.NOT_ONE_UNIT.format(units=m.UNITS.of(output[-1]))
+                self.report(m.METRIC_NOT_BINARY.at(value.span, name=name, what=what))
                 bound.ok = False
 
     def check_early_stop(self, data: ir.Data | None) -> ir.EarlyStop | None:

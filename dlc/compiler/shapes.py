@@ -10,7 +10,7 @@ from dlc.compiler import ir
 from dlc.compiler import messages as m
 from dlc.compiler import registry as reg
 from dlc.compiler.binding import _UNKNOWN, _Bound
-from dlc.compiler.diagnostics import Label, error
+from dlc.compiler.diagnostics import Diagnostic, Label, error
 from dlc.compiler.registry import ShapeError, show_shape
 from dlc.grammar import nodes as n
 
@@ -22,6 +22,11 @@ MAX_LAYERS = 10_000
 class ShapeStage:
     """Shapes through the layers, layer names, and the warnings about a layer's settling."""
 
+    # Whether the next layer takes the model's input: True before the first, False after it, None
+    # once a broken or unknown statement came first (what the model starts with is then unknown).
+    at_input: bool | None = True
+    token_reported: frozenset[int] = frozenset()  # statements E407 or E408 was reported at
+
     def check_layers(self, nodes: list[n.Node], shape: tuple[int, ...] | None,
                      top: bool = False) -> tuple[list[ir.Layer], tuple[int, ...] | None]:
         """Infer shapes through a list of layer statements. A broken layer makes the shape unknown."""
@@ -32,7 +37,7 @@ class ShapeStage:
                 self.report_too_many_layers(node, total)
                 shape = None  # the rest is bound and checked once, never expanded
             if isinstance(node, n.Broken):
-                shape, self.counted = None, False
+                shape, self.counted, self.at_input = None, False, self.at_input and None
                 continue
             if not top and reg.lookup("layer", node.keyword) is None:
                 self.counted = False
@@ -45,7 +50,8 @@ class ShapeStage:
                 shape = None
                 continue
             if top and reg.lookup("layer", node.keyword) is None:
-                shape, self.counted = None, False  # unknown statement, already reported
+                # unknown statement, already reported
+                shape, self.counted, self.at_input = None, False, self.at_input and None
                 continue
             layer, shape = self.check_layer(node, shape)
             if layer is not None:
@@ -79,6 +85,8 @@ class ShapeStage:
             args["trainable"] = False
         if entry.block:
             return self.check_block(node, entry, bound, shape, name, args)
+        if not self.takes_input(node, entry, bound):
+            return None, None
         if not bound.ok or shape is None:
             return (ir.Layer(entry.name, name, args, shape, None, None, node.span.line, frozen_params=None)
                     if bound.ok else None), None
@@ -99,6 +107,33 @@ class ShapeStage:
         frozen = count if args["trainable"] is False else 0
         return ir.Layer(entry.name, name, args, shape, output, count - frozen, node.span.line,
                         frozen_params=frozen), output
+
+    def takes_input(self, node: n.Statement, entry: reg.Layer, bound: _Bound) -> bool:
+        """Whether the layer can take what comes into it as far as token ids go (False when not: it
+        was reported, once per statement however many times a `repeat` visits it)."""
+        first, self.at_input = self.at_input, False
+        problem = None if first is None else self.token_problem(node, entry, bound, first)
+        if problem is not None and id(node) not in self.token_reported:
+            self.token_reported = self.token_reported | {id(node)}
+            self.report(problem)
+        return problem is None
+
+    def token_problem(self, node: n.Statement, entry: reg.Layer, bound: _Bound, first: bool) -> Diagnostic | None:
+        """Token ids go into the first layer only, which must take them (E407), and only ids it has
+        vectors for (E408); a layer that takes them takes nothing else."""
+        data, takes = self.data, entry.takes_tokens
+        if takes is None:
+            if first and data is not None and data.tokens:
+                return m.TOKENS_NEED_EMBEDDING.at(node.span, keyword=node.keyword, data=data.name, vocab=data.vocab)
+            return None
+        if not first:
+            return m.EMBEDDING_NOT_FIRST.at(node.span, keyword=node.keyword)
+        if data is not None and not data.tokens and data.source in ("builtin", "csv"):
+            return m.EMBEDDING_ON_NUMBERS.at(node.span, keyword=node.keyword, data=data.name)
+        if bound.ok and data is not None and data.tokens and data.vocab and takes(bound.args) < data.vocab:
+            return m.VOCAB_TOO_SMALL.at(node.span, keyword=node.keyword, vocab=takes(bound.args), data=data.name,
+                                        last=data.vocab - 1, given=data.vocab)
+        return None
 
     def name_layer(self, node: n.Statement, entry: reg.Layer, bound: _Bound) -> str:
         """The layer's name: its `name=` with the copy numbers of the enclosing `repeat` blocks

@@ -92,6 +92,7 @@ def _settings(p: ir.Program) -> list[tuple[str, str]]:
         splits = f"val={d.val:g} test={d.test:g} normalize={d.normalize} shuffle={_value(d.shuffle)}"
         target = f' target="{d.target}"' if d.target else ""
         rows.append(("data", f"{d.name}{target} {splits}" + (f" ({', '.join(facts)})" if facts else "")))
+        rows += [("", line) for line in _encoding(d)]
     if p.loss:
         fused = f" (fused with the {p.output_activation} output: from logits)" if \
             p.from_logits and p.output_activation != "linear" else ""
@@ -118,6 +119,17 @@ def _settings(p: ir.Program) -> list[tuple[str, str]]:
     if p.sweep is not None:
         rows.append(("sweep", _sweep(p.sweep)))
     return rows
+
+
+def _encoding(d: ir.Data) -> list[str]:
+    """How a CSV's cells become the model's input: missing cells, a text column's tokens, and a line
+    per categorical column with its one-hot width."""
+    lines = [f"missing cells: {d.missing}"] if d.source == "csv" and d.missing != "error" else []
+    if d.text is not None:
+        lines.append(f'text="{d.text}": {d.tokenize} tokens, vocab={d.vocab} (0 padding, 1 unknown), '
+                     f"length={d.features[0]}")
+    lines += [f"{column}: one-hot, {width} categor{'y' if width == 1 else 'ies'}" for column, width in d.categorical]
+    return lines
 
 
 def _sweep(sweep: ir.Sweep) -> str:

@@ -146,19 +146,20 @@ class TrainingCheckpoints:
         probe.mkdir()
         probe.rmdir()
 
-    def restore(self, abstract: TrainState, same_run: Callable[[dict], None]
-                ) -> tuple[TrainState, Any, Progress] | None:
+    def restore(self, abstract: TrainState, same_run: Callable[[dict], None], damage: Callable = _damage,
+                progress: Callable[[dict], Any] = Progress.from_json) -> tuple[TrainState, Any, Any] | None:
         """The newest complete, readable step as (state, best arrays or None, progress), or None
         when there is none (with a warning). Damaged steps newer than it are skipped, with a
         warning, and removed: training writes them again. `same_run` raises when a step's meta is
-        of another run."""
+        of another run. `damage` and `progress` read the meta of another kind of step (a sweep
+        group's, whose progress is every member's): what is wrong with it, and its progress."""
         args = self.ocp.args
         tree = {"params": abstract.params, "batch_stats": abstract.batch_stats, "opt_state": abstract.opt_state}
         best_tree = {"params": abstract.params, "batch_stats": abstract.batch_stats}
         skipped = []
         for step in self._steps():
             problem, meta = self._read(step, meta=args.JsonRestore())
-            problem = problem or _damage(meta["meta"], step)
+            problem = problem or damage(meta["meta"], step)
             if problem is None:
                 meta = meta["meta"]
                 same_run(meta)
@@ -172,7 +173,7 @@ class TrainingCheckpoints:
             self._discard(skipped, f"continuing from epoch {step}")
             state = TrainState(restored["state"]["params"], restored["state"]["batch_stats"],
                                restored["state"]["opt_state"])
-            return state, restored["best"] if meta["has_best"] else None, Progress.from_json(meta)
+            return state, restored["best"] if meta["has_best"] else None, progress(meta)
         self._discard(skipped, "training starts again from epoch 1")
         if not skipped:
             warnings.warn(CheckpointWarning(f"`{self.folder}` holds no complete checkpoint: training starts again "

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from dlc.compiler.splitting import held_out_sizes, split_indices
 from dlc.runtime.sources import HELD_OUT, DataError, Source, element_at
 
 
@@ -37,6 +39,7 @@ class Prepared:
     labels: list | None  # labels[i] is the class that index i in y stands for; None for regression
     columns: tuple[str, ...] = ()  # the CSV columns of x's features, in order; () when known by position
     warnings: tuple[str, ...] = ()  # one line each: what about the data may make the model worse than it looks
+    encoding: Any = None  # a CSV's `encoding.Encoding` (categories, fills, vocabulary); None: features as read
 
 
 # --- preparing --------------------------------------------------------------------------------
@@ -45,7 +48,7 @@ class Prepared:
 def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_units: int | None,
             val: float, test: float, normalize: str, shuffle: bool, seed: int,
             given: dict | None = None, labels: list | None = None, source: str | Source = "the data",
-            normalization: dict | None = None) -> Prepared:
+            normalization: dict | None = None, tokens: int | None = None) -> Prepared:
     """Split (seeded; for classification each held-out part takes every class in proportion; `test`
     and `val` are fractions of the whole), encode labels, fit normalization on train only and apply
     it to every split, reshape x to `input_shape` (same element count, checked first).
@@ -55,10 +58,12 @@ def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_unit
     fitted here; `given` holds splits the data brought itself, {"val": (x, y), ...};
     `source` is the data's `Source` (from `load_source`), or just its name in messages, e.g.
     "`houses.csv`". shuffle=False splits by position: train first, then val, then test at the end.
+    `tokens`: the model takes integer token ids below it (its `embedding`'s VOCAB): x stays int32,
+    unnormalized.
     """
     source = source if isinstance(source, Source) else Source(source)
     given = given or {}
-    x = _examples(x, "x", source)
+    x = _examples(x, "x", source, tokens)
     example = x.shape[1:]
     _check_input_shape(example, input_shape, source)
     ys = {"all": _targets(y, len(x), "y", source)}
@@ -68,7 +73,7 @@ def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_unit
         if fraction > 0:
             raise DataError(f"{source} brings its own `x_{part}`, and `{part}={fraction:g}` asks for another "
                             f"{part} split: drop `{part}=`")
-        xs[part] = _examples(part_x, f"x_{part}", source)
+        xs[part] = _examples(part_x, f"x_{part}", source, tokens)
         if xs[part].shape[1:] != example:
             raise DataError(f"examples in `x_{part}` of {source} have shape {_shape(xs[part].shape[1:])} "
                             f"but those in `x` have {_shape(example)}")
@@ -84,7 +89,9 @@ def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_unit
     xs |= {part: x if len(index) == len(x) else x[index] for part, index in parts.items()}
     encoded |= {part: all_y[index] for part, index in parts.items()}
     notes = []
-    if normalization is None:
+    if normalization is None and tokens is not None:
+        normalization = _token_normalization(normalize, source)
+    elif normalization is None:
         normalization, notes = _fit_normalization(xs["train"].reshape(len(xs["train"]), -1), normalize, source)
     if stratify:
         notes += _untrained_classes(encoded, labels)
@@ -93,25 +100,29 @@ def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_unit
     def ready(part: str) -> Split | None:
         if part not in xs:
             return None
-        part_x = _normalized(xs[part], normalization, source)
+        part_x = xs[part] if tokens is not None else _normalized(xs[part], normalization, source)
         return Split(part_x.reshape(len(part_x), *shape), encoded[part])
 
     return Prepared(ready("train"), ready("val"), ready("test"), normalization, labels, source.columns, tuple(notes))
 
 
-def apply_normalization(x: np.ndarray, normalization: dict, input_shape, source: str | Source = "the data"
-                        ) -> np.ndarray:
-    """For evaluation/prediction on new data: flatten per example, (x - shift) / scale, reshape."""
+def apply_normalization(x: np.ndarray, normalization: dict, input_shape, source: str | Source = "the data",
+                        tokens: int | None = None) -> np.ndarray:
+    """For evaluation/prediction on new data: flatten per example, (x - shift) / scale, reshape
+    (token ids below `tokens`: as they are, int32)."""
     source = source if isinstance(source, Source) else Source(source)
-    x = _examples(x, "x", source)
+    x = _examples(x, "x", source, tokens)
     _check_input_shape(x.shape[1:], input_shape, source)
+    if tokens is not None:
+        return x.reshape(len(x), *(input_shape or x.shape[1:]))
     if normalization["kind"] != "none":
         _check_input_shape(x.shape[1:], (len(normalization["shift"]),), source)
     return _normalized(x, normalization, source).reshape(len(x), *(input_shape or x.shape[1:]))
 
 
-def _examples(x, name: str, source: Source) -> np.ndarray:
-    """x as float64 (n, ...): numeric, one row per example, at least one example, all finite."""
+def _examples(x, name: str, source: Source, tokens: int | None = None) -> np.ndarray:
+    """x as float64 (n, ...): numeric, one row per example, at least one example, all finite; as
+    int32 token ids when `tokens` is given (`_token_ids`)."""
     try:
         x = np.asarray(x)
     except ValueError:  # NumPy refuses ragged nested lists
@@ -125,11 +136,34 @@ def _examples(x, name: str, source: Source) -> np.ndarray:
                         "shaped (examples, features...)")
     if x[0].size == 0:
         raise DataError(f"examples in `{name}` of {source} have no features")
+    if tokens is not None:
+        return _token_ids(x, name, tokens, source)
     # float32 stays float32 (what the device trains on: no float64 copy of a large set); other
     # numbers become float64. Normalization statistics are computed in float64 either way.
     x = x if x.dtype == np.float32 else x.astype(np.float64)
     _require_finite(x, name, source)
     return x
+
+
+def _token_ids(x: np.ndarray, name: str, vocab: int, source: Source) -> np.ndarray:
+    """x as int32 token ids, each one the model's `embedding` has a vector for (0 to vocab - 1): an
+    id outside would read no vector at all (Flax's lookup gives NaN there), so it is a DataError."""
+    if x.dtype.kind not in "biu":
+        raise DataError(f"`{name}` in {source} holds {x.dtype} values, but the model's `embedding` takes "
+                        "integer token ids")
+    bad = (x < 0) | (x >= vocab)
+    if bad.any():
+        first = np.unravel_index(np.argmax(bad), x.shape)
+        raise DataError(f"{element_at(name, first)} in {source} is token id {x[first]}, but the model's "
+                        f"`embedding` has vectors for ids 0 to {vocab - 1}")
+    return x.astype(np.int32, copy=False)
+
+
+def _token_normalization(normalize: str, source: Source) -> dict:
+    """Token ids are indices, never scaled: `normalize=` other than `none` is refused, not ignored."""
+    if normalize != "none":
+        raise DataError(f"{source} gives token ids, which `normalize={normalize}` cannot scale: drop `normalize=`")
+    return {"kind": "none", "shift": [], "scale": []}
 
 
 def _targets(y, n: int, name: str, source: Source) -> np.ndarray:
@@ -301,46 +335,12 @@ ENCODERS = {"categorical": _categorical, "binary": _binary, "regression": _regre
 
 def _split_indices(n: int, val: float, test: float, *, shuffle: bool, seed: int, strata: np.ndarray | None,
                    source: Source) -> dict[str, np.ndarray]:
-    """Example indices per part: a seeded permutation (or the file order) cut into train, val, test."""
-    sizes = {part: max(1, round(fraction * n)) if fraction > 0 else 0
-             for part, fraction in (("test", test), ("val", val))}
+    """Example indices per part (`splitting.split_indices`); too few examples is a DataError."""
+    sizes = held_out_sizes(n, val, test)
     if sum(sizes.values()) >= n:
         raise DataError(f"{source} has {n} example{'s' * (n != 1)}: too few to hold out "
                         f"{sizes['val']} for `val` and {sizes['test']} for `test` and still train")
-    if not any(sizes.values()):
-        return {"train": np.arange(n)}  # nothing held out: every epoch shuffles the training data anyway
-    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
-    if strata is None or not shuffle:
-        train_end, val_end = n - sizes["val"] - sizes["test"], n - sizes["test"]
-        parts = {"train": order[:train_end], "val": order[train_end:val_end], "test": order[val_end:]}
-    else:
-        parts = _stratified(order, strata, sizes)
-    return {part: index for part, index in parts.items() if len(index)}
-
-
-def _stratified(order: np.ndarray, strata: np.ndarray, sizes: dict[str, int]) -> dict[str, np.ndarray]:
-    """Held-out parts (test first) that take every class in proportion to what is left of it; each
-    part keeps the shuffled order."""
-    pools = [order[strata[order] == c] for c in np.unique(strata)]  # each class in shuffled order
-    left = np.array([len(pool) for pool in pools])
-    taken = np.zeros_like(left)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    parts = {}
-    for part, size in sizes.items():
-        share = _apportion(size, left)
-        parts[part] = np.concatenate([pool[t:t + s] for pool, t, s in zip(pools, taken, share, strict=True)])
-        taken, left = taken + share, left - share
-    parts["train"] = np.concatenate([pool[t:] for pool, t in zip(pools, taken, strict=True)])
-    return {part: index[np.argsort(rank[index])] for part, index in parts.items()}
-
-
-def _apportion(size: int, counts: np.ndarray) -> np.ndarray:
-    """`size` whole examples shared in proportion to `counts`, largest remainders first."""
-    quota = size * counts / counts.sum()
-    share = np.floor(quota).astype(counts.dtype)
-    share[np.argsort(share - quota, kind="stable")[:size - share.sum()]] += 1
-    return share
+    return split_indices(n, val, test, shuffle=shuffle, seed=seed, strata=strata)
 
 
 # Each kind's (shift, scale) per feature of the flattened training examples.

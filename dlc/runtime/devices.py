@@ -1,5 +1,5 @@
-"""Devices: which ones JAX can start, a data-parallel mesh over several, and the on-disk cache of
-compiled XLA programs."""
+"""Devices: which ones JAX can start, a data-parallel mesh over several (a sweep's group: its
+members over them), and the on-disk cache of compiled XLA programs."""
 
 from __future__ import annotations
 
@@ -45,23 +45,50 @@ def available_devices() -> list:
         raise DeviceError(f"JAX cannot start a device: {reason}") from None
 
 
-def device_mesh(devices: int | str | None, batch: int):
-    """A one-axis ("data") mesh over the first N devices, or None for one device."""
-    if devices is None or devices == 1:
-        return None
+def _devices(devices: int | str | None) -> list:
+    """The first N devices asked for (N, or "all"); one for None."""
     available = available_devices()
+    if devices is None:
+        return available[:1]
     count = len(available) if devices == "all" else int(devices)
     if count < 1 or count > len(available):
         raise DeviceError(f"asked for {devices} devices, but JAX sees {len(available)} "
                           f"({available[0].platform}); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
                           f"makes N")
-    if count == 1:
+    return available[:count]
+
+
+def device_mesh(devices: int | str | None, batch: int):
+    """A one-axis ("data") mesh over the first N devices, or None for one device."""
+    if devices is None or devices == 1:
         return None
-    if batch % count:
-        raise DeviceError(f"`batch {batch}` does not split evenly over {count} devices; use a multiple of {count}")
+    chosen = _devices(devices)
+    if len(chosen) == 1:
+        return None
+    if batch % len(chosen):
+        raise DeviceError(f"`batch {batch}` does not split evenly over {len(chosen)} devices; use a multiple of "
+                          f"{len(chosen)}")
     from jax.sharding import Mesh
 
-    return Mesh(np.array(available[:count]), ("data",))
+    return Mesh(np.array(chosen), ("data",))
+
+
+def member_mesh(devices: int | str | None, members: int):
+    """A one-axis ("members") mesh over the first N devices for a sweep's group of `members`
+    trained as one program: each device trains members/N of them, their parameters and optimizer
+    state its own, the data on every device (no communication but the host's per-epoch fetch).
+    None for one device."""
+    if devices is None or devices == 1:
+        return None
+    chosen = _devices(devices)
+    if len(chosen) == 1:
+        return None
+    if members % len(chosen):
+        raise DeviceError(f"a group of {members} sweep members does not split evenly over {len(chosen)} devices; "
+                          f"use a number of devices that divides {members}, or members in multiples of {len(chosen)}")
+    from jax.sharding import Mesh
+
+    return Mesh(np.array(chosen), ("members",))
 
 
 def _cache_entries() -> int:

@@ -18,7 +18,7 @@ from dlc.compiler import ir
 from dlc.compiler.emit_py import emit_py
 from dlc.runtime.runlock import write_atomically
 from dlc.runtime.session import Session
-from dlc.runtime.train import abstract_state, make_trainer
+from dlc.runtime.train import abstract_state, input_dtype, make_trainer
 
 
 def _training_rows(program: ir.Program) -> int:
@@ -38,11 +38,11 @@ def stablehlo_text(program: ir.Program) -> str:
     rows = _training_rows(program)
     trainer = make_trainer(program, rows, program.epochs)
     state = abstract_state(trainer, program.input_shape)
-    x = jax.ShapeDtypeStruct((rows, *program.input_shape), jnp.float32)
+    x = jax.ShapeDtypeStruct((rows, *program.input_shape), input_dtype(program))
     y = jax.ShapeDtypeStruct((rows,), jnp.int32) if program.task == "categorical" else \
         jax.ShapeDtypeStruct((rows, program.output_shape[-1]), jnp.float32)
     variables = {"params": state.params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
-    chunk = jax.ShapeDtypeStruct((EVAL_CHUNK, *program.input_shape), jnp.float32)
+    chunk = jax.ShapeDtypeStruct((EVAL_CHUNK, *program.input_shape), input_dtype(program))
     predict = trainer._predict_jit.lower(variables, chunk).as_text()
     epoch = trainer._train_epoch.lower(state, x, y, jax.random.key(0), 1).as_text()
     shape = "x".join(map(str, program.input_shape))
@@ -64,6 +64,9 @@ def prediction_artifact(session: Session) -> bytes:
     (examples, features) in float32: normalization, the model and its output activation, with
     the trained weights inside. `jax.export.deserialize(data).call(x)` runs it."""
     program = session.program
+    if session.prepared.encoding is not None and session.prepared.encoding.reads_text:
+        raise ValueError("`--format stablehlo` takes numeric features, but this run encodes categories or text "
+                         "from its CSV (preprocessing.json, `encoding`), which the artifact would not")
     normalization = session.prepared.normalization
     variables = _variables(session)
     features = math.prod(program.input_shape)
@@ -80,7 +83,8 @@ def prediction_artifact(session: Session) -> bytes:
         return module.apply(variables, flat.reshape((x.shape[0], *program.input_shape)), train=False)
 
     examples = jax.export.symbolic_shape("examples")
-    exported = jax.export.export(jax.jit(predict))(jax.ShapeDtypeStruct((*examples, features), jnp.float32))
+    # Token ids go in as int32 (normalization is `none` for them), numbers as float32.
+    exported = jax.export.export(jax.jit(predict))(jax.ShapeDtypeStruct((*examples, features), input_dtype(program)))
     return bytes(exported.serialize())
 
 
@@ -107,7 +111,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from model import INPUT_SHAPE, MODEL, normalized
+from model import INPUT_DTYPE, INPUT_SHAPE, MODEL, normalized
 
 HERE = Path(__file__).resolve().parent
 
@@ -135,7 +139,7 @@ def predict(x):
     x = np.asarray(x)
     x = x if x.dtype == np.float32 else x.astype(np.float64)
     flat = normalized(x, norm["shift"], norm["scale"]) if norm["kind"] != "none" else \\
-        x.reshape(len(x), -1).astype(np.float32)
+        x.reshape(len(x), -1).astype(INPUT_DTYPE)
     return np.asarray(jax.jit(MODEL.apply)(VARIABLES, flat.reshape(len(flat), *INPUT_SHAPE)))
 
 
@@ -171,8 +175,12 @@ if __name__ == "__main__":
 def python_folder(session: Session, out: Path) -> list[Path]:
     """`out/` with model.py (the emitted program), weights.npz, preprocessing.json and predict.py.
     Returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
+    from dlc.compiler.csvfacts import encoding_refusal
+
     program = session.program
+    if refusal := encoding_refusal(program.data):
+        raise ValueError(f"`--format py` does not write out this run: {refusal}")
+    out.mkdir(parents=True, exist_ok=True)
     prepared = session.prepared
     files = {
         "model.py": emit_py(program, out / "model.py").encode(),

@@ -11,10 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dlc.compiler import registry as reg
+from dlc.runtime import measures
 from dlc.runtime import train as programs
 from dlc.runtime.devices import _cache_entries
 from dlc.runtime.options import FitOptions
-from dlc.runtime.stopping import EarlyStopping, Interrupted, Progress, divergence
+from dlc.runtime.stopping import EarlyStopping, Interrupted, Plateau, Progress, divergence
 from dlc.runtime.train import Trainer, TrainState, _streamed_epoch
 
 
@@ -61,6 +63,11 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
     keep_best = rule is not None and rule.restore_best
     progress, best = resume if resume is not None else (Progress(), None)
     stopper = EarlyStopping(rule, progress)
+    schedule = trainer.program.schedule
+    plateau = Plateau(schedule.args, rule, progress.plateau) if reg.lookup("schedule", schedule.name).on_plateau \
+        else None
+    first = progress.epoch + 1  # the first epoch this fit trains
+    factors = trainer.schedule_factors(range(first, epochs + 1))
     base_key = jax.random.fold_in(jax.random.key(seed), 1)
     stopped = False
     finished = stopper.finished  # a resumed run that had stopped early
@@ -86,9 +93,10 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         else:
             state, train_metrics = train_epoch(state, x, y, base_key, epoch)
         val_sums = trainer.evaluation_sums(state.params, state.batch_stats, val_set) if val_set else {}
-        fetched = jax.device_get((train_metrics, val_sums))  # the one host sync of the epoch
-        logs = {"epoch": epoch, **{k: float(v) for k, v in fetched[0].items()},
-                **{f"val_{k}": float(v) / val_set.n for k, v in fetched[1].items()}}
+        # The one host sync of the epoch: its sums, and the learning rate it trained with.
+        fetched = jax.device_get((train_metrics, val_sums, measures.rate(state.opt_state)))
+        logs = {"epoch": epoch, **logs_of(trainer, fetched[0], fetched[1], val_set)}
+        logs["lr"] = measures.epoch_rate(fetched[2], factors[epoch - first])
         logs["epoch_time"] = time.perf_counter() - t0
         if (diverged := divergence(epoch, logs, start_loss, progress.history)) is not None:
             raise diverged
@@ -97,6 +105,10 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         # placed on the device, the loss before training): the parts of the profile add up.
         timings.setdefault("first_epoch", time.perf_counter() - start - timings["trace"] - timings["compile"])
         is_best, stop = stopper.update(epoch, logs)
+        if plateau is not None and plateau.update(logs):
+            reduced = np.float32(fetched[2]) * np.float32(schedule.args["factor"])
+            state = TrainState(state.params, state.batch_stats,
+                               measures.with_rate(state.opt_state, trainer.place(reduced)))
         if is_best and keep_best:
             best = copy({"params": state.params, "batch_stats": state.batch_stats})
         progress.epoch = epoch
@@ -115,6 +127,12 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
     best_epoch = stopper.best_epoch if rule else len(progress.history)
     stopped = stopped or stopper.finished
     return FitResult(state, progress.history, best_epoch, stopped, time.perf_counter() - start, timings)
+
+
+def logs_of(trainer: Trainer, train: dict, val: dict, val_set: programs.EvalSet | None) -> dict[str, float]:
+    """An epoch's training loss and metrics (means the program took) and validation ones (sums)."""
+    logs = measures.logs(trainer.program, train, None)
+    return logs | (measures.logs(trainer.program, val, val_set.n, "val_") if val_set is not None else {})
 
 
 def _prepare(trainer: Trainer, args: tuple, options: FitOptions) -> dict[str, float]:

@@ -81,35 +81,57 @@ def _padded(rows: int) -> int:
     return math.ceil(rows / EVAL_CHUNK) * EVAL_CHUNK if rows else 0
 
 
-def parts(program: ir.Program, prepared, data_budget: int | None = None) -> dict[str, int]:
-    """Bytes training will allocate beyond what the process holds at the guard, by part. Copies
-    count once each: on the CPU backend the device is the same RAM, and `device_put` copies.
-    Training data over `data_budget` is streamed, but the final metrics put each split on the
-    device whole, so streaming lowers the peak only while that split is smaller."""
+def member_parts(program: ir.Program, n_train: int) -> dict[str, int]:
+    """The bytes of the parts each member of a sweep's vmapped group holds for itself (its state,
+    activations and evaluation temporaries, its checkpoint's copies): a group of K members holds
+    K of each, and the data once."""
     # Frozen parameters are held, and get gradients, as trainable ones do: counting them with the
     # optimizer's slots too overestimates a little, which a guard may.
     params = (program.params or 0) + (program.frozen_params or 0)
     slots = reg.lookup("optimizer", program.optimizer.name).slots(program.optimizer.args) if program.optimizer else 0
     best = 1 if program.early_stop and program.early_stop.restore_best else 0
-    n_train, train_row = _rows(prepared.train)
-    n_val, val_row = _rows(prepared.val)
-    n_test, test_row = _rows(prepared.test)
     per_example = _activations(program.layers) + math.prod(program.input_shape or (1,))
     batch = min(program.batch, max(n_train, 1))
-    on_device = n_train * train_row if data_budget is None else min(n_train * train_row, data_budget)
-    final_metrics = max(_padded(n_train) * train_row, _padded(n_val) * val_row, _padded(n_test) * test_row)
     return {
         # the state and the state a step writes (gradients, updates), and the best weights so far
         "parameters, gradients and optimizer state": params * BYTES * (2 * (1 + slots) + 2 + best),
         # what the backward pass keeps (values and their gradients), for the batch and the next
         "activations kept for the backward pass": 4 * per_example * batch * BYTES,
         "XLA temporaries of evaluation": 2 * per_example * EVAL_CHUNK * BYTES,
+        # Orbax copies what it saves to the host, then into its write buffers (measured: the wide case)
+        "checkpoint copies on the host": 2 * params * BYTES * (1 + slots + best),
+    }
+
+
+def group_data_budget(program: ir.Program, n_train: int, data_budget: int | None, members: int) -> int | None:
+    """Bytes of training data a vmapped group of `members` keeps on the device: `data_budget`
+    (what one run may keep) less what the members past the first hold on the device, so that a
+    group streams (one member at a time) where its members would crowd the data out."""
+    if data_budget is None:
+        return None
+    device = sum(v for k, v in member_parts(program, n_train).items() if k in DEVICE_PARTS)
+    return max(0, data_budget - (members - 1) * device)
+
+
+def parts(program: ir.Program, prepared, data_budget: int | None = None, members: int = 1) -> dict[str, int]:
+    """Bytes training will allocate beyond what the process holds at the guard, by part, for one
+    run or a vmapped group of `members` sweep members. Copies count once each: on the CPU backend
+    the device is the same RAM, and `device_put` copies. Training data over `data_budget` is
+    streamed, but the final metrics put each split on the device whole, so streaming lowers the
+    peak only while that split is smaller."""
+    n_train, train_row = _rows(prepared.train)
+    n_val, val_row = _rows(prepared.val)
+    n_test, test_row = _rows(prepared.test)
+    on_device = n_train * train_row if data_budget is None else min(n_train * train_row, data_budget)
+    final_metrics = max(_padded(n_train) * train_row, _padded(n_val) * val_row, _padded(n_test) * test_row)
+    each = member_parts(program, n_train)
+    return {
+        **{k: members * v for k, v in each.items() if k != "checkpoint copies on the host"},
         # while training: the training split (or its streamed chunks), the validation split in
         # padded chunks, the first chunk's loss; then the final metrics, one whole split at a time
         "data on the device": max(on_device + _padded(n_val) * val_row, final_metrics)
                               + 2 * EVAL_CHUNK * max(train_row, val_row),
-        # Orbax copies what it saves to the host, then into its write buffers (measured: the wide case)
-        "checkpoint copies on the host": 2 * params * BYTES * (1 + slots + best),
+        "checkpoint copies on the host": members * each["checkpoint copies on the host"],
         "runtime (XLA compiler, threads, checkpointer, plots)": RUNTIME,
     }
 
@@ -125,11 +147,12 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
-def estimate(program: ir.Program, prepared, data_budget: int | None = None) -> Estimate:
-    """The run's peak: what the process holds now (measured, so the interpreter, JAX and the
-    loaded data count as they really are) plus what training will allocate."""
+def estimate(program: ir.Program, prepared, data_budget: int | None = None, members: int = 1) -> Estimate:
+    """The run's peak (or a vmapped group's of `members`): what the process holds now (measured,
+    so the interpreter, JAX and the loaded data count as they really are) plus what training
+    will allocate."""
     in_use = _status_kib("VmRSS") or 0
-    return Estimate(parts(program, prepared, data_budget), in_use, max(in_use, _status_kib("VmHWM") or 0))
+    return Estimate(parts(program, prepared, data_budget, members), in_use, max(in_use, _status_kib("VmHWM") or 0))
 
 
 # --- the limits --------------------------------------------------------------------------
@@ -276,15 +299,19 @@ def _checks(need: Estimate) -> list[tuple[int, Limit, dict[str, int]]]:
     return checks
 
 
-def guard_memory(program: ir.Program, prepared, data_budget: int | None = None) -> None:
-    need = estimate(program, prepared, data_budget)
+def guard_memory(program: ir.Program, prepared, data_budget: int | None = None, members: int = 1) -> None:
+    """Refuse a run, or a sweep's vmapped group of `members`, that would not fit (MemoryGuardError)."""
+    need = estimate(program, prepared, data_budget, members)
     for more, limit, counted in _checks(need):
         if more <= limit.free:
             continue
         largest = max(counted, key=counted.get)
         what = " of address space" if limit.address_space else ""
+        who, params = (f"`{program.name}`", f"{program.params or 0:,} parameters") if members == 1 else \
+            (f"`{program.name}`'s {members} sweep members together", f"{members} x {program.params or 0:,} parameters")
+        fewer = "" if members == 1 else "fewer values in the sweep's lists (members), "
         raise MemoryGuardError(
-            f"training `{program.name}` needs about {_human(need.peak)} at its peak: {_human(more)} more{what} "
+            f"training {who} needs about {_human(need.peak)} at its peak: {_human(more)} more{what} "
             f"than it holds now, but {limit.describe()} leaves {_human(limit.free)} (largest part: {largest}, "
-            f"{_human(counted[largest])}, for {program.params or 0:,} parameters); "
-            f"use fewer units or filters, a smaller batch, or less data")
+            f"{_human(counted[largest])}, for {params}); "
+            f"use {fewer}fewer units or filters, a smaller batch, or less data")

@@ -1,6 +1,7 @@
 """The figures of a run folder, drawn with matplotlib off screen and returned as PNG bytes (the run
-folder code writes them atomically): `curves.png`, the loss and metrics per epoch; and from
-`dlc eval --report`, `confusion.png` (classification) or `residuals.png` (regression).
+folder code writes them atomically): `curves.png`, the loss and metrics per epoch; from
+`dlc eval --report`, `confusion.png` (classification) or `residuals.png` (regression); and a
+sweep folder's `sweep.png`, every member's validation curve.
 
 A figure is built by a function that returns it, so tests can read what it shows (scales, marks)
 without comparing pixels; `png` renders and closes it.
@@ -20,6 +21,8 @@ import numpy as np  # noqa: E402
 # smallest gets a log scale: a loss that falls from 2.3 to 0.01 is a flat line after the first
 # epochs on a linear axis, and a straight one on a log axis, where later progress stays visible.
 LOG_SCALE_SPAN = 100.0
+# Above this many members a sweep's legend names only the best ones; the others are drawn grey.
+LEGEND_MEMBERS = 12
 # Above this many classes the confusion matrix's cells are too small to hold their counts.
 ANNOTATED_CLASSES = 20
 
@@ -56,6 +59,39 @@ def curves_figure(history: list[dict], title: str, best_epoch: int | None = None
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_figure(curves: list[tuple[str, list[dict], bool]], monitor: str, title: str, best: str | None):
+    """Every member's `monitor` per epoch, one line each, `curves` ranked best first (label,
+    history, whether it diverged). The best member (`best`, None when none trained) is drawn
+    thick and on top; members past LEGEND_MEMBERS in the ranking grey and unnamed; a diverged
+    member dashed (its values that are not finite left out), on a log scale as `curves.png`'s
+    panels where the values span decades."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    plotted: list[float] = []
+    others = 0
+    for rank, (label, history, diverged) in enumerate(curves):
+        values = [float(row.get(monitor, np.nan)) for row in history]
+        values = [v if np.isfinite(v) else np.nan for v in values]
+        plotted += values
+        style = {"linestyle": "--" if diverged else "-"}
+        if label == best:
+            style.update(linewidth=2.6, zorder=3, color="black", label=f"{label} (best)")
+        elif rank < LEGEND_MEMBERS:
+            style.update(linewidth=1.1, alpha=0.8, label=label)
+        else:
+            style.update(linewidth=0.8, alpha=0.5, color="tab:gray", label=None if others else "other members")
+            others += 1
+        ax.plot([row["epoch"] for row in history], values, **style)
+    if spans_decades(plotted):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(monitor)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(f"{title}: {monitor} of {len(curves)} members")
     fig.tight_layout()
     return fig
 

@@ -1,7 +1,7 @@
 """Run folders: what `dlc run` leaves behind and `dlc eval`/`predict`/`dlc.load_run` read back.
 
     spec.dl             the spec as it was run
-    history.csv         a row per epoch: epoch, loss, metrics, val_ columns, epoch_time (s)
+    history.csv         a row per epoch: epoch, loss, metrics, val_ columns, lr, epoch_time (s)
     metrics.json        epochs_run, stopped_early, best_epoch, and loss/metrics per split
     checkpoint/         final (or restored best) parameters and batch statistics (Orbax)
     preprocessing.json  normalization, label mapping and feature columns, fitted on the training part
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import jax
 
 from dlc.compiler import ir
+from dlc.runtime.encoding import Encoding, record_problem
 from dlc.runtime.identity import spec_sha256
 from dlc.runtime.runlock import write_atomically
 from dlc.runtime.storage import RunFolderError, refuse_link, save_checkpoint, storage_faults
@@ -77,9 +78,11 @@ def save_trained(run_dir: Path, session: Session) -> Path:
         save_checkpoint(run_dir / "checkpoint", {"params": session.state.params,
                                                  "batch_stats": session.state.batch_stats})
     with _writing(run_dir, "preprocessing.json"):
+        encoding = session.prepared.encoding
         _write_json(run_dir / "preprocessing.json", {"normalization": session.prepared.normalization,
                                                      "labels": session.prepared.labels,
-                                                     "columns": list(session.prepared.columns)})
+                                                     "columns": list(session.prepared.columns),
+                                                     "encoding": encoding.to_json() if encoding else None})
     with _writing(run_dir, "run.json"):
         _write_json(run_dir / "run.json", _run_json(session))
     return run_dir
@@ -194,6 +197,14 @@ DATA_FIELDS = {
     "has_val": ("true or false", lambda v: isinstance(v, bool)),
     "has_test": ("true or false", lambda v: isinstance(v, bool)),
     "examples": ("a count or null", lambda v: v is None or _is_count(v)),
+    "tokens": ("true or false", lambda v: isinstance(v, bool)),
+    "vocab": ("a count of at least 3 or null", lambda v: v is None or _is_count(v, 3)),
+    "missing": ("one of error, mean, drop", lambda v: v in ("error", "mean", "drop")),
+    "text": ("a column name or null", lambda v: v is None or isinstance(v, str)),
+    "tokenize": ("one of word, char", lambda v: v in ("word", "char")),
+    "categorical": ("a list of [column, width] pairs",
+                    lambda v: isinstance(v, list) and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+                                                          and _is_count(p[1], 1) for p in v)),
 }
 
 
@@ -210,7 +221,8 @@ def _data_record(record: object, path: Path, name: str) -> ir.Data | None:
         expected, valid = DATA_FIELDS[field]
         if not valid(value):
             raise bad_field(path, f"{name}.{field}", expected, value)
-    return ir.Data(**{**record, "features": tuple(record["features"]) if record["features"] else None})
+    return ir.Data(**{**record, "features": tuple(record["features"]) if record["features"] else None,
+                      "categorical": tuple(tuple(pair) for pair in record.get("categorical", ()))})
 
 
 def _run_record(run: dict, path: Path) -> tuple[int, str, ir.Data | None, ir.Data | None]:
@@ -225,8 +237,9 @@ def _run_record(run: dict, path: Path) -> tuple[int, str, ir.Data | None, ir.Dat
     return seed, spec_dir, _data_record(run.get("arrays"), path, "arrays"), _data_record(run.get("data"), path, "data")
 
 
-def _preprocessing_record(pre: dict, path: Path) -> tuple[dict, list | None, tuple[str, ...]]:
-    """The normalization, label mapping and feature columns from preprocessing.json, checked."""
+def _preprocessing_record(pre: dict, path: Path) -> tuple[dict, list | None, tuple[str, ...], Encoding | None]:
+    """The normalization, label mapping, feature columns and a CSV's column encoding (absent from the
+    folders of an older dlc: numbers only) from preprocessing.json, checked."""
     normalization = pre.get("normalization") or {"kind": "none"}
     if not isinstance(normalization, dict) or normalization.get("kind") not in ("standard", "minmax", "none"):
         raise bad_field(path, "normalization", "a record with `kind` standard, minmax or none", normalization)
@@ -245,11 +258,36 @@ def _preprocessing_record(pre: dict, path: Path) -> tuple[dict, list | None, tup
                                or not all(isinstance(v, (str, int)) or isinstance(v, float) and math.isfinite(v)
                                           for v in labels)):
         raise bad_field(path, "labels", "a list of distinct class labels (text or finite numbers)", labels)
+    encoding = encoding_record(pre.get("encoding"), path)
     columns = pre.get("columns") or []
     if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns) \
-            or len(set(columns)) != len(columns) or (columns and shift and len(columns) != len(shift)):
+            or len(set(columns)) != len(columns) or (columns and shift and encoding is None
+                                                     and len(columns) != len(shift)):
         raise bad_field(path, "columns", "a list of distinct column names, one per feature", columns)
-    return normalization, labels, tuple(columns)
+    if encoding is not None and sorted(r["column"] for r in encoding.columns) != sorted(columns):
+        raise bad_field(path, "encoding", f"a record per column of `columns` ({len(columns)})", encoding.to_json())
+    if encoding is not None and shift and len(shift) != encoding.width:
+        raise bad_field(path, "normalization.shift", f"{encoding.width} numbers, one per encoded feature", shift)
+    return normalization, labels, tuple(columns), encoding
+
+
+def encoding_record(value: object, path: Path) -> Encoding | None:
+    """The column encoding preprocessing.json records, checked; None where it records none (an older
+    run, or data that needs none)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise bad_field(path, "encoding", "a list of column records", value)
+    for k, record in enumerate(value):
+        problem = record_problem(record)
+        if problem:
+            raise bad_field(path, f"encoding[{k}]", problem, record)
+    names = [record["column"] for record in value]
+    texts = sum(record["kind"] == "text" for record in value)
+    if len(set(names)) != len(names) or (texts and len(value) > 1):
+        raise bad_field(path, "encoding", "one record per column: a text column alone, or columns without text",
+                        names)
+    return Encoding(tuple(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,6 +306,7 @@ class RunRecord:
     normalization: dict
     labels: list | None
     columns: tuple[str, ...]
+    encoding: Encoding | None = None
 
 
 def read_run(run_dir: Path) -> RunRecord:
@@ -281,6 +320,6 @@ def read_run(run_dir: Path) -> RunRecord:
     except (OSError, UnicodeDecodeError) as e:
         raise RunFolderError(f"cannot read the spec of `{run_dir}`: {e}") from None
     seed, spec_dir, arrays, data = _run_record(run, run_dir / "run.json")
-    normalization, labels, columns = _preprocessing_record(pre, run_dir / "preprocessing.json")
+    normalization, labels, columns, encoding = _preprocessing_record(pre, run_dir / "preprocessing.json")
     return RunRecord(source, str(run_dir / "spec.dl"), spec_dir, seed, arrays, arrays or data, normalization,
-                     labels, columns)
+                     labels, columns, encoding)

@@ -17,12 +17,13 @@ import numpy as np
 
 from dlc.compiler import ir
 from dlc.runtime import data as data_mod
-from dlc.runtime import sources
+from dlc.runtime import measures, sources, tabular
 from dlc.runtime.loop import FitResult, fit
 from dlc.runtime.memory import device_data_budget, guard_memory
 from dlc.runtime.options import FitOptions
 from dlc.runtime.stopping import Progress
-from dlc.runtime.train import Trainer, TrainState, abstract_state, init_state, make_trainer
+from dlc.runtime.table import Table
+from dlc.runtime.train import Trainer, TrainState, abstract_state, init_state, input_dtype, make_trainer
 from dlc.runtime.transfer import start_from_run
 
 if TYPE_CHECKING:
@@ -93,17 +94,22 @@ def _arrays_facts(x: np.ndarray, y: np.ndarray, spec_data: ir.Data | None, has_v
 
 
 def _split(program: ir.Program, x: np.ndarray, y: np.ndarray, given: dict, labels: list | None = None,
-           source: sources.Source | str = "the arrays", normalization: dict | None = None) -> data_mod.Prepared:
-    """The program's data split, encoded and normalized as its `data` options say (with `labels`
-    and `normalization`, those of a trained model); the same seed gives the same split, so
-    evaluation sees the parts training saw."""
+           source: sources.Source | str = "the arrays", normalization: dict | None = None,
+           encoding: Any = None) -> data_mod.Prepared:
+    """The program's data split, encoded and normalized as its `data` options say (with `labels`,
+    `normalization` and a CSV's `encoding`, those of a trained model); the same seed gives the same
+    split, so evaluation sees the parts training saw."""
     d = program.data
+    if isinstance(x, Table):
+        prepared, _ = tabular.split_of(program, x, y, source, program.seed, labels=labels,
+                                       normalization=normalization, encoding=encoding)
+        return tabular.shaped(prepared, program.input_shape)
     return data_mod.prepare(
         x, y, task=program.task, input_shape=program.input_shape,
         output_units=program.output_shape[-1] if program.output_shape else None,
         val=0.0 if "val" in given else d.val, test=0.0 if "test" in given else d.test,
         normalize=d.normalize, shuffle=d.shuffle, seed=program.seed, given=given, labels=labels, source=source,
-        normalization=normalization)
+        normalization=normalization, tokens=program.token_vocab)
 
 
 class ResumeError(Exception):
@@ -164,16 +170,28 @@ class Session:
         if options.validation_split is not None and facts.val + facts.test >= 1:
             raise ValueError(f"validation_split={facts.val:g} and the spec's `test={facts.test:g}` hold out "
                              "every example: nothing is left to train on")
+        kept = {} if previous is None else {"labels": previous.prepared.labels,
+                                            "normalization": previous.prepared.normalization}
+        encoded = None
+        if isinstance(x_raw, Table):  # a CSV's cells to encode: the features' widths are known once fitted
+            seed = options.seed if options.seed is not None else owner.ir.seed
+            encoded, y_raw = tabular.split_of(dataclasses.replace(owner.ir, data=facts), x_raw, y_raw, source, seed,
+                                              encoding=previous.prepared.encoding if previous else None, **kept)
+            facts = dataclasses.replace(facts, features=encoded.train.x.shape[1:],
+                                        categorical=encoded.encoding.categorical)
         facts = _with_classes(facts, [y_raw, *(part_y for _, part_y in given.values())], owner.ir.task)
-        facts = dataclasses.replace(facts, examples=len(x_raw))
+        facts = dataclasses.replace(facts, examples=len(y_raw))
         program = owner.recheck(facts, warn=True)
         arrays = facts if arrays is not None else None
         changes = {k: v for k, v in (("seed", options.seed), ("epochs", options.epochs), ("batch", options.batch))
                    if v is not None}
         program = dataclasses.replace(program, **changes)
-        kept = {} if previous is None else {"labels": previous.prepared.labels,
-                                            "normalization": previous.prepared.normalization}
-        prepared = _split(program, x_raw, y_raw, given, source=source, **kept)
+        if encoded is not None:
+            prepared = tabular.shaped(encoded, program.input_shape)
+        else:
+            prepared = _split(program, x_raw, y_raw, given, source=source, **kept)
+        # `class_weight=balanced`: the weights of the training split's classes, which the training loss uses.
+        program = dataclasses.replace(program, class_weights=measures.class_weights(program, prepared.train.y))
         for message in prepared.warnings:
             warnings.warn(data_mod.DataWarning(message), stacklevel=2)
         return program, prepared, arrays
@@ -244,10 +262,18 @@ class Session:
         program = dataclasses.replace(owner.recheck(record.facts), seed=record.seed)
         normalization, labels, columns = record.normalization, record.labels, record.columns
         features = math.prod(program.input_shape)
+        if record.encoding is not None and record.encoding.width != features:
+            raise bad_field(run_dir / "preprocessing.json", "encoding", f"columns of {features} features, the "
+                            "inputs of the model", record.encoding.to_json())
+        ids = record.encoding.token_ids if record.encoding is not None else 0
+        if ids and ids > (program.token_vocab or 0):  # an id past the embedding's would be clamped, silently
+            room = max((program.token_vocab or 2) - 2, 0)
+            raise bad_field(run_dir / "preprocessing.json", "encoding[0].vocab",
+                            f"at most {room} tokens, which the model's `embedding` has ids for", ids - 2)
         if normalization["kind"] != "none" and len(normalization["shift"]) != features:
             raise bad_field(run_dir / "preprocessing.json", "normalization.shift", f"{features} numbers, one per "
                              "input of the model", normalization["shift"])
-        if columns and len(columns) != features:
+        if columns and record.encoding is None and len(columns) != features:
             raise bad_field(run_dir / "preprocessing.json", "columns", f"{features} names, one "
                              "per input of the model", list(columns))
         classes = {"categorical": program.output_shape[-1], "binary": 2}.get(program.task)
@@ -265,8 +291,8 @@ class Session:
                 raise RunFolderError(f"cannot restore the checkpoint of `{run_dir}`: "
                                      f"{str(e).splitlines()[0][:200]}") from None
         state = TrainState(restored["params"], restored["batch_stats"], None)
-        empty = data_mod.Split(np.zeros((0, *program.input_shape), np.float32), np.zeros((0,), np.int32))
-        prepared = data_mod.Prepared(empty, None, None, normalization, labels, columns)
+        empty = data_mod.Split(np.zeros((0, *program.input_shape), input_dtype(program)), np.zeros((0,), np.int32))
+        prepared = data_mod.Prepared(empty, None, None, normalization, labels, columns, encoding=record.encoding)
         return cls(owner, program, trainer, state, prepared, None, record.arrays)
 
     def state_for(self, trainer: Trainer) -> TrainState:
@@ -318,12 +344,18 @@ class Session:
         if self.program.data is None or self.program.data.source == "arrays":
             raise ValueError("this run was trained on arrays: give a data file to evaluate on")
         x, y, given, source = sources.load_source(self.program.data, self.prepared.columns)
-        self.prepared = _split(self.program, x, y, given, self.prepared.labels, source)
+        kept = {"normalization": self.prepared.normalization, "encoding": self.prepared.encoding} \
+            if isinstance(x, Table) else {}
+        self.prepared = _split(self.program, x, y, given, self.prepared.labels, source, **kept)
         return self.split_metrics()
 
-    def _inputs(self, x: Any, source: sources.Source | str) -> np.ndarray:
+    def _inputs(self, x: Any, source: sources.Source | str, predicting: bool = False) -> np.ndarray:
+        table = tabular.rows_of(x, source, self.prepared.encoding)
+        if table is not None:
+            return tabular.features(table, self.prepared, self.program.input_shape, self.program.data.missing,
+                                    source, predicting)
         return data_mod.apply_normalization(np.asarray(x), self.prepared.normalization, self.program.input_shape,
-                                            source)
+                                            source, self.program.token_vocab)
 
     def evaluate(self, x: Any = None, y: Any = None, source: sources.Source | str = "the arrays"
                  ) -> dict[str, float]:
@@ -336,14 +368,20 @@ class Session:
 
     def labelled(self, x: Any, y: Any, source: sources.Source | str = "the arrays") -> data_mod.Split:
         """Examples and their labels as the model was trained on them: normalized, labels encoded."""
+        table = tabular.rows_of(x, source, self.prepared.encoding)
+        if table is not None:
+            table, y = tabular.kept_rows(table, np.asarray(y), self.program.data.missing, source,
+                                         self.prepared.encoding)
+            return data_mod.Split(self._inputs(table, source), tabular.encoded_labels(
+                y, self.program.task, self.prepared.labels, self.program.output_shape[-1], source))
         prepared = data_mod.prepare(
             np.asarray(x), np.asarray(y), task=self.program.task, input_shape=self.program.input_shape,
             output_units=self.program.output_shape[-1], val=0.0, test=0.0, normalize="none", shuffle=False,
-            seed=self.program.seed, labels=self.prepared.labels, source=source)
+            seed=self.program.seed, labels=self.prepared.labels, source=source, tokens=self.program.token_vocab)
         return data_mod.Split(self._inputs(x, source), prepared.train.y)
 
     def predict(self, x: Any, source: sources.Source | str = "the arrays") -> np.ndarray:
-        return self.trainer.predict(self.state.params, self.state.batch_stats, self._inputs(x, source))
+        return self.trainer.predict(self.state.params, self.state.batch_stats, self._inputs(x, source, True))
 
     def save(self, run_dir: Path) -> Path:
         from dlc.runtime.runfolder import save_trained

@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from dlc.compiler import ir
+from dlc.compiler.csvfacts import is_missing
 from dlc.compiler.datafacts import listing
 from dlc.compiler.registry import lookup
 from dlc.compiler.suggest import did_you_mean
+from dlc.runtime.table import Table, table_of
 
 HELD_OUT = ("val", "test")
 # The model computes in float32, which rounds a number from 2^128 - 2^103 up (3.4e38) to infinity.
@@ -97,7 +99,10 @@ def load_source(data: ir.Data, columns: tuple[str, ...] = ()
     if data.source == "csv":
         if data.target is None:
             raise DataError(f"a CSV source needs `target=` naming the label column of `{path.name}`")
-        x, y, source = _read_csv(path, data.target, with_target=True, columns=columns)
+        text = (data.text,) if data.text is not None else ()
+        # Means are fitted whatever is missing in the training file: evaluation may find cells missing.
+        x, y, source = _read_csv(path, data.target, with_target=True, columns=columns or text,
+                                 as_table=bool(text) or data.missing == "mean")
         return x, y, {}, source
     arrays = _read_npz(path, required=("x", "y"), held_out=True)
     given = {part: (arrays[f"x_{part}"], arrays[f"y_{part}"]) for part in HELD_OUT if f"x_{part}" in arrays}
@@ -142,13 +147,22 @@ def read_features(path: Path, *, target: str | None = None, with_target: bool = 
                     "or a `.npz` file with arrays `x` and `y`")
 
 
-def _read_csv(path: Path, target: str | None, *, with_target: bool,
-              columns: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray | None, Source]:
+def read_table(path: Path, columns: tuple[str, ...], target: str | None = None
+               ) -> tuple[Table, np.ndarray | None, Source]:
+    """(features as a Table of their cells as text, the `target` column if given, source) of a CSV file
+    (see `read_features`), for columns that are categories or text whatever they look like."""
+    return _read_csv(Path(path), target, with_target=target is not None, columns=columns, as_table=True)
+
+
+def _read_csv(path: Path, target: str | None, *, with_target: bool, columns: tuple[str, ...] = (),
+              as_table: bool = False) -> tuple[np.ndarray | Table, np.ndarray | None, Source]:
     """Features as float32 (examples, features) and, `with_target`, the `target` column, from a CSV
     file with a header row (which columns: see `read_features`). NumPy's C parser reads the file;
-    should it refuse it, or read a feature that is no finite float32, the file is read again cell
-    by cell, to name the row and column of the first bad value (or to read what only Python takes
-    for a number, such as `1_000`)."""
+    should it refuse it, read a feature that is no finite float32 or a target cell that is missing,
+    the file is read again cell by cell (which also reads what only Python takes for a number, such
+    as `1_000`): features that are all finite float32 numbers are returned as such, others (a missing
+    cell, text) as a `Table` of the cells for `encoding` to make features of, naming the row and
+    column of a bad one. `as_table`: a Table whatever the cells (a column of text)."""
     _require_file(path)
     header = _csv_header(path)
     if target not in header:
@@ -170,12 +184,15 @@ def _read_csv(path: Path, target: str | None, *, with_target: bool,
     source = Source(f"`{path.name}`", tuple(features), path, target if with_target else None)
     _require_room_for_csv(path, len(header))
     cells = _Cells() if with_target else None
-    read = _csv_by_numpy(path, len(header), wanted, target_at, cells)
+    read = None if as_table else _csv_by_numpy(path, len(header), wanted, target_at, cells)
     if read is None:
         cells = _Cells() if with_target else None  # the fast pass may have stopped half-way
-        read = _csv_by_cell(path, header, wanted, target_at, cells)
+        read = _csv_by_cell(path, header, wanted, target_at, cells, as_table)
     x, codes = read
-    return x, None if cells is None else _target_column(cells, codes, source), source
+    y, label_missing = (None, None) if cells is None else _target_column(cells, codes, source)
+    if isinstance(x, list):
+        x = table_of(tuple(features), x, [False] * len(x[0]) if label_missing is None else label_missing.tolist())
+    return x, y, source
 
 
 def _csv_records(path: Path):
@@ -268,34 +285,43 @@ def _csv_by_numpy(path: Path, width: int, wanted: list[int], target_at: int | No
     # float32 holds every integer up to 2^24 exactly: more distinct cells would lose their codes.
     if table.shape[1] != width or not len(table) or (cells is not None and len(cells.seen) > 2**24):
         return None
+    if cells is not None and any(is_missing(cell) for cell in cells.seen):
+        return None  # a missing label: read again, to know which rows
     x = table if wanted == list(range(width)) else table[:, wanted]
     if not (np.isfinite(x.min(0)).all() and np.isfinite(x.max(0)).all()):
         return None
     return x, None if target_at is None else table[:, target_at].astype(np.int64)
 
 
-def _csv_by_cell(path: Path, header: list[str], wanted: list[int], target_at: int | None,
-                 cells: _Cells | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """What `_csv_by_numpy` reads, read cell by cell with the csv module: the first ragged row or
-    bad cell is a DataError naming its row (its line in the file) and column."""
-    values, codes, rows = array("f"), array("q"), 0
+def _csv_by_cell(path: Path, header: list[str], wanted: list[int], target_at: int | None, cells: _Cells | None,
+                 as_table: bool = False) -> tuple[np.ndarray | list[list[str]], np.ndarray | None]:
+    """What `_csv_by_numpy` reads, read cell by cell with the csv module: the first ragged row is a
+    DataError naming its row (its line in the file). The features come as float32 when every one is
+    a finite float32 number and no target cell is missing; else (or `as_table`) as each column's
+    cells, for a `Table`."""
+    values, texts, codes, rows = array("f"), [[] for _ in wanted], array("q"), 0
+    numeric = not as_table
     for line, row in itertools.islice(_csv_records(path), 1, None):
         if not row:
             continue  # a blank line holds no example
         if len(row) != len(header):
             raise DataError(f"`{path.name}` row {line} has {len(row)} cells, the header has {len(header)}")
-        for i in wanted:
-            value = _float32(row[i])
-            if value is None:
-                raise DataError(f"`{path.name}` row {line}, column `{header[i]}`: {_not_float32(row[i])}")
-            values.append(value)
+        for column, i in zip(texts, wanted, strict=True):
+            column.append(row[i])
+            if numeric:
+                value = _float32(row[i])
+                numeric = value is not None
+                values.append(value or 0.0)
         if cells is not None:
             codes.append(cells(row[target_at]))
+            numeric = numeric and not is_missing(row[target_at])
         rows += 1
     if not rows:
         raise DataError(f"`{path.name}` has a header but no rows")
-    x = np.frombuffer(values, np.float32).reshape(rows, len(wanted))
-    return x, None if cells is None else np.frombuffer(codes, np.int64)
+    codes = None if cells is None else np.frombuffer(codes, np.int64)
+    if not numeric:
+        return texts, codes
+    return np.frombuffer(values, np.float32).reshape(rows, len(wanted)), codes
 
 
 def _parse(cell: str) -> float | None:
@@ -321,22 +347,32 @@ def _not_float32(cell: str) -> str:
     return f"`{cell}` is beyond float32's range (±3.4e38), which the model computes in"
 
 
-def _target_column(cells: _Cells, codes: np.ndarray, source: Source) -> np.ndarray:
+def _target_column(cells: _Cells, codes: np.ndarray, source: Source) -> tuple[np.ndarray, np.ndarray]:
     """The target cells as numbers when every one is a number (integers when all are whole and
-    exact in float64), else as text: class names. A bad cell is named by its row and column."""
+    exact in float64), else as text: class names; and which are missing (`missing=`, which decides
+    what becomes of their rows, puts the first label in their place). A bad cell is named by its row
+    and column."""
     distinct = list(cells.seen)
-    numbers = [_parse(cell) for cell in distinct]
+    absent = np.array([is_missing(cell) for cell in distinct])
+    if absent.all():
+        raise DataError(f"every cell of the target column `{source.target}` of {source} is missing")
+    present = [cell for cell, gone in zip(distinct, absent, strict=True) if not gone]
+    numbers = [_parse(cell) for cell in present]
     if all(value is not None for value in numbers):
         values = np.array(numbers)
         if not np.isfinite(values).all():
-            first = int(np.argmin(np.isfinite(values)[codes]))
+            finite = absent.copy()
+            finite[~absent] = np.isfinite(values)
+            first = int(np.argmin(finite[codes]))
             raise DataError(f"{source.value('y', (first,))}: `{distinct[codes[first]]}` is not a finite number")
         whole = np.array_equal(values, np.round(values)) and np.abs(values).max() < 2**53
-        return (values.astype(np.int64) if whole else values)[codes]
-    empty = np.array([not cell.strip() for cell in distinct])
-    if empty.any():
-        raise DataError(f"{source.value('y', (int(np.argmax(empty[codes])),))}: the cell is empty")
-    return np.array([cell.strip() for cell in distinct])[codes]
+        values = values.astype(np.int64) if whole else values
+    else:
+        values = np.array([cell.strip() for cell in present])
+    full = np.empty(len(distinct), values.dtype)
+    full[~absent] = values
+    full[absent] = values[0]
+    return full[codes], absent[codes]
 
 
 def _read_npz(path: Path, required: tuple[str, ...], *, held_out: bool = False) -> dict[str, np.ndarray]:

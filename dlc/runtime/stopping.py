@@ -20,17 +20,21 @@ class Progress:
     best: float = math.nan
     best_epoch: int = 0
     waited: int = 0
+    plateau: dict = field(default_factory=lambda: dict(Plateau.START))  # `schedule plateau`'s state
 
     def to_json(self) -> dict:
         """A snapshot: Orbax writes it in the background while training appends to the history."""
         return {"epoch": self.epoch, "history": [dict(row) for row in self.history], "best": None if math.isnan(self.best) else self.best,
-                "best_epoch": self.best_epoch, "waited": self.waited}
+                "best_epoch": self.best_epoch, "waited": self.waited, "plateau": dict(self.plateau)}
 
     @classmethod
     def from_json(cls, meta: dict) -> Progress:
         best = meta.get("best")
+        plateau = meta.get("plateau") or Plateau.START  # a run saved before plateaus were
         return cls(int(meta["epoch"]), list(meta["history"]), math.nan if best is None else float(best),
-                   int(meta["best_epoch"]), int(meta["waited"]))
+                   int(meta["best_epoch"]), int(meta["waited"]),
+                   {"best": None if plateau["best"] is None else float(plateau["best"]),
+                    "waited": int(plateau["waited"])})
 
 
 @dataclass
@@ -61,13 +65,48 @@ class EarlyStopping:
 
     def update(self, epoch: int, logs: dict[str, float]) -> tuple[bool, bool]:
         """(this epoch is the best so far, training should stop now)."""
-        monitor = self.rule.monitor if self.rule else ("val_loss" if "val_loss" in logs else "loss")
-        value = logs[monitor]
+        value, _ = monitored(self.rule, logs)
         if self.improved(value):
             self.progress.best, self.progress.best_epoch, self.progress.waited = value, epoch, 0
             return True, False
         self.progress.waited += 1
         return False, self.finished
+
+
+def monitored(rule: ir.EarlyStop | None, logs: dict[str, float]) -> tuple[float, str]:
+    """The quantity early stopping (and a plateau schedule) watches, and "min" or "max": the
+    `early_stop` monitor, else `val_loss` where there is validation data, else `loss`."""
+    if rule is not None:
+        return logs[rule.monitor], rule.mode
+    return logs["val_loss" if "val_loss" in logs else "loss"], "min"
+
+
+@dataclass
+class Plateau:
+    """`schedule plateau`: whether to multiply the learning rate by `factor` after this epoch: once
+    the monitored quantity has not improved by `min_delta` for `patience` epochs, the count then
+    starting again (Keras's `ReduceLROnPlateau` without cooldown). Its count lives in the run's
+    `Progress` (`progress.plateau`) and the rate itself in the optimizer state (the injected
+    `step_size`, which the loop multiplies), so a resumed or continued run goes on with both."""
+
+    START = {"best": None, "waited": 0}
+
+    args: dict
+    rule: ir.EarlyStop | None
+    state: dict
+
+    def update(self, logs: dict[str, float]) -> bool:
+        """Count this epoch; whether the rate is to be reduced now."""
+        value, mode = monitored(self.rule, logs)
+        best, delta = self.state["best"], self.args["min_delta"]
+        if best is None or (value > best + delta if mode == "max" else value < best - delta):
+            self.state.update(best=value, waited=0)
+            return False
+        self.state["waited"] += 1
+        if self.state["waited"] < self.args["patience"]:
+            return False
+        self.state["waited"] = 0
+        return True
 
 
 class Interrupted(Exception):

@@ -1,6 +1,7 @@
 """`dlc run` of a sweep: claim and lock one folder for the whole sweep, have every member trained
-(by the caller, through the API's sweep path: the members train together, vmapped), then write an
-ordinary run folder per member, named by its label, and `sweep.csv`, one row per member.
+(by the caller, through the API's sweep path: the members train together, vmapped, checkpointed
+into DIR/training), then write an ordinary run folder per member, named by its label,
+`sweep.csv`, one row per member, and `sweep.png`, their validation curves.
 
 Standard library only at import, as `commands`: the folder is claimed before JAX starts.
 """
@@ -8,6 +9,7 @@ Standard library only at import, as `commands`: the folder is claimed before JAX
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import shutil
@@ -16,9 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlc.runtime.commands import RunFailed, RunInterrupted, RunRefused, RunRequest, locked, made_folder, runtime_errors
+from dlc.runtime.commands import (
+    RunDisplay,
+    RunFailed,
+    RunFolder,
+    RunInterrupted,
+    RunRefused,
+    RunRequest,
+    _resume_command,
+    _spec_changes,
+    locked,
+    made_folder,
+    runtime_errors,
+)
+from dlc.runtime.identity import spec_sha256
 from dlc.runtime.options import FitOptions
-from dlc.runtime.runlock import RunLock, is_unused, write_atomically
+from dlc.runtime.runlock import RunLockedError, is_unused, write_atomically
+from dlc.runtime.storage import is_step
 
 if TYPE_CHECKING:
     from dlc.compiler import ir
@@ -52,24 +68,36 @@ class SweepRun:
         return None if member.metrics is None else _score(member.metrics, self.monitor)
 
 
-def run_sweep(program: ir.Program, request: RunRequest, train: Callable[[FitOptions], Trained]) -> SweepRun:
-    """`dlc run` of a sweep: `train(options)` trains every member; each is written as an ordinary
-    run folder under the sweep's, with `sweep.csv` beside them. The folder stays locked until the
-    sweep is written; a signal stops it at the next epoch, and a sweep keeps no checkpoints."""
+def run_sweep(program: ir.Program, request: RunRequest, train: Callable[[FitOptions], Trained],
+              display: RunDisplay) -> SweepRun:
+    """`dlc run` of a sweep: `train(options)` trains every member, checkpointing every group into
+    DIR/training after epochs (with `--resume`, going on from there); each member is then written
+    as an ordinary run folder under the sweep's, with `spec.dl`, `sweep.csv` and `sweep.png`
+    beside them. The folder stays locked until the sweep is written; a signal stops it at the
+    end of an epoch, saved."""
     from dlc.runtime.stopping import Interrupted
 
     if request.stopping():
         raise RunInterrupted("interrupted before the sweep started; nothing was saved")
-    out, created, lock = _claim(request, program.name)
+    folder = _claim(request, program.name, program.source)
+    out = folder.path
     try:
+        display.claimed(folder)
+        options = dataclasses.replace(request.options, checkpoint_dir=out / "training", resume=folder.resume)
         try:
-            trained = train(request.options)
+            with display.training() as (on_epoch, on_compiled):
+                trained = train(dataclasses.replace(options, on_epoch=on_epoch, on_compiled=on_compiled))
         except Interrupted as e:
-            _discard(out, created)
-            raise RunInterrupted(f"interrupted at epoch {e.epoch}; a sweep keeps no checkpoints: nothing was "
-                                 "saved") from None
+            raise _interrupted(folder, e.epoch) from None
+        except RunLockedError as e:  # its checkpoint folder, by a fit of the API
+            raise RunRefused(str(e)) from None
         except (ValueError, *runtime_errors()) as e:
-            _discard(out, created)
+            from dlc.runtime.session import ResumeError
+
+            if isinstance(e, ResumeError):  # another seed or number of epochs than the checkpoints'
+                raise RunFailed(f"{str(e).replace('cannot resume:', f'cannot resume `{out}`:', 1)}; "
+                                f"{_AS_STARTED}") from None
+            _discard(folder)
             raise RunFailed(str(e)) from None
         try:
             sweep = program.sweep
@@ -78,51 +106,126 @@ def run_sweep(program: ir.Program, request: RunRequest, train: Callable[[FitOpti
                        for label, member, v, (session, history)
                        in zip(sweep.labels, sweep.members, values, trained, strict=True)]
             monitor = _monitor(program, members)
+            ranked = _ranked(members, monitor, program)
             write_atomically(out / "sweep.csv", _csv([a.name for a in sweep.axes], members))
+            _write_plot(out, program.name, monitor, ranked, dict(zip(sweep.labels, trained, strict=True)))
         except runtime_errors() as e:
             raise RunFailed(str(e)) from None
         except OSError as e:
             raise RunFailed(f"cannot write the sweep folder {out}: {e.strerror or e}") from None
-        return SweepRun(out, monitor, _ranked(members, monitor, program))
+        if request.stopping():  # while the member folders were written, which were finished first
+            raise RunInterrupted(f"interrupted as the sweep finished; its folder is complete: {out}")
+        return SweepRun(out, monitor, ranked)
     finally:
-        lock.release()
+        folder.lock.release()
 
 
-def _claim(request: RunRequest, name: str) -> tuple[Path, bool, RunLock]:
+def _claim(request: RunRequest, name: str, text: str) -> RunFolder:
     """The sweep's folder, locked: made new (of two runs started together, only one can), or an
-    existing one that is empty; a symbolic link is never written through (the folder must be empty,
-    and every file is written with `write_atomically`)."""
-    out, created = made_folder(request, name, "sweep")
+    existing one that is empty, its spec written into it; with `--resume`, one holding this spec.
+    A symbolic link is never written through (the folder must be empty, and every file is
+    written with `write_atomically`)."""
+    resume = request.options.resume
+    out, created = made_folder(request, name, "sweep", make=not resume)
     if out.is_symlink():
         raise RunRefused(f"{out} is a symbolic link: dlc never writes through one; choose another --out")
     if not out.is_dir():
+        if resume:
+            raise RunFailed(f"nothing to resume in `{out}`: it has no spec.dl")
         raise RunRefused(f"{out} already exists and is not a folder; choose another --out")
     lock = locked(out, request, "sweep")
-    if not created and not is_unused(out):  # under the lock: another run may have taken it meanwhile
+    try:  # under the lock: another run may have taken the folder meanwhile
+        if resume:
+            _same_spec(out, text)
+            saved = saved_any(out / "training")
+            notice = "" if saved else f"{out} has no complete checkpoint: training the sweep from the start"
+            return RunFolder(out, False, lock, saved, notice, _resume_command(request, out))
+        if not created and not is_unused(out):
+            raise RunRefused(f"{out} already exists and is not empty; choose another --out (or --resume it)")
+        write_atomically(out / "spec.dl", text)
+        return RunFolder(out, created, lock, False, "", _resume_command(request, out))
+    except OSError as e:
         lock.release()
-        raise RunRefused(f"{out} already exists and is not empty; choose another --out")
-    return out, created, lock
+        raise RunRefused(f"cannot create the sweep folder {out}: {e.strerror or e}") from None
+    except (RunRefused, RunFailed):
+        lock.release()
+        raise
 
 
-def _discard(out: Path, created: bool) -> None:
-    """Remove a sweep folder this command made when no member was written: it would block running
-    the same command again."""
-    if created:
-        shutil.rmtree(out, ignore_errors=True)
+# What a refused resume of a sweep says to do instead.
+_AS_STARTED = ("--resume only finishes a sweep as it started (spec, seeds, epochs): to train it otherwise, run it "
+               "without --resume into another --out")
+
+
+def _same_spec(out: Path, text: str) -> None:
+    """Refuse to resume a folder that holds no spec, or another one than `text`, naming the lines
+    that changed."""
+    try:
+        started = (out / "spec.dl").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise RunFailed(f"nothing to resume in `{out}`: it has no spec.dl") from None
+    if spec_sha256(started) != spec_sha256(text):
+        raise RunFailed(f"cannot resume `{out}`: the spec changed since the sweep started: "
+                        f"{_spec_changes(started, text)}; {_AS_STARTED}")
+
+
+def saved_any(training: Path) -> bool:
+    """Whether a sweep's checkpoint folder holds a complete step of any group or member (see
+    `sweepsave`: a folder of steps per group and per member trained alone)."""
+    return training.is_dir() and not training.is_symlink() and any(
+        part.is_dir() and not part.is_symlink() and any(is_step(p) for p in part.iterdir())
+        for part in training.iterdir())
+
+
+def _interrupted(folder: RunFolder, epoch: int) -> RunInterrupted:
+    """What a signal kept of a sweep, and the command that continues it."""
+    if saved_any(folder.path / "training"):
+        return RunInterrupted(f"interrupted after epoch {epoch}; the sweep is saved. Continue it with:\n"
+                              f"  {folder.resume_command}")
+    _discard(folder)
+    again = folder.resume_command.replace(" --resume", "", 1)
+    return RunInterrupted(f"interrupted before the first checkpoint; nothing was saved. Start the sweep again "
+                          f"with:\n  {again}")
+
+
+def _discard(folder: RunFolder) -> None:
+    """Undo the claim of a sweep that saved nothing: a folder this command made is removed, and
+    what it wrote into an existing one (the spec, an empty checkpoint folder), so that the same
+    command can run again."""
+    if saved_any(folder.path / "training"):
+        return
+    if folder.created:
+        shutil.rmtree(folder.path, ignore_errors=True)
+    elif not folder.resume:
+        (folder.path / "spec.dl").unlink(missing_ok=True)
+        shutil.rmtree(folder.path / "training", ignore_errors=True)
 
 
 def _write_member(folder: Path, member: ir.Program, session: Session | None, history: list[dict],
                   values: tuple) -> MemberRun:
     """A member's run folder, as `dlc run` of its written-out spec leaves it: whole when it trained;
     its spec and history when it diverged, as a diverged run's."""
-    from dlc.runtime.runfolder import write_history, write_run
+    from dlc.runtime.runfolder import refuse_links, write_history, write_run
 
     if session is not None:
         return MemberRun(folder.name, values, write_run(folder, session), None)
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)  # exists when a finished sweep is resumed: written again
+    refuse_links(folder)
     write_atomically(folder / "spec.dl", member.source)
     write_history(folder, history)
     return MemberRun(folder.name, values, None, len(history))
+
+
+def _write_plot(out: Path, name: str, monitor: str, ranked: list[MemberRun], trained: dict) -> None:
+    """sweep.png: every member's monitor per epoch, the best member emphasized."""
+    from dlc.runtime.plots import sweep_figure
+    from dlc.runtime.runfolder import write_figure
+
+    curves = [(m.label, trained[m.label][1], m.metrics is None) for m in ranked if trained[m.label][1]]
+    if curves:
+        best = ranked[0].label if ranked[0].metrics is not None else None
+        write_figure(out, "sweep.png", sweep_figure(curves, monitor, name, best), kept="the member folders and "
+                     "sweep.csv are written")
 
 
 def _monitor(program: ir.Program, members: list[MemberRun]) -> str:

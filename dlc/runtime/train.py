@@ -21,7 +21,8 @@ import optax
 
 from dlc.compiler import ir
 from dlc.compiler import registry as reg
-from dlc.compiler.lower import Lowered, lower, optimizer
+from dlc.compiler.lower import Lowered, lower, optimizer, unit_schedule
+from dlc.runtime import measures
 from dlc.runtime.devices import available_devices, device_mesh, traced_programs_folder
 from dlc.runtime.tracecache import ProgramCache, program_identity
 
@@ -68,12 +69,23 @@ class Trainer:
     mesh: Any = None  # a jax.sharding.Mesh over several devices, or None for one
     per_step: bool = False  # one compiled program per mini-batch instead of a scan (see epoch_by_steps)
     programs: ProgramCache = field(default_factory=lambda: ProgramCache(None, ""))  # traced programs on disk
+    schedule: Any = None  # the schedule of rate 1 (the learning rate's factor at each update count)
+    steps_per_epoch: int = 1
     _train_epoch: Callable = field(init=False, repr=False)
     _train_chunk: Callable = field(init=False, repr=False)
     _eval_jit: Callable = field(init=False, repr=False)
     _predict_jit: Callable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # What the training loss adds to the mean loss: class weights and kernel penalties (a
+        # sweep's group trainer reads each member's penalties from its state instead).
+        weights = self.program.class_weights or measures.unknown_class_weights(self.program)
+        self.class_weights = None if weights is None else np.asarray(weights, np.float32)
+        self.coefficients = measures.penalty_coefficients(self.program)
+        self.confusion = measures.confusion_shape(self.program) if measures.counts_confusion(self.program) else None
+        self.gathers = measures.gathers_rows(self.program)
+        # `schedule plateau`: the loop lowers the rate between epochs, from the monitored quantity.
+        self.on_plateau = reg.lookup("schedule", self.program.schedule.name).on_plateau
         # What training runs goes through the trace cache; `_train_epoch` and `_predict_jit` stay
         # plain jits for `export.py`, which lowers them to StableHLO text.
         self._train_epoch = jax.jit(self.train_epoch, donate_argnums=(0,))
@@ -82,7 +94,7 @@ class Trainer:
         self.step_program = self.programs.program("step", self.train_step, donate_argnums=(0, 1))
         self._plans: dict[int, Callable] = {}
         self.zeros_program = self.programs.program("zeros", self._zeros)
-        self.mean_program = self.programs.program("mean", lambda totals, n: jax.tree.map(lambda t: t / n, totals))
+        self.mean_program = self.programs.program("mean", measures.means)
         self.eval_program = self.programs.program("eval", self._eval_chunk)
         self._predict_jit = jax.jit(lambda variables, x: self.lowered.module.apply(variables, x, train=False))
 
@@ -101,13 +113,25 @@ class Trainer:
         return out, batch_stats
 
     def _sums(self, out, y, mask, per_example_loss):
-        """Masked sums of the loss and every metric over a batch."""
+        """Masked sums of the loss and every per-example metric over a batch, and its confusion
+        counts where a metric reads them."""
         sums = {"loss": jnp.sum(per_example_loss * mask)}
-        if self.lowered.metrics:
+        if self.lowered.metrics or self.confusion:
             pred = self.lowered.predictions(out)
             for name, fn in self.lowered.metrics.items():
                 sums[name] = jnp.sum(fn(pred, y) * mask)
+            if self.confusion:
+                sums[measures.CONFUSION] = measures.confusion(pred, y, mask, self.lowered.task, self.confusion)
         return sums
+
+    def _rows(self, out, y, mask) -> dict:
+        """What a batch adds to the split's gathered rows (for `auc`), or nothing."""
+        return measures.batch_rows(self.lowered.predictions(out), y, mask) if self.gathers else {}
+
+    def penalty(self, params, held):
+        """The kernel penalties of the parameters (None without any); `held` is the state's
+        `batch_stats` slot, where a sweep's members keep their own coefficients."""
+        return measures.penalty(params, self.coefficients)
 
     def _shard_batch(self, array):
         """With several devices, split a batch (or chunk) over the mesh's data axis; parameters stay
@@ -128,28 +152,35 @@ class Trainer:
         def objective(params):
             out, stats = self.forward(params, state.batch_stats, xb, True, jax.random.fold_in(dropout_key, i), m)
             per_example = self.lowered.loss(out, yb)
-            return jnp.sum(per_example * m) / count, (out, stats, per_example)
+            if self.class_weights is not None:  # weighted in training only: evaluation reports the plain loss
+                per_example = per_example * measures.example_weights(self.class_weights, yb, self.lowered.task)
+            loss, penalty = jnp.sum(per_example * m) / count, self.penalty(params, state.batch_stats)
+            return (loss if penalty is None else loss + penalty), (out, stats, per_example, penalty)
 
-        (_, (out, stats, per_example)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (_, (out, stats, per_example, penalty)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        sums = self._sums(jax.lax.stop_gradient(out), yb, m, per_example)
-        return TrainState(params, stats, opt_state), jax.tree.map(jnp.add, totals, sums)
+        out = jax.lax.stop_gradient(out)
+        sums = self._sums(out, yb, m, per_example)
+        if penalty is not None:  # the reported training loss is the one minimized, as Keras reports it
+            sums["loss"] = sums["loss"] + jax.lax.stop_gradient(penalty) * jnp.sum(m)
+        return (TrainState(params, stats, opt_state), jax.tree.map(jnp.add, totals, sums)), self._rows(out, yb, m)
 
     def _zeros(self) -> dict:
-        return {name: jnp.zeros((), jnp.float32) for name in ("loss", *self.lowered.metrics)}
+        zeros = {name: jnp.zeros((), jnp.float32) for name in ("loss", *self.lowered.metrics)}
+        return zeros | ({measures.CONFUSION: jnp.zeros(self.confusion, jnp.int32)} if self.confusion else {})
 
     def _scan_batches(self, state: TrainState, x, y, index, mask, dropout_key, first_step):
         """Train on the batches `x[index[s]]`, s = 0, 1, ...; `mask` zeroes padding rows. Returns
-        the new state and the sums of the loss and metrics."""
+        the new state, the sums of the loss and metrics, and the batches' rows (steps, batch)."""
 
         def step(carry, inputs):
             i, idx, m = inputs
-            return self._step(*carry, x, y, idx, m, dropout_key, i), None
+            return self._step(*carry, x, y, idx, m, dropout_key, i)
 
         steps = jnp.arange(index.shape[0]) + first_step
-        (state, totals), _ = jax.lax.scan(step, (state, self._zeros()), (steps, index, mask))
-        return state, totals
+        (state, totals), rows = jax.lax.scan(step, (state, self._zeros()), (steps, index, mask))
+        return state, totals, rows
 
     def _epoch_plan(self, n: int, key, epoch):
         """The epoch's batches: indices (steps, batch) of a permutation drawn on the device, the
@@ -163,11 +194,19 @@ class Trainer:
     def train_epoch(self, state: TrainState, x, y, key, epoch):
         """One epoch with the data on the device: shuffle there, scan over mini-batches. A pure
         function of (state with its hyperparameters, data, key, epoch). Returns the new state and the
-        mean training loss and metrics (in training mode, as Keras reports them)."""
+        mean training loss and metrics (in training mode, as Keras reports them), with the confusion
+        counts and the rows of the metrics computed over the whole split (`measures.logs`)."""
         n = x.shape[0]
         index, mask, dropout_key = self._epoch_plan(n, key, epoch)
-        state, totals = self._scan_batches(state, x, y, index, mask, dropout_key, 0)
-        return state, jax.tree.map(lambda t: t / n, totals)
+        state, totals, rows = self._scan_batches(state, x, y, index, mask, dropout_key, 0)
+        return state, self._epoch_totals(totals, [measures.flat_rows(rows)], n)
+
+    def _epoch_totals(self, totals: dict, rows: list[dict], n: int) -> dict:
+        """An epoch's means, counts and (joined) rows."""
+        totals = measures.means(totals, n)
+        if self.gathers:
+            totals[measures.ROWS] = jax.tree.map(lambda *parts: jnp.concatenate(parts), *rows)
+        return totals
 
     def train_step(self, state: TrainState, totals, x, y, index, mask, dropout_key, i):
         """Step `i` of an epoch planned by `_epoch_plan`, as its own program (see `per_step`)."""
@@ -182,10 +221,13 @@ class Trainer:
         about 4x faster this way; everywhere else the scan wins."""
         n = x.shape[0]
         index, mask, dropout_key = self.plan_program(n)(key, epoch)
-        totals = self.zeros_program()
+        totals, rows = self.zeros_program(), []
         for i in range(index.shape[0]):
-            state, totals = self.step_program(state, totals, x, y, index, mask, dropout_key, i)
-        return state, self.mean_program(totals, n)
+            (state, totals), batch_rows = self.step_program(state, totals, x, y, index, mask, dropout_key, i)
+            rows.append(batch_rows)
+        totals = self.mean_program(totals, n)
+        return state, totals | ({measures.ROWS: jax.tree.map(lambda *parts: jnp.concatenate(parts), *rows)}
+                                if self.gathers else {})
 
     def plan_program(self, n: int) -> Callable:
         """The program of `_epoch_plan` for `n` training rows (a static shape)."""
@@ -196,7 +238,7 @@ class Trainer:
     def train_chunk(self, state: TrainState, x, y, mask, key, first_step):
         """Part of a streamed epoch: `x`, `y` are whole batches already in epoch order (the last
         chunk padded, `mask` 0 there). The same step as `train_epoch`, for data that does not fit
-        on the device. Returns the new state and the sums of loss and metrics."""
+        on the device. Returns the new state, the sums of loss and metrics, and the batches' rows."""
         steps = x.shape[0] // self.batch
         index = jnp.arange(steps * self.batch).reshape(steps, self.batch)
         _, dropout_key = jax.random.split(key)
@@ -207,7 +249,8 @@ class Trainer:
         if self.mesh is not None and EVAL_CHUNK % self.mesh.size == 0:
             x, y, mask = self._shard_batch(x), self._shard_batch(y), self._shard_batch(mask)
         out, _ = self.forward(params, batch_stats, x, False)
-        return self._sums(out, y, mask, self.lowered.loss(out, y))
+        sums = self._sums(out, y, mask, self.lowered.loss(out, y))
+        return sums | ({measures.ROWS: self._rows(out, y, mask)} if self.gathers else {})
 
     def place(self, tree: Any) -> Any:
         """Put arrays on the device, or replicated on every device of the mesh."""
@@ -237,14 +280,18 @@ class Trainer:
         everything else of the epoch and divides by `data.n` on the host (no eager device ops)."""
         totals = None
         for xb, yb, mask in data.chunks:
-            sums = self.eval_program(params, batch_stats, xb, yb, mask)
-            totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+            totals = measures.combine(totals, self.eval_program(params, batch_stats, xb, yb, mask))
         return totals
 
     def evaluate(self, params, batch_stats, data: EvalSet) -> dict[str, float]:
-        """Mean loss and metrics over a split."""
+        """Mean loss and metrics over a split (those of the whole split from its counts and rows)."""
         sums = jax.device_get(self.evaluation_sums(params, batch_stats, data))
-        return {k: float(v) / max(data.n, 1) for k, v in sums.items()}
+        return measures.logs(self.program, sums, max(data.n, 1))
+
+    def schedule_factors(self, epochs: range) -> np.ndarray:
+        """The schedule's factor (float32) at the last update of each of these epochs (numbered from 1)."""
+        counts = np.asarray(epochs, np.int32) * self.steps_per_epoch - 1
+        return np.broadcast_to(np.asarray(self.schedule(counts), np.float32), counts.shape)
 
     def predict(self, params, batch_stats, x: np.ndarray) -> np.ndarray:
         """The spec's outputs (its softmax/sigmoid applied), in fixed-size chunks: one compile."""
@@ -252,7 +299,7 @@ class Trainer:
         outs = []
         for start in range(0, len(x), EVAL_CHUNK):
             xb = x[start:start + EVAL_CHUNK]
-            padded = np.concatenate([xb, np.zeros((EVAL_CHUNK - len(xb), *xb.shape[1:]), np.float32)])
+            padded = np.concatenate([xb, np.zeros((EVAL_CHUNK - len(xb), *xb.shape[1:]), xb.dtype)])
             outs.append(np.asarray(self._predict_jit(variables, padded))[:len(xb)])
         return np.concatenate(outs) if outs else np.zeros((0, *(self.program.output_shape or ())), np.float32)
 
@@ -277,7 +324,8 @@ def make_trainer(program: ir.Program, n_train: int, epochs: int, devices: int | 
     settings = {"program": program.to_json(), "n_train": n_train, "epochs": epochs, "shuffle": shuffle,
                 "per_step": per_step, "mesh": None if mesh is None else mesh.size}
     programs = ProgramCache(traced_programs_folder(), program_identity(settings))
-    return Trainer(program, lower(program), tx, program.batch, shuffle, mesh, per_step, programs)
+    return Trainer(program, lower(program), tx, program.batch, shuffle, mesh, per_step, programs,
+                   unit_schedule(program, steps, steps * epochs), steps)
 
 
 def _has_convolution(layers: tuple[ir.Layer, ...]) -> bool:
@@ -291,10 +339,15 @@ def _streams(key: jax.Array) -> dict[str, jax.Array]:
     return {stream: key for stream in reg.RNG_STREAMS}
 
 
+def input_dtype(program: ir.Program) -> np.dtype:
+    """What the model's input is: int32 token ids into an `embedding`, else float32 numbers."""
+    return np.dtype(np.int32 if program.token_vocab else np.float32)
+
+
 def _initializer(trainer: Trainer, input_shape: tuple[int, ...]) -> Callable:
     def init(key):
         variables = trainer.lowered.module.init({"params": key, **_streams(key)},
-                                                jnp.zeros((1, *input_shape), jnp.float32), train=False)
+                                                jnp.zeros((1, *input_shape), input_dtype(trainer.program)), train=False)
         params = variables.get("params", {})  # a model of parameter-free layers has none
         return TrainState(params, variables.get("batch_stats", {}), trainer.tx.init(params))
 
@@ -324,7 +377,7 @@ def _streamed_epoch(trainer: Trainer, state: TrainState, train: tuple[np.ndarray
     xs, ys = train
     n = len(xs)
     order = np.random.default_rng([seed, epoch]).permutation(n) if trainer.shuffle else np.arange(n)
-    totals, first_step = None, 0
+    totals, rows_out, first_step = None, [], 0
     for start in range(0, n, chunk_rows):
         real = order[start:start + chunk_rows]
         rows = -(-len(real) // trainer.batch) * trainer.batch
@@ -332,7 +385,8 @@ def _streamed_epoch(trainer: Trainer, state: TrainState, train: tuple[np.ndarray
         index = np.concatenate([real, np.zeros(rows - len(real), real.dtype)])
         xb, yb = xs[index], ys[index]
         mask = np.concatenate([np.ones(len(real), np.float32), np.zeros(rows - len(real), np.float32)])
-        state, sums = trainer._train_chunk(state, *trainer.place((xb, yb, mask)), key, first_step)
+        state, sums, gathered = trainer._train_chunk(state, *trainer.place((xb, yb, mask)), key, first_step)
         first_step += rows // trainer.batch
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-    return state, jax.tree.map(lambda t: t / n, totals)
+        rows_out.append(measures.flat_rows(gathered))
+    return state, trainer._epoch_totals(totals, rows_out, n)

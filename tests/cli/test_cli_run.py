@@ -250,7 +250,7 @@ def test_invalid_spec_exits_1_with_its_diagnostics(spec_file, tmp_path):
 
 
 def test_bad_data_file_exits_1_with_one_line(spec_file, tmp_path):
-    (tmp_path / "bad.csv").write_text("a,b,label\n1,2,0\n3,oops,1\n", encoding="utf-8")
+    (tmp_path / "bad.csv").write_text("a,b,label\n1,2,0\n3,,1\n", encoding="utf-8")  # a missing cell
     spec = spec_file('data "bad.csv" target="label"\ndense 2 softmax\nloss categorical_crossentropy\n'
                      "optimizer adam\n")
     status, _, err = run_cli(["run", str(spec), "--out", str(tmp_path / "run"), "-q"])

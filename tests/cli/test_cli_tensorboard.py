@@ -49,7 +49,7 @@ def test_every_epoch_of_history_is_in_the_event_files(run):
             run_name, tag = ("validation", column[4:]) if column.startswith("val_") else ("train", column)
             # TensorBoard keeps a scalar as a 32-bit float
             expected[run_name][tag] = [(int(row["epoch"]), float(np.float32(row[column]))) for row in history]
-    assert set(expected["train"]) == {"loss", "accuracy", "epoch_time"}
+    assert set(expected["train"]) == {"loss", "accuracy", "lr", "epoch_time"}
     for run_name, tags in expected.items():
         assert scalars(run / "tensorboard" / run_name) == tags
 

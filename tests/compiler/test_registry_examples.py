@@ -31,10 +31,14 @@ def diagnostics(text: str, base_dir: Path | None = None) -> list[tuple[int, str,
     return [(d.span.line, d.code, d.message) for d in check_text(text, "example.dl", base_dir)[1]]
 
 
-def classifier_with(statement: str, classes: int = 10) -> str:
-    """A valid classifier spec where `statement` replaces the statement of its keyword, or is added."""
+def classifier_with(statement: str, classes: int = 10, binary: bool = False) -> str:
+    """A valid classifier spec where `statement` replaces the statement of its keyword, or is added
+    (`binary`: of two classes, one sigmoid unit)."""
     base = ["data digits val=0.1", "flatten", f"dense {classes} softmax", "loss categorical_crossentropy",
             "optimizer adam", "metrics accuracy"]
+    if binary:
+        base = ["data breast_cancer val=0.1", "dense 1 sigmoid", "loss binary_crossentropy", "optimizer adam",
+                "metrics accuracy"]
     keyword = statement.split()[0]
     lines = [statement if line.split()[0] == keyword else line for line in base]
     return "\n".join(lines if statement in lines else lines + [statement])
@@ -55,7 +59,8 @@ def test_layer_example_checks_clean_on_flat_sequence_or_image_input(layer: reg.L
 @pytest.mark.parametrize("entry", entries("statement", "optimizer", "schedule", "metric"), ids=ids)
 def test_setting_example_checks_clean_in_a_classifier(entry: reg.Entry, data_dir: Path) -> None:
     """In the folder of the test data, whose `runs/base` is the run `init`'s example names."""
-    assert diagnostics(classifier_with(entry.example), data_dir) == []
+    binary = getattr(entry, "needs_binary", False)  # `auc`: of a binary classifier
+    assert diagnostics(classifier_with(entry.example, binary=binary), data_dir) == []
 
 
 @pytest.mark.parametrize("dataset", entries("dataset"), ids=ids)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-import dlc
 from dlc.cli import EXIT_ERRORS, main
 from dlc.compiler import registry as reg
 from dlc.compiler import sweeps
@@ -231,11 +230,3 @@ def test_check_and_compile_answer_for_a_sweep(grid_file: Path, emit: str, capsys
     assert main(["check", str(grid_file)]) == 0
     assert main(["compile", str(grid_file), "--emit", emit]) == 0
     assert "24" in capsys.readouterr().out
-
-
-def test_fit_of_a_sweep_refuses_to_go_on_or_checkpoint(grid_file: Path, tmp_path: Path) -> None:
-    """A sweep trains from scratch without checkpoints (tests/runtime/test_sweep.py trains one)."""
-    program = dlc.load(grid_file)
-    with pytest.raises(ValueError, match=r"^a sweep trains from the spec's initialization, without checkpoints"):
-        program.fit(checkpoint_dir=tmp_path / "ckpt")
-    assert program.trained is None and program.members == []

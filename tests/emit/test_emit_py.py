@@ -23,12 +23,15 @@ from without_dlc import NO_DLC
 import dlc
 from dlc.compiler import registry as reg
 from dlc.compiler.check import check_text
+from dlc.compiler.csvfacts import encoding_refusal
 from dlc.compiler.emit_py import emit_py
 
 ROOT = Path(__file__).resolve().parents[2]
-# A spec that starts from a trained run (`init`) is refused by `--emit py` (tests/cli/test_cli_emit.py).
+# A spec that starts from a trained run (`init`) is refused by `--emit py` (tests/cli/test_cli_emit.py), and so
+# is one whose CSV dlc encodes (categories, missing cells, text: tests/runtime/test_tabular.py).
 EXAMPLES = [path for path in sorted((ROOT / "specs").rglob("*.dl"))
-            if not re.search(r"^init\s", path.read_text(encoding="utf-8"), re.MULTILINE)]
+            if not re.search(r"^init\s", path.read_text(encoding="utf-8"), re.MULTILINE)
+            and encoding_refusal(dlc.load(path).ir.data) is None]
 EPOCHS = 2
 TOLERANCE = 1e-5
 
@@ -123,8 +126,20 @@ def layer_chains() -> list[str]:
     return chains
 
 
-# Sequence layers as the examples leave them out: the last step only, of one direction and both.
-SEQUENCE_MODELS = ("input 8x8\nlstm 6", "input 8x8\nrnn 6 relu return_sequences=true\ngru 6 bidirectional=true")
+# Sequence layers as the examples leave them out: the last step only, of one direction and both;
+# and on padded token ids, the layers that take the padding mask.
+SEQUENCE_MODELS = ("input 8x8\nlstm 6", "input 8x8\nrnn 6 relu return_sequences=true\ngru 6 bidirectional=true",
+                   "input 64\nembedding 30 4\nconv1d 4 3 relu padding=same\nlstm 5 return_sequences=true "
+                   "bidirectional=true\nglobal_maxpool",
+                   "input 64\nembedding 30 4\ngru 5 bidirectional=true",
+                   "input 64\nembedding 30 4\nrnn 4 return_sequences=true\nglobal_avgpool")
+
+
+def token_ids(vocab: int) -> np.ndarray:
+    """N sequences of 64 token ids below `vocab`, each padded with 0 after a length of its own."""
+    ids = np.random.default_rng(1).integers(1, vocab, size=(N, 64))
+    ids[np.arange(64) >= (np.arange(N) * 5 % 64 + 1)[:, None]] = 0
+    return ids.astype(np.int32)
 
 
 def frozen(chain: str) -> str:
@@ -149,7 +164,8 @@ def cases() -> list:
     count = max(len(reg.LOSSES), len(reg.OPTIMIZERS), len(reg.SCHEDULES))
     for loss, optimizer, schedule in zip(cycled(reg.LOSSES, count), cycled(reg.OPTIMIZERS, count),
                                          cycled(reg.SCHEDULES, count)):
-        metrics = " ".join(m.name for m in reg.METRICS if loss.task != "regression" or not m.needs_classification)
+        metrics = " ".join(m.name for m in reg.METRICS if (loss.task != "regression" or not m.needs_classification)
+                           and (loss.task == "binary" or not m.needs_binary))
         extra = f"{optimizer.example} clip=1.0\n{schedule.example}\nmetrics {metrics}"
         out.append(pytest.param(spec(layers="dense 6 relu\ndropout 0.2", loss=loss, extra=extra), loss.task,
                                 id=f"{loss.name}-{optimizer.name}-{schedule.name}"))
@@ -164,6 +180,19 @@ def cases() -> list:
                                  extra="optimizer adam\nmetrics accuracy"), "categorical", id="csv-class-names"))
     out.append(pytest.param(spec(layers="dense 6 relu", data='data "given.npz" normalize=standard',
                                  extra="optimizer adam\nearly_stop 1"), "categorical", id="npz-own-validation"))
+    # Class weights with a plateau that lowers the rate; kernel penalties on every layer that takes them.
+    for loss in (loss for loss in reg.LOSSES if loss.param("class_weight")):
+        text = spec(layers="dense 6 relu", loss=loss,
+                    extra="optimizer sgd lr=0.3\nschedule plateau factor=0.5 patience=1 min_delta=1\n"
+                          "metrics " + " ".join(m.name for m in reg.METRICS if m.needs_classification
+                                                and (loss.task == "binary" or not m.needs_binary)))
+        out.append(pytest.param(text.replace(loss.example, f"{loss.example} class_weight=balanced"), loss.task,
+                                id=f"weighted-{loss.name}"))
+    for i, chain in enumerate(layer_chains()):
+        lines = [f"{line} l1=0.001 l2=0.01" if (entry := reg.lookup("layer", line.split()[0])) and entry.param("l1")
+                 else line for line in chain.splitlines()]
+        if lines != chain.splitlines():
+            out.append(pytest.param(spec(layers="\n".join(lines)), "categorical", id=f"penalties-{i}"))
     return out
 
 
@@ -189,10 +218,15 @@ def test_every_entry_emits_what_dlc_trains(tmp_path: Path, text: str, task: str)
     rows = [",".join([*(f"{v:.6g}" for v in FEATURES[i, :5]), names[i]]) for i in range(N)]
     (tmp_path / "d.csv").write_text("a,b,c,d,e,kind\n" + "\n".join(rows) + "\n")
     program = dlc.compile(text, base_dir=tmp_path)
-    expected = dlc_history(program, EPOCHS)
+    if program.ir.token_vocab:  # the model takes token ids: data of ids it has vectors for
+        np.savez(tmp_path / "d.npz", x=token_ids(program.ir.token_vocab), y=y)
+        program = dlc.compile(text, base_dir=tmp_path)
+    # A plateau lowers the rate after epoch 2 at the soonest: one epoch more shows the lower rate.
+    epochs = EPOCHS + 1 if reg.lookup("schedule", program.ir.schedule.name).on_plateau else EPOCHS
+    expected = dlc_history(program, epochs)
     file = tmp_path / "emitted.py"
     file.write_text(emit_py(program.ir, file))
-    run_emitted(file, "--out", str(tmp_path / "out"), "--epochs", str(EPOCHS))
+    run_emitted(file, "--out", str(tmp_path / "out"), "--epochs", str(epochs))
     assert_same(read_history(tmp_path / "out" / "history.csv"), expected, text)
 
 

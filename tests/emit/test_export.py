@@ -37,6 +37,8 @@ SPECS = {
     "cnn": (ROOT / "specs" / "cnn.dl").read_text().replace("epochs 40", "epochs 2"),
     "regression_batchnorm": 'data "{data}/housing.csv" target="price" val=0.2 normalize=standard\n'
                             "dense 8 relu\nbatchnorm\ndense 1\nloss mse\noptimizer adam\nepochs 2\n",
+    "tokens": 'data "{folder}/tokens.npz" val=0.2\nembedding 30 4\nconv1d 4 3 relu padding=same\n'
+              "lstm 5 bidirectional=true\ndense 3 softmax\nloss categorical_crossentropy\noptimizer adam\nepochs 2\n",
 }
 
 
@@ -44,13 +46,16 @@ SPECS = {
 def trained(request, tmp_path_factory) -> tuple[dlc.Program, np.ndarray, Path]:
     """A run trained two epochs and loaded back from its folder, and raw features to predict on."""
     folder = tmp_path_factory.mktemp(request.param)
-    program = dlc.compile(SPECS[request.param].format(data=ROOT / "data"), base_dir=ROOT / "specs")
+    ids = np.random.default_rng(0).integers(1, 30, size=(60, 12))
+    ids[np.arange(12) >= np.arange(60)[:, None] % 12 + 1] = 0  # padded after lengths 1 to 12
+    np.savez(folder / "tokens.npz", x=ids, y=ids[:, 0] % 3)
+    program = dlc.compile(SPECS[request.param].format(data=ROOT / "data", folder=folder), base_dir=ROOT / "specs")
     program.fit()
     program.save(folder / "run")
     from dlc.runtime.sources import load_source
 
     x, _, _, _ = load_source(program.ir.data)
-    x = np.asarray(x[:40], np.float32)
+    x = np.asarray(x[:40], np.int32 if program.ir.token_vocab else np.float32)  # what the model takes
     np.save(folder / "x.npy", x)
     np.savez(folder / "x.npz", x=x)
     return dlc.load_run(folder / "run"), x, folder

@@ -238,7 +238,8 @@ def valid_specs(draw: st.DrawFn) -> ValidSpec:
         width, classes = math.prod(dataset.features), dataset.classes
         val, test = draw(st.floats(0, 0.45)), draw(st.floats(0, 0.45))
         has_val = val > 0
-        options = draw(options_in_range(tuple(p for p in reg.DATA_OPTIONS if p.kind in ("bool", "choice"))))
+        options = draw(options_in_range(tuple(p for p in reg.DATA_OPTIONS if p.kind in ("bool", "choice")
+                                              and p.name not in reg.CSV_OPTIONS)))  # a built-in is no CSV
         settings.append(
             n.Statement(
                 "data",

@@ -44,18 +44,19 @@ def run(spec: Path) -> object:
 
 # --- CSV --------------------------------------------------------------------------------------
 
-# (content, what `dlc run` says); `dlc check` reads the header only and finds these fine
+# (content, what `dlc run` says); `dlc check` finds these fine (text in a feature column makes it
+# categorical, so text goes in the target here)
 BAD_ROWS = {
-    "nan": ("a,t\n1,2\nnan,3\n", "row 3, column `a`: `nan` is not a finite number"),
+    "nan": ("a,t\n1,2\nnan,3\n", "row 3, column `a`: the cell is missing (`nan`)"),
     "infinite": ("a,t\n1e999,2\n", "row 2, column `a`: `1e999` is not a finite number"),
     "beyond float32": ("a,t\n1e39,2\n", "row 2, column `a`: `1e39` is beyond float32's range (±3.4e38)"),
     "ragged": ("a,t\n1,2\n1\n", "row 3 has 1 cells, the header has 2"),
     "header only": ("a,t\n", "has a header but no rows"),
-    "not a number": ("a,t\n1,2\nfoo,3\n", "row 3, column `a`: `foo` is not a number"),
-    "empty cell": ("a,t\n,2\n", "row 2, column `a`: the cell is empty"),
+    "not a number": ("a,t\n1,2\n3,foo\n", "row 3, column `t` is `foo`, not a number"),
+    "empty cell": ("a,t\n,2\n", "row 2, column `a`: the cell is missing; set `missing=mean`"),
     "unclosed quote": ('a,t\n"1,2\n3,4\n', "has 1 cells, the header has 2"),
-    "line break in a quoted cell": ('a,t\n"1\n\n2",3\n', "is not a number"),
-    "terminal escape in a cell": ("a,t\n\x1b[2J\x1b[31mred,2\n", "is not a number"),
+    "line break in a quoted cell": ('a,t\n"1\n\n2",3\n4,NA\n', "row 5, column `t`: the cell is missing"),
+    "terminal escape in a cell": ("a,t\n1,\x1b[2J\x1b[31mred\n", "not a number"),
     "huge cell": ("a,t\n" + "1" * 200_000 + ",2\n", "cannot read `d.csv`"),
     "huge quoted cell": ('a,t\n"' + "x" * 200_000 + '",2\n', "cannot read `d.csv`"),
 }

@@ -158,7 +158,7 @@ def test_predict_refuses_inputs_it_cannot_use(trained, tmp_path):
         "pickle.npz": (pickle.dumps({"x": Trap(trap)}), "is not an NPZ archive"),
         "objects.npz": (archive(x=npy(objects(trap))), "holds Python objects, which are never loaded"),
         "wide.npz": (archive(x=npy(np.ones((3, 7)))), "examples in `wide.npz` have 7 values but the model takes 2"),
-        "nan.csv": (b"a,b\n1,nan\n", "`nan` is not a finite number"),
+        "nan.csv": (b"a,b\n1,nan\n", "row 2, column `b`: the cell is missing (`nan`)"),
         "table.xlsx": (b"PK", "unsupported data file"),
     }
     for name, (content, message) in inputs.items():

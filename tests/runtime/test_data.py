@@ -314,10 +314,14 @@ def test_numpy_and_cell_by_cell_reading_agree(tmp_path, text):
                 header = sources._csv_header(path)
                 cells, source = sources._Cells(), sources.Source("`d.csv`", ("a",), path, "t")
                 x, codes = sources._csv_by_cell(path, header, [header.index("a")], header.index("t"), cells)
-                y = sources._target_column(cells, codes, source)
+                y, _ = sources._target_column(cells, codes, source)
         except DataError as e:
             return str(e)
-        return x.dtype, x.tolist(), y.dtype.kind, y.tolist()
+        if isinstance(x, np.ndarray):
+            return x.dtype, x.tolist(), y.dtype.kind, y.tolist()
+        cells = [[cell.strip() for cell in column] for column in x] if isinstance(x, list) else \
+            [column.tolist() for column in x.cells]  # cells that are no numbers, as text for the encoder
+        return "text", cells, y.dtype.kind, y.tolist()
 
     assert read(by_numpy=True) == read(by_numpy=False)
 
@@ -394,15 +398,15 @@ BAD_CSV = {
     "header only": ("area,rooms,price\n", "`houses.csv` has a header but no rows"),
     "ragged row": ("area,rooms,price\n1,2,3\n4,5,6\n7,8,9\n1,2\n",
                    "`houses.csv` row 5 has 2 cells, the header has 3"),
-    "not a number": ("area,rooms,price\n1,2,3\n4,5,6\n7,8,9\nabc,2,3\n",
-                     "`houses.csv` row 5, column `area`: `abc` is not a number"),
-    "empty cell": ("area,rooms,price\n1,,3\n", "`houses.csv` row 2, column `rooms`: the cell is empty"),
-    "empty target cell": ("area,rooms,price\n1,2,3\n1,2,\n", "`houses.csv` row 3, column `price`: the cell is empty"),
-    "nan": ("area,rooms,price\n1,2,3\n1,NaN,3\n", "`houses.csv` row 3, column `rooms`: `NaN` is not a finite number"),
+    "not a number": ("area,rooms,price\n1,2,3\n4,5,6\n7,8,9\n1,2,abc\n",
+                     "`houses.csv` row 5, column `price` is `abc`, not a number"),
+    "empty cell": ("area,rooms,price\n1,,3\n", "`houses.csv` row 2, column `rooms`: the cell is missing"),
+    "empty target cell": ("area,rooms,price\n1,2,3\n1,2,\n", "`houses.csv` row 3, column `price`: the cell is missing"),
+    "nan": ("area,rooms,price\n1,2,3\n1,NaN,3\n", "`houses.csv` row 3, column `rooms`: the cell is missing (`NaN`)"),
     "beyond float32": ("area,rooms,price\n1,2,3\n1,-1e39,3\n",
                        "`houses.csv` row 3, column `rooms`: `-1e39` is beyond float32's range (±3.4e38)"),
     "infinite target": ("area,rooms,price\n1,2,inf\n", "`houses.csv` row 2, column `price`: `inf` is not a finite"),
-    "blank lines still count": ("area,rooms,price\n1,2,3\n\n4,x,6\n", "`houses.csv` row 4, column `rooms`"),
+    "blank lines still count": ("area,rooms,price\n1,2,3\n\n4,NA,6\n", "`houses.csv` row 4, column `rooms`"),
     "duplicate header": ("area,area,price\n1,2,3\n", "`houses.csv` row 1 names the column `area` twice"),
     "unnamed column": ("area,,price\n1,2,3\n", "`houses.csv` row 1, column 2 has no name"),
     "missing target": ("area,rooms,prices\n1,2,3\n", "`houses.csv` has no target column `price`: did you mean `prices`?"),
@@ -413,9 +417,17 @@ BAD_CSV = {
 
 @pytest.mark.parametrize(("text", "message"), BAD_CSV.values(), ids=BAD_CSV.keys())
 def test_bad_csv_is_one_line_naming_file_row_and_column(tmp_path, text, message):
+    from dlc.runtime.table import Table
+    from dlc.runtime.tabular import prepare_table
+
     path = write_csv(tmp_path, text)
     with pytest.raises(DataError) as caught:
-        load_source(data_of("csv", path.name, path, target="price"))
+        x, y, _, source = load_source(data_of("csv", path.name, path, target="price"))
+        split = dict(task="regression", val=0.0, test=0.0, normalize="none", shuffle=False, seed=0, source=source)
+        if isinstance(x, Table):  # a missing cell is refused as the cells are encoded
+            prepare_table(x, y, missing="error", text=None, **split)
+        else:
+            prepare(x, y, input_shape=None, output_units=None, **split)
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 

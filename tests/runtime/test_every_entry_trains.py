@@ -117,9 +117,10 @@ def test_every_table_of_entries_is_trained_here():
     assert set(reg.TABLES) - {"statement"} == set(TRAINED_TABLES)
 
 
-@pytest.mark.parametrize("layer", entries("layer"))
+@pytest.mark.parametrize("layer", [p for p in entries("layer") if not p.values[0].takes_tokens])
 def test_layer_trains(layer: reg.Layer):
-    """The layer's example on the first input rank its shape rule accepts, then a flat output."""
+    """The layer's example on the first input rank its shape rule accepts, then a flat output (a
+    layer that takes token ids, which comes first, in `test_token_layer_trains`)."""
     refused = {}
     for rank, shape in INPUTS_BY_RANK.items():
         text = spec(layers=f"input {shape}\n{SHAPE_KEEPING_FIRST_LAYER}\n{layer.example}\nflatten")
@@ -133,6 +134,22 @@ def test_layer_trains(layer: reg.Layer):
     assert layer.name in kinds(program.layers)
     x = RNG.normal(size=(N, *program.input_shape)).astype(np.float32)
     assert_trained(trained(text, x, TARGETS))
+
+
+@pytest.mark.parametrize("layer", [entry for entry in reg.LAYERS if entry.takes_tokens], ids=lambda entry: entry.name)
+def test_token_layer_trains(layer: reg.Layer):
+    """A layer that takes token ids, first on ids it has vectors for (the IR says how many), with
+    padding at the end, then a layer that takes the padding mask, then a flat output."""
+    for after in (entry for entry in reg.LAYERS if entry.masked):
+        text = spec(layers=f"input 6\n{layer.example}\n{after.example}\nflatten")
+        program, _ = check_text(text)
+        if program is not None:
+            break
+    else:
+        pytest.fail(f"layer `{layer.name}`: no layer that takes the mask follows its example `{layer.example}`")
+    x = RNG.integers(1, program.token_vocab, size=(N, 6))
+    x[:, 4:] = 0
+    assert_trained(trained(text, x.astype(np.int32), TARGETS))
 
 
 @pytest.mark.parametrize("activation", entries("activation"))

@@ -34,7 +34,9 @@ def input_for(layer: reg.Layer) -> str:
 def trained(text: str, shape: str):
     """The state a program starts from and the state two epochs of training leave."""
     program = dlc.compile(text)
-    program.fit(RNG.normal(size=(24, *INPUTS[shape])).astype(np.float32), Y, epochs=2)
+    vocab = program.ir.token_vocab  # a model of token ids takes ids it has vectors for, not numbers
+    x = RNG.integers(0, vocab, size=(24, *INPUTS[shape])) if vocab else RNG.normal(size=(24, *INPUTS[shape]))
+    program.fit(x.astype(np.int32 if vocab else np.float32), Y, epochs=2)
     session = program.trained
     return init_state(session.trainer, session.program.input_shape, session.program.seed), session.state
 

@@ -21,6 +21,7 @@ from dlc.compiler import ir
 from dlc.compiler import registry as reg
 from dlc.compiler.check import check_text
 from dlc.compiler.lower import legacy_names, lower, optimizer
+from dlc.runtime.train import input_dtype
 
 KEY = jax.random.key(0)
 BATCH = 2
@@ -49,6 +50,9 @@ LAYER_CASES: dict[str, tuple[str, ...]] = {
     "rnn": ("input 6x3\nrnn 4", "input 6x3\nrnn 4 relu return_sequences=true bidirectional=true"),
     "lstm": ("input 6x3\nlstm 4", "input 6x3\nlstm 4 return_sequences=true\nlstm 2 bidirectional=true"),
     "gru": ("input 6x3\ngru 4 bidirectional=true", "input 6x3\ngru 4 return_sequences=true\nglobal_maxpool"),
+    "embedding": ("input 7\nembedding 11 3", "input 7\nembedding 5 4\nlstm 3 return_sequences=true\nglobal_maxpool",
+                  "input 9\nembedding 6 2\nconv1d 3 3 padding=same\nmaxpool1d 2\ngru 2 bidirectional=true",
+                  "input 7\nembedding 5 4 l2=0.1\nrnn 3 bidirectional=true"),
     "conv1d": ("input 9x2\nconv1d 3 3", "input 9x2\nconv1d 3 2 relu stride=2 padding=same bias=false"),
     "maxpool1d": ("input 9x2\nmaxpool1d 2", "input 9x2\nmaxpool1d 3 stride=1 padding=same"),
     "avgpool1d": ("input 9x2\navgpool1d 2", "input 9x2\navgpool1d 2 stride=3"),
@@ -74,8 +78,8 @@ def kinds(layers: tuple[ir.Layer, ...]) -> set[str]:
     return {kind for layer in layers for kind in (layer.kind, *kinds(layer.body))}
 
 
-def abstract_variables(module, input_shape: tuple[int, ...]) -> dict:
-    x = jax.ShapeDtypeStruct((BATCH, *input_shape), jnp.float32)
+def abstract_variables(module, program: ir.Program) -> dict:
+    x = jax.ShapeDtypeStruct((BATCH, *program.input_shape), input_dtype(program))
     return jax.eval_shape(lambda x: module.init({"params": KEY, "dropout": KEY}, x), x)
 
 
@@ -88,12 +92,12 @@ def test_module_builds_the_shapes_and_parameters_the_checker_inferred(kind, spec
     program = checked(spec)
     assert kind in kinds(program.layers)
     module = lower(program).module
-    variables = abstract_variables(module, program.input_shape)
+    variables = abstract_variables(module, program)
     assert sum(leaf.size for leaf in jax.tree.leaves(variables.get("params", {}))) == program.params
     stateful = any(reg.layer(k).stateful for k in kinds(program.layers))
     assert ("batch_stats" in variables) == stateful
 
-    x = jax.ShapeDtypeStruct((BATCH, *program.input_shape), jnp.float32)
+    x = jax.ShapeDtypeStruct((BATCH, *program.input_shape), input_dtype(program))
     evaluation = jax.eval_shape(lambda v, x: module.apply(v, x), variables, x)
     training, _ = jax.eval_shape(lambda v, x: module.apply(v, x, train=True, rngs={"dropout": KEY},
                                                            mutable=["batch_stats"]), variables, x)

@@ -1,6 +1,9 @@
-"""Sweeps (`dlc/runtime/sweep.py`): the members of a group trained as one vmapped program give
-what each gives alone through the ordinary path: the same history (1e-4; today equal or within a
-few float32 ulps), the same early stop, the same divergence, the same final weights."""
+"""Sweeps (`dlc/runtime/sweep.py`, `sweepgroup.py`, `sweepsave.py`): the members of a group trained
+as one vmapped program give what each gives alone through the ordinary path: the same history
+(1e-4; today equal or within a few float32 ulps), the same early stop, the same divergence, the
+same final weights. Interrupted and resumed from its checkpoints, a sweep gives what it gives
+uninterrupted, bit for bit; the memory guard counts a group's members; two devices split them.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import pytest
 import dlc
 from dlc.compiler import ir
 from dlc.runtime import sweep
-from dlc.runtime.loop import fit
+from dlc.runtime.loop import FitResult, fit
 from dlc.runtime.options import FitOptions
 from dlc.runtime.stopping import Diverged
 from dlc.runtime.train import init_state, make_trainer
@@ -210,3 +213,167 @@ def test_fit_of_a_sweep_trains_every_member_as_its_spec_alone():
         program.predict(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="fit its members .* one by one to go on"):
         program.fit()
+
+
+def _without_times(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "epoch_time"} for row in history]
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 5])
+def test_an_interrupted_sweep_resumed_equals_one_never_interrupted(tmp_path, stop_after: int):
+    """Stopped after `stop_after` epochs (one member stopped early by then, one diverged), then
+    resumed from its checkpoints: the same histories, early stops and best weights, bit for bit."""
+    base = _program("sgd lr=0.05", epochs=6, extra="early_stop 1 monitor=val_loss restore_best=true")
+    members = [_vary(base, lr=5.0), _vary(base, lr=0.01), _vary(base, lr=1e4), _vary(base, lr=0.05, seed=3),
+               _vary(base, lr=1.0, momentum=0.9)]
+    whole = sweep.train_members(members, TRAIN, VAL, FitOptions())
+    assert [(type(o), len(o.history)) for o in whole] == [(FitResult, 2), (FitResult, 6), (Diverged, 1),
+                                                           (FitResult, 6), (FitResult, 3)]
+    folder = tmp_path / "training"
+    asked = iter([False] * stop_after + [True])
+    with pytest.raises(sweep.MembersInterrupted) as stop:
+        sweep.train_members(members, TRAIN, VAL, FitOptions(checkpoint_dir=folder, should_stop=asked.__next__))
+    assert stop.value.epoch == stop_after
+    resumed = sweep.train_members(members, TRAIN, VAL, FitOptions(checkpoint_dir=folder, resume=True))
+    for ours, theirs in zip(resumed, whole, strict=True):
+        assert type(ours) is type(theirs)
+        assert _without_times(ours.history) == _without_times(theirs.history)
+        if isinstance(theirs, Diverged):
+            assert (ours.epoch, ours.quantity, ours.value) == (theirs.epoch, theirs.quantity, theirs.value)
+            continue
+        assert (ours.stopped_early, ours.best_epoch) == (theirs.stopped_early, theirs.best_epoch)
+        for a, b in zip(jax.tree.leaves(ours.state), jax.tree.leaves(theirs.state), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_finished_sweep_resumed_trains_nothing_again(tmp_path):
+    base = _program(epochs=2)
+    members = [_vary(base, seed=0), _vary(base, seed=1)]
+    options = FitOptions(checkpoint_dir=tmp_path / "training")
+    first = sweep.train_members(members, TRAIN, VAL, options)
+    seen = []
+    again = sweep.train_members(members, TRAIN, VAL, dataclasses.replace(
+        options, resume=True, on_epoch=lambda epoch, logs: seen.append(epoch)))
+    assert seen == []
+    assert [_without_times(o.history) for o in again] == [_without_times(o.history) for o in first]
+
+
+def test_a_sweep_resumed_with_other_epochs_is_refused(tmp_path):
+    from dlc.runtime.session import ResumeError
+
+    base = _program(epochs=2)
+    members = [_vary(base, seed=0), _vary(base, seed=1)]
+    sweep.train_members(members, TRAIN, VAL, FitOptions(checkpoint_dir=tmp_path / "training"))
+    longer = [dataclasses.replace(m, epochs=3) for m in members]
+    with pytest.raises(ResumeError, match=r"epochs \(2 -> 3\) changed since the sweep started"):
+        sweep.train_members(longer, TRAIN, VAL, FitOptions(checkpoint_dir=tmp_path / "training", resume=True))
+
+
+def test_a_convolution_group_resumes_member_by_member(tmp_path):
+    """The members the vmapped epoch does not train are checkpointed as single runs are."""
+    program = dlc.compile("input 2x2x1\nconv2d 2 2x2 relu padding=same\nflatten\ndense 3 softmax\n"
+                          "loss categorical_crossentropy\noptimizer sgd lr=0.1\nbatch 16\nepochs 3\n").ir
+    members = [program, dataclasses.replace(program, seed=1)]
+    x = (TRAIN[0].reshape(64, 2, 2, 1), TRAIN[1])
+    whole = sweep.train_members(members, x, None, FitOptions())
+    asked = iter([False] * 4 + [True])  # member 0: before training and 3 epochs; member 1: before training
+    folder = tmp_path / "training"
+    with pytest.raises(sweep.MembersInterrupted) as stop:
+        sweep.train_members(members, x, None, FitOptions(checkpoint_dir=folder, should_stop=asked.__next__))
+    assert [len(h) for h in stop.value.histories] == [3, 0]
+    resumed = sweep.train_members(members, x, None, FitOptions(checkpoint_dir=folder, resume=True))
+    assert [_without_times(o.history) for o in resumed] == [_without_times(o.history) for o in whole]
+
+
+def test_the_memory_guard_counts_the_members_of_a_group(monkeypatch: pytest.MonkeyPatch):
+    """A limit that one member fits under and eight vmapped together do not."""
+    from dlc.runtime import memory
+    from dlc.runtime.data import Prepared, Split
+
+    base = _program(epochs=1)
+    prepared = Prepared(Split(*TRAIN), Split(*VAL), None, {}, None)
+    one, eight = (sum(memory.parts(base, prepared, members=k).values()) for k in (1, 8))
+    assert eight - one == 7 * sum(memory.member_parts(base, len(TRAIN[0])).values())
+    monkeypatch.setattr(memory, "device_limit", lambda: None)
+    monkeypatch.setattr(memory, "host_limits", lambda: [memory.Limit((one + eight) // 2, 4 << 30, "a fake limit")])
+    members = [_vary(base, seed=s) for s in range(8)]
+    with pytest.raises(memory.MemoryGuardError, match=r"training `.*`'s 8 sweep members together needs about .* "
+                                                      r"for 8 x 99 parameters\); use fewer values in the sweep's"):
+        sweep.train_members(members, TRAIN, VAL, FitOptions())
+    assert len(sweep.train_members(members[:1], TRAIN, VAL, FitOptions())[0].history) == 1
+
+
+def test_a_group_streams_where_its_members_would_crowd_the_data_out(monkeypatch: pytest.MonkeyPatch):
+    """A data budget that holds the data beside two members' states but not beside eight: the
+    two train vmapped, the eight one after another, streaming."""
+    from dlc.runtime import memory
+
+    base = _program(epochs=1)
+    data = TRAIN[0].nbytes + TRAIN[1].nbytes
+    member = sum(v for k, v in memory.member_parts(base, len(TRAIN[0])).items() if k in memory.DEVICE_PARTS)
+    ways = []
+    monkeypatch.setattr(sweep, "_one_by_one", lambda members, *args: ways.append(("one by one", len(members))) or members)
+    monkeypatch.setattr(sweep, "_vmapped", lambda members, *args: ways.append(("vmapped", len(members))) or members)
+    options = FitOptions(data_budget=data + 3 * member)
+    for count in (2, 8):
+        sweep.train_members([_vary(base, seed=s) for s in range(count)], TRAIN, VAL, options)
+    assert ways == [("vmapped", 2), ("one by one", 8)]
+
+
+TWO_DEVICES = """
+import json, sys, tempfile
+from pathlib import Path
+import jax
+import numpy as np
+sys.path.insert(0, {tests!r})
+import test_sweep as t
+from dlc.runtime import sweep, sweepgroup
+from dlc.runtime.options import FitOptions
+
+assert len(jax.devices()) == 2
+base = t._program("adam lr=1e-2", epochs=3, middle="dropout 0.2\\nbatchnorm")
+members = [t._vary(base, seed=s, lr=lr) for s in (0, 1) for lr in (1e-2, 3e-2)]
+placed = []
+sharded = sweepgroup._sharded
+sweepgroup._sharded = lambda mesh, tree: placed.append(mesh.shape) or sharded(mesh, tree)
+out = []
+for devices in (None, 2):
+    outcomes = sweep.train_members(members, t.TRAIN, t.VAL, FitOptions(devices=devices))
+    out.append([t._numbers(o.history).tolist() for o in outcomes])
+try:
+    sweep.train_members(members[:3], t.TRAIN, t.VAL, FitOptions(devices=2))
+except Exception as e:
+    out.append(str(e))
+folder = Path(tempfile.mkdtemp()) / "training"
+try:
+    sweep.train_members(members, t.TRAIN, t.VAL, FitOptions(devices=2, checkpoint_dir=folder,
+                                                            should_stop=iter([False, False, True]).__next__))
+except sweep.MembersInterrupted:
+    pass
+resumed = sweep.train_members(members, t.TRAIN, t.VAL, FitOptions(devices=2, checkpoint_dir=folder, resume=True))
+out.append([t._numbers(o.history).tolist() for o in resumed])
+print(json.dumps({{"histories": out[:2], "placed": [dict(p) for p in placed], "odd": out[2], "resumed": out[3]}}))
+"""
+
+
+def test_two_devices_split_the_members_and_give_the_histories_of_one():
+    """Members sharded over a "members" mesh axis (CPU devices made by XLA_FLAGS, in a process of
+    their own): each member's history equals the one-device sweep's within 1e-5, and a sweep
+    interrupted on two devices resumes there to the same numbers."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = subprocess.run([sys.executable, "-c", TWO_DEVICES.format(tests=str(Path(__file__).parent))],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["placed"] == [{"members": 2}] * 3  # trained, interrupted, resumed
+    one, two = (np.array(h) for h in found["histories"])
+    assert np.max(np.abs(one - two)) <= 1e-5
+    resumed = np.array(found["resumed"])
+    assert np.array_equal(resumed, two)  # interrupted after epoch 2 and resumed: bit for bit
+    assert "a group of 3 sweep members does not split evenly over 2 devices" in found["odd"]

@@ -57,7 +57,7 @@ def columns(history: list[dict]) -> dict[str, list[float]]:
 def test_history_has_a_row_per_epoch_with_training_and_validation_columns(classifier):
     history = classifier.trained.history
     assert [row["epoch"] for row in history] == [1, 2, 3]
-    assert set(history[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_time"}
+    assert set(history[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time"}
 
 
 def test_loss_decreases(classifier):

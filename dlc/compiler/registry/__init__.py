@@ -32,15 +32,24 @@ from dlc.compiler.registry.layers import LAYER_COMMON, Layer
 from dlc.compiler.registry.layers import LAYERS as _LAYERS
 from dlc.compiler.registry.objectives import LOSSES, METRICS, Loss, Metric
 from dlc.compiler.registry.optimizers import OPTIMIZER_COMMON, OPTIMIZERS, SCHEDULES, Optimizer, Schedule
-from dlc.compiler.registry.sequence import SEQUENCE_LAYERS
-from dlc.compiler.registry.statements import DATA_OPTIONS, DATASETS, SETTINGS, Dataset, Setting
+from dlc.compiler.registry.sequence import MASK_CODE, SEQUENCE_LAYERS, padding_mask
+from dlc.compiler.registry.statements import (
+    CSV_OPTIONS,
+    DATA_OPTIONS,
+    DATASETS,
+    SETTINGS,
+    TEXT_OPTIONS,
+    Dataset,
+    Setting,
+)
 
 __all__ = [
-    "ACTIVATIONS", "DATASETS", "DATA_OPTIONS", "FRACTION", "GREATER_THAN_ZERO", "INITIALIZERS", "KINDS",
-    "LAYERS", "LAYER_COMMON", "LOSSES", "METRICS", "NON_NEGATIVE", "OPTIMIZERS", "OPTIMIZER_COMMON", "POSITIVE",
+    "ACTIVATIONS", "CSV_OPTIONS", "DATASETS", "DATA_OPTIONS", "FRACTION", "GREATER_THAN_ZERO", "INITIALIZERS",
+    "KINDS", "LAYERS", "LAYER_COMMON", "LOSSES", "METRICS", "NON_NEGATIVE", "OPTIMIZERS", "OPTIMIZER_COMMON", "POSITIVE",
     "PROBABILITY_OPEN", "REQUIRED", "RNG_STREAMS", "SCHEDULES", "SETTINGS", "TABLES", "Activation", "Dataset",
     "Entry", "Initializer", "Layer", "Loss", "Metric", "Optimizer", "Param", "Range", "Schedule", "Setting",
-    "Shape", "ShapeError", "layer", "lookup", "names", "option", "positional", "show_shape",
+    "MASK_CODE", "Shape", "ShapeError", "TEXT_OPTIONS", "layer", "lookup", "names", "option", "padding_mask",
+    "positional", "show_shape",
 ]
 
 LAYERS: tuple[Layer, ...] = (*_LAYERS, *SEQUENCE_LAYERS)

@@ -11,6 +11,7 @@ from typing import Any
 from dlc.compiler.registry.base import (
     FRACTION,
     GREATER_THAN_ZERO,
+    NON_NEGATIVE,
     POSITIVE,
     Entry,
     Param,
@@ -31,7 +32,8 @@ class Layer(Entry):
     method (lib: nn, jnp, jax and helpers); `args["name"]` is the layer's name, which names the
     Flax module it makes, so the parameter tree is keyed by layer names. `code(args, src)` writes
     the same layer out as Python for `--emit py`: an expression of `x` (and `train`, `rows`) giving
-    its output, with `src.initializer(name)` the code of an initializer; it must compute exactly
+    its output (or a tuple of them, each of the `x` the one before gives, so that each is a line of
+    its own), with `src.initializer(name)` the code of an initializer; it must compute exactly
     what `build` does (tests/emit holds the two to the same numbers). The fields after `code` tell
     the checker, the lowering, the summary and the runtime how to treat the layer, so none of them
     names one."""
@@ -39,7 +41,7 @@ class Layer(Entry):
     shape: Callable[[Shape, dict], Shape] = lambda s, a: s
     weights: Callable[[Shape, dict], dict[str, Shape]] | None = None
     build: Callable[[dict, Any], Any] | None = None
-    code: Callable[[dict, Any], str] | None = None
+    code: Callable[[dict, Any], str | tuple[str, ...]] | None = None
     block: bool = False  # takes `{ ... }`
     # Keeps non-trainable state (batchnorm's running statistics); its `apply` also takes `rows`,
     # 1 for the real examples of the batch and 0 for padding, so that padding never enters it.
@@ -64,6 +66,15 @@ class Layer(Entry):
     per_step_on_cpu: bool = False
     # The Flax random stream its `apply` draws from while training (`nn.Dropout` draws from `dropout`).
     rng_stream: str | None = None
+    # Sequences of integer token ids (`embedding`): it takes the model's input, which is then int32
+    # ids below `takes_tokens(args)` (id 0 pads the end of a sequence), and the padding mask starts there.
+    takes_tokens: Callable[[dict], int] | None = None
+    # Whether output step t is input step t's (dropout, a `padding=same` stride-1 convolution): the
+    # padding mask stays aligned with the steps through it; any other layer drops the mask.
+    steps_kept: Callable[[dict], bool] | None = None
+    # Its `apply` also takes `mask`, (batch, steps) true up to each sequence's last token, or None
+    # (no token input, or the mask was dropped); its `code` then sees `args["masked"]`.
+    masked: bool = False
 
     @property
     def learns(self) -> bool:
@@ -73,6 +84,10 @@ class Layer(Entry):
     def count(self, shape: Shape, args: dict) -> int:
         """Its number of parameters on an input of `shape`."""
         return sum(math.prod(dims) for dims in self.weights(shape, args).values()) if self.learns else 0
+
+
+def _always(a: dict) -> bool:
+    return True
 
 
 def _steps_to_forget(momentum: float) -> int:
@@ -207,11 +222,25 @@ PADDING = option("padding", "choice", "`valid` (no padding) or `same` (keep the 
                  choices=("valid", "same"))
 
 
+# Penalties on a layer's weights added to the training loss (not to the reported validation loss):
+# l1 x sum |w| + l2 x sum w^2 over every parameter of the layer but its biases (a dense or
+# convolution's kernel, a recurrent cell's input and recurrent kernels, an embedding's table), as
+# Keras's `kernel_regularizer` (and `recurrent_regularizer`) `L1L2(l1, l2)`. A layer opts in by
+# listing these among its parameters; `runtime/measures.penalty` reads them from its arguments.
+KERNEL_PENALTIES: tuple[Param, ...] = (
+    option("l1", "float", "L1 penalty: this times the sum of the absolute weights (biases aside) is added to the "
+           "training loss", 0.0, range=NON_NEGATIVE, shape_free=True, synonyms=("lasso",)),
+    option("l2", "float", "L2 penalty: this times the sum of the squared weights (biases aside) is added to the "
+           "training loss", 0.0, range=NON_NEGATIVE, shape_free=True,
+           synonyms=("weight_decay", "kernel_regularizer", "ridge")),
+)
+
+
 def conv_params(kernel: Param, kind: str) -> tuple[Param, ...]:
     """A convolution's parameters, `kernel` and the stride's `kind` (`int` for 1-d, `size` for 2-d) aside."""
     return (positional("filters", "int", "number of output channels", range=POSITIVE), kernel, ACTIVATION_PARAM,
             option("stride", kind, "step between windows", 1, range=POSITIVE), PADDING,
-            option("bias", "bool", "add a learned bias", True), INIT_PARAM)
+            option("bias", "bool", "add a learned bias", True), INIT_PARAM, *KERNEL_PENALTIES)
 
 # Options every layer takes besides its own. A layer without `name=` is named after its kind and its
 # 1-based index among the layers of that kind in the expanded model: `dense_1`, `dropout_1`, `dense_2`.
@@ -228,7 +257,7 @@ LAYERS: tuple[Layer, ...] = (
           (positional("units", "int", "number of output units", range=POSITIVE),
            ACTIVATION_PARAM,
            option("bias", "bool", "add a learned bias", True),
-           INIT_PARAM),
+           INIT_PARAM, *KERNEL_PENALTIES),
           example="dense 64 relu",
           shape=_dense_shape,
           weights=lambda s, a: _with_bias({"kernel": (s[0], a["units"])}, a, a["units"]),
@@ -238,12 +267,12 @@ LAYERS: tuple[Layer, ...] = (
     Layer("dropout", "randomly zero a fraction of inputs while training (a regulariser)",
           (positional("rate", "float", "fraction of inputs dropped", range=FRACTION, shape_free=True),),
           example="dropout 0.5",
-          build=_build_dropout, train_only=True, passes_activation=True, rng_stream="dropout",
+          build=_build_dropout, train_only=True, passes_activation=True, rng_stream="dropout", steps_kept=_always,
           code=lambda a, src: f"nn.Dropout({a['rate']!r}, name=\"{a['name']}\")(x, deterministic=not train)"),
     Layer("activation", "apply an activation function on its own",
           (positional("activation", "ref", "the activation", table="activation"),),
           example="activation relu",
-          build=lambda a, lib: lambda x, train: x, activates=True, code=lambda a, src: "x"),
+          build=lambda a, lib: lambda x, train: x, activates=True, code=lambda a, src: "x", steps_kept=_always),
     Layer("flatten", "reshape each example to one axis",
           example="flatten",
           shape=lambda s, a: (math.prod(s),),
@@ -274,12 +303,13 @@ LAYERS: tuple[Layer, ...] = (
            option("eps", "float", "added to the variance", 1e-3, range=GREATER_THAN_ZERO)),
           example="batchnorm",
           shape=_any_rank("batchnorm"), weights=_scale_and_bias,
-          build=_build_batchnorm, code=_code_batchnorm, stateful=True, settling=lambda a: _steps_to_forget(a["momentum"])),
+          build=_build_batchnorm, code=_code_batchnorm, stateful=True, settling=lambda a: _steps_to_forget(a["momentum"]),
+          steps_kept=_always),
     Layer("layernorm", "normalise each example over its last axis",
           (option("eps", "float", "added to the variance", 1e-6, range=GREATER_THAN_ZERO),),
           example="layernorm",
           shape=_any_rank("layernorm"), weights=_scale_and_bias,
-          build=_build_layernorm,
+          build=_build_layernorm, steps_kept=_always,
           code=lambda a, src: f"nn.LayerNorm(epsilon={a['eps']!r}, name=\"{a['name']}\")(x)"),
     Layer("repeat", "the layers of the block, N times over, each time with their own weights",
           (positional("times", "int", "how many times", range=Range(lo=1, hi=1000)),),

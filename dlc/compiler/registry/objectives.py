@@ -23,6 +23,12 @@ class Loss(Entry):
     code: Callable[[dict], str] | None = None
 
 
+# Classification losses weigh examples by class: `balanced` as Keras and scikit-learn mean it, each example
+# weighted n / (classes * examples of its class) in the training split (`runtime/measures.class_weights`).
+CLASS_WEIGHT = option("class_weight", "choice", "`balanced`: weigh each training example by n / (classes x examples "
+                      "of its class), so that every class counts alike in the training loss", None,
+                      choices=("balanced",), synonyms=("class_weights", "weights", "sample_weight"))
+
 LOSSES: tuple[Loss, ...] = (
     Loss("mse", "mean squared error", example="loss mse",
          per_example=lambda out, y, a, lib: lib.jnp.mean((out - y) ** 2, axis=-1),
@@ -36,11 +42,11 @@ LOSSES: tuple[Loss, ...] = (
          per_example=lambda out, y, a, lib: lib.jnp.mean(lib.optax.huber_loss(out, y, delta=a["delta"]), axis=-1),
          code=lambda a: f"jnp.mean(optax.huber_loss(out, y, delta={a['delta']!r}), axis=-1)"),
     Loss("binary_crossentropy", "log loss of one probability per unit (two classes, or several labels)",
-         example="loss binary_crossentropy", task="binary", probability="sigmoid",
+         (CLASS_WEIGHT,), example="loss binary_crossentropy", task="binary", probability="sigmoid",
          per_example=lambda out, y, a, lib: lib.jnp.mean(lib.optax.sigmoid_binary_cross_entropy(out, y), axis=-1),
          code=lambda a: "jnp.mean(optax.sigmoid_binary_cross_entropy(out, y), axis=-1)"),
     Loss("categorical_crossentropy", "log loss of a probability over classes; labels are class indices",
-         aliases=("sparse_categorical_crossentropy",), example="loss categorical_crossentropy",
+         (CLASS_WEIGHT,), aliases=("sparse_categorical_crossentropy",), example="loss categorical_crossentropy",
          task="categorical", probability="softmax",
          per_example=lambda out, y, a, lib: lib.optax.softmax_cross_entropy_with_integer_labels(out, y),
          code=lambda a: "optax.softmax_cross_entropy_with_integer_labels(out, y)"),
@@ -49,13 +55,27 @@ LOSSES: tuple[Loss, ...] = (
 
 @dataclass(frozen=True)
 class Metric(Entry):
-    """`per_example(predictions, labels, task, lib)`: one value per example. Predictions are
-    probabilities for classification losses, outputs for regression. `code(task)` is the same
-    written out for `--emit py`: an expression of `pred` and `y`."""
+    """A metric is one of three kinds, by which of these it sets:
+
+    `per_example(predictions, labels, task, lib)`: one value per example, averaged over the split.
+    Predictions are probabilities for classification losses, outputs for regression. `code(task)`
+    is the same written out for `--emit py`: an expression of `pred` and `y`.
+
+    `per_class(tp, predicted, actual, ratio)`: a score per class from the split's confusion matrix,
+    counted exactly over the whole split (`tp` the right predictions of each class, `predicted` and
+    `actual` how often it was predicted and is true; `ratio(a, b)` is a / b, 0 where b is 0, as
+    scikit-learn's `zero_division=0`), then the macro average over the classes that occur in the
+    labels or the predictions (scikit-learn's classes), or, for a binary output, the positive
+    class's score (over several labels: their mean). `code` is the same expression as text.
+
+    `ranks`: computed from the split's scores as a whole (the rank-based AUC, `runtime/measures`)."""
 
     needs_classification: bool = False
+    needs_binary: bool = False  # a binary loss with one output unit
     higher_is_better: bool = False
     per_example: Callable[..., Any] | None = None
+    per_class: Callable[..., Any] | None = None
+    ranks: bool = False
     code: Callable[[str], str] | None = None
 
 
@@ -81,7 +101,8 @@ def _code_target(task: str) -> str:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("accuracy", "fraction of examples whose predicted class is right", example="metrics accuracy",
+    Metric("accuracy", "fraction of examples whose predicted class is right", aliases=("acc",),
+           example="metrics accuracy",
            needs_classification=True, higher_is_better=True, per_example=_accuracy, code=_code_accuracy),
     Metric("mse", "mean squared error", example="metrics mse",
            per_example=lambda p, y, task, lib: lib.jnp.mean((p - _as_target(p, y, task, lib)) ** 2, axis=-1),
@@ -89,4 +110,20 @@ METRICS: tuple[Metric, ...] = (
     Metric("mae", "mean absolute error", example="metrics mae",
            per_example=lambda p, y, task, lib: lib.jnp.mean(lib.jnp.abs(p - _as_target(p, y, task, lib)), axis=-1),
            code=lambda task: f"jnp.mean(jnp.abs(pred - {_code_target(task)}), axis=-1)"),
+    Metric("precision", "of the examples predicted in a class, the fraction truly in it (macro over classes; "
+           "binary: of the positive class), over the whole split", example="metrics precision",
+           needs_classification=True, higher_is_better=True,
+           per_class=lambda tp, predicted, actual, ratio: ratio(tp, predicted), code=lambda task: "ratio(tp, predicted)"),
+    Metric("recall", "of the examples in a class, the fraction predicted in it (macro over classes; binary: of the "
+           "positive class), over the whole split", example="metrics recall",
+           needs_classification=True, higher_is_better=True,
+           per_class=lambda tp, predicted, actual, ratio: ratio(tp, actual), code=lambda task: "ratio(tp, actual)"),
+    Metric("f1", "the harmonic mean of precision and recall (macro over classes; binary: of the positive class), "
+           "over the whole split", example="metrics f1",
+           needs_classification=True, higher_is_better=True,
+           per_class=lambda tp, predicted, actual, ratio: ratio(2 * tp, predicted + actual),
+           code=lambda task: "ratio(2 * tp, predicted + actual)"),
+    Metric("auc", "area under the ROC curve of a binary classifier: the chance that a positive example scores above "
+           "a negative one (ties count half), from the ranks of the whole split's scores", example="metrics auc",
+           needs_classification=True, needs_binary=True, higher_is_better=True, ranks=True),
 )

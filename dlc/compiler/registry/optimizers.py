@@ -6,7 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dlc.compiler.registry.base import FRACTION, GREATER_THAN_ZERO, NON_NEGATIVE, POSITIVE, Entry, Param, Range, option
+from dlc.compiler.registry.base import (
+    FRACTION,
+    GREATER_THAN_ZERO,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY_OPEN,
+    Entry,
+    Param,
+    Range,
+    option,
+)
 
 
 def _lr(default: float) -> Param:
@@ -93,14 +103,23 @@ OPTIMIZER_COMMON: tuple[Param, ...] = (
 class Schedule(Entry):
     """`build(args, base_lr, total_steps, steps_per_epoch, optax)` returns an optax schedule;
     `code(args)` writes out the same schedule of rate 1.0 for `--emit py`, in terms of the names
-    `steps_per_epoch` and `total_steps`."""
+    `steps_per_epoch` and `total_steps`. `on_plateau`: besides its steps, the rate is multiplied by
+    the `factor` argument after `patience` epochs in which the monitored quantity (as
+    `early_stop`'s) did not improve by `min_delta` (Keras's `ReduceLROnPlateau`), which the epoch
+    loop decides once per epoch (`runtime/stopping.Plateau`)."""
 
     build: Callable[..., Any] | None = None
     code: Callable[[dict], str] | None = None
+    on_plateau: bool = False
 
 
 def _steps(name: str, doc: str) -> Param:
     return option(name, "int", doc, None, range=POSITIVE)
+
+
+def _factor(when: str) -> Param:
+    return option("factor", "float", f"what the rate is multiplied by {when}", 0.1, range=PROBABILITY_OPEN,
+                  synonyms=("gamma", "decay_rate"))
 
 
 SCHEDULES: tuple[Schedule, ...] = (
@@ -138,4 +157,19 @@ SCHEDULES: tuple[Schedule, ...] = (
              code=lambda a: "optax.warmup_cosine_decay_schedule(0.0, 1.0, "
                             f"min({a['warmup'] or 'steps_per_epoch'}, max({a['decay_steps'] or 'total_steps'} - 1, 1)), "
                             f"max({a['decay_steps'] or 'total_steps'}, 2), end_value=1.0 * {a['alpha']!r})"),
+    Schedule("step", "multiply the rate by `factor` every `every` steps",
+             (_steps("every", "steps between reductions (default: one epoch)"), _factor("each `every` steps")),
+             example="schedule step every=100 factor=0.5",
+             build=lambda a, lr, total, epoch, optax: optax.exponential_decay(
+                 lr, a["every"] or epoch, a["factor"], staircase=True),
+             code=lambda a: f"optax.exponential_decay(1.0, {a['every'] or 'steps_per_epoch'}, {a['factor']!r}, "
+                            "staircase=True)"),
+    Schedule("plateau", "multiply the rate by `factor` when the monitored quantity (as `early_stop`'s: its "
+             "`monitor`, else `val_loss` with validation data, else `loss`) has not improved for `patience` epochs",
+             (_factor("when the monitored quantity stops improving"),
+              option("patience", "int", "epochs without improvement before the rate is reduced", 10, range=POSITIVE),
+              option("min_delta", "float", "smallest change that counts as improvement", 1e-4, range=NON_NEGATIVE)),
+             example="schedule plateau factor=0.5 patience=3", on_plateau=True,
+             build=lambda a, lr, total, epoch, optax: optax.constant_schedule(lr),
+             code=lambda a: "optax.constant_schedule(1.0)"),
 )

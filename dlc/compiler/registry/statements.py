@@ -52,7 +52,22 @@ DATA_OPTIONS: tuple[Param, ...] = (
            choices=("standard", "minmax", "none"), synonyms=("normalise", "scale", "scaling")),
     option("shuffle", "bool", "shuffle the examples before splitting and every epoch", True),
     option("target", "string", "the label column of a CSV file", None, synonyms=("label", "y", "labels")),
+    option("missing", "choice", "what a missing CSV cell (empty, `NA`, `N/A`, `NaN`, `nan`, `null`, `?`) becomes: "
+           "an error, the training mean (a categorical column: its most frequent category), or its row dropped",
+           "error", choices=("error", "mean", "drop"), synonyms=("na", "nan", "impute", "fillna")),
+    option("text", "string", "a CSV column of text, read as integer tokens (the other feature columns are unused)",
+           None, synonyms=("text_column",)),
+    option("tokens", "choice", "how text splits into tokens: lowercased words (letters, digits, apostrophes), "
+           "or characters", "word", choices=("word", "char"), synonyms=("tokenize", "tokenizer")),
+    option("vocab", "int", "token ids per text column, counting 0 = padding and 1 = unknown; the most frequent "
+           "training tokens get the others", 10000, range=Range(lo=3), synonyms=("vocab_size", "num_words")),
+    option("length", "int", "tokens per text: longer texts are cut, shorter ones padded with 0 at the end", 100,
+           range=POSITIVE, synonyms=("maxlen", "max_length", "sequence_length")),
 )
+
+# The `data` options that only a CSV source takes, and those that only a `text=` column gives meaning to.
+CSV_OPTIONS = ("target", "missing", "text", "tokens", "vocab", "length")
+TEXT_OPTIONS = ("tokens", "vocab", "length")
 
 # --- statements -------------------------------------------------------------------------------
 
