@@ -261,7 +261,9 @@ def valid_specs(draw: st.DrawFn) -> ValidSpec:
     for name in ("batch", "epochs", "seed"):
         if draw(st.booleans()):
             settings.append(n.Statement(name, (draw(in_range(_setting(name).positionals[0])),)))
-    metrics = draw(st.lists(st.sampled_from([m.name for m in reg.METRICS]), unique=True, min_size=1))
+    # The loss is categorical: a metric of binary classifiers only (`auc`) would be an error.
+    metrics = draw(st.lists(st.sampled_from([m.name for m in reg.METRICS if not m.needs_binary]), unique=True,
+                            min_size=1))
     settings.append(n.Statement("metrics", tuple(n.Name(m) for m in metrics)))
     if draw(st.booleans()):
         monitors = ["loss", *metrics] + (["val_loss", *(f"val_{m}" for m in metrics)] if has_val or not dataset else [])
