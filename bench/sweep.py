@@ -20,7 +20,8 @@ everything in the caches ("warm", medians):
 
 Then the same sweep through the command line, each way as real processes (`python -m dlc.cli run
 ... -q`, after one warm-up run that fills the caches): the sweep spec (lists) as one `dlc run`,
-which also writes a run folder per member; every member's written-out spec as its own `dlc run`,
+which also writes a run folder per member (and says how many vmapped programs it trained: the members
+split by their own seeds, each on its own split, are one); every member's written-out spec as its own `dlc run`,
 one after another; and one member's `dlc run` alone, the unit of issue 13's goal (an 8-member sweep
 in at most ~3x its wall time). `--process-reps` rounds of each, medians.
 
@@ -128,11 +129,13 @@ def processes(counts: list[int], epochs: int, reps: int) -> None:
         walls: dict[str, list[float]] = {"one member": [], "sweep": [], "each member": []}
         for _ in range(reps):
             walls["one member"].append(dlc_run(members[0], work / f"run{next(runs)}", epochs))
-            walls["sweep"].append(dlc_run(work / f"sweep{count}.dl", work / f"run{next(runs)}", epochs))
+            out = work / f"run{next(runs)}"
+            walls["sweep"].append(dlc_run(work / f"sweep{count}.dl", out, epochs))
+            groups = len(list((out / "training").glob("group-*")))  # one checkpoint folder per vmapped program
             walls["each member"].append(sum(dlc_run(m, work / f"run{next(runs)}", epochs) for m in members))
         one = statistics.median(walls["one member"])
         for way, label, trained in (("one member", "one member's `dlc run`", 1),
-                                    ("sweep", "`dlc run` of the sweep, one process", count),
+                                    ("sweep", f"`dlc run` of the sweep, one process ({groups} vmapped program{'s' * (groups != 1)})", count),
                                     ("each member", "a `dlc run` per member, one after another", count)):
             wall = statistics.median(walls[way])
             print(f"| {count} | {label} | {wall:.2f} | {trained * epochs / wall:.0f} | {wall / one:.2f}x |")

@@ -127,10 +127,6 @@ def cmd_compile(args: argparse.Namespace) -> int:
             return _failure(f"{shown} starts from a trained run (`init`), whose weights the program `--emit py` "
                             "writes cannot load without dlc; train it with `dlc run`, then `dlc export RUN --format "
                             "py` writes the trained model for use without dlc")
-        from dlc.compiler.csvfacts import encoding_refusal
-
-        if refusal := encoding_refusal(program.data):
-            return _failure(f"`--emit py` does not write out {shown}: {refusal}")
         from dlc.compiler.emit_py import emit_py
 
         output = emit_py(program, Path(args.output) if args.output else None)

@@ -157,19 +157,3 @@ def _strata(labels: list[str]) -> list[int] | None:
         values = {label: label.strip() for label in distinct}
     order = {value: rank for rank, value in enumerate(sorted(set(values.values())))}
     return [order[values[label]] for label in labels]
-
-
-def encoding_refusal(data) -> str | None:
-    """Why a standalone program (`--emit py`, `dlc export --format py`) is not written for `data` (an
-    `ir.Data`): a CSV whose cells dlc encodes (categories one-hot, missing cells filled or dropped,
-    text as tokens), which that program does not do. None for data it reads as dlc does."""
-    if data is None or data.source != "csv":
-        return None
-    what = [f"text column `{data.text}` as tokens"] if data.text else []
-    what += [f"categorical column `{column}` one-hot" for column, _ in data.categorical[:2]]
-    if data.missing != "error":
-        what.append(f"missing cells by `missing={data.missing}`")
-    if not what:
-        return None
-    return (f"its data is encoded as dlc encodes a CSV ({', '.join(what)}), which the standalone program does "
-            "not do: train it with `dlc run`")

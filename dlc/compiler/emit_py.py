@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-from dlc.compiler import emit_measures, ir, masking
+from dlc.compiler import emit_encoding, emit_measures, ir, masking
 from dlc.compiler import registry as reg
 from dlc.compiler.emit_parts import PARTS, TEMPLATE_NAMES
 from dlc.version import __version__
@@ -58,8 +58,16 @@ def _class_name(name: str) -> str:
     return camel if camel.isidentifier() else f"Model{camel}"
 
 
+def _imports(program: ir.Program) -> str:
+    """The standard library modules the data parts use, as isort orders them."""
+    d = program.data
+    table = emit_encoding.encodes_cells(d)
+    names = ["argparse", "collections" if table else "", "csv", "dataclasses",
+             "itertools" if d.source == "csv" and not table else "", "math", "re" if table and d.text else "", "time"]
+    return "\n".join(f"import {name}" for name in names if name)
+
+
 def _header(program: ir.Program, out: Path | None) -> str:
-    itertools = "\nimport itertools" if program.data.source == "csv" else ""
     run = f"python {out.name if out else program.name + '.py'} [--out DIR] [--epochs N] [--seed N]"
     return f'''#!/usr/bin/env python3
 """{program.name}: the model and training of `{program.path}`, written out by `dlc compile --emit py`
@@ -73,11 +81,7 @@ trains it, prints a line per epoch and writes DIR/history.csv (the columns of `d
 
 from __future__ import annotations
 
-import argparse
-import csv
-import dataclasses{itertools}
-import math
-import time
+{_imports(program)}
 from pathlib import Path
 
 import flax.linen as nn
@@ -123,6 +127,7 @@ def _settings(program: ir.Program, out: Path | None) -> str:
         lines.append(f"EARLY_STOP = {_literal(rule)}")
     if d.source == "csv":
         lines += [f"DATA_FILE = {_data_file(program, out)}", f"TARGET = {_literal(d.target)}"]
+        lines += emit_encoding.settings(d) if emit_encoding.encodes_cells(d) else []
     elif d.source == "npz":
         lines.append(f"DATA_FILE = {_data_file(program, out)}")
     lines += ["# Evaluation runs in chunks of this many rows, the last padded: one program for every split.",
@@ -132,29 +137,35 @@ def _settings(program: ir.Program, out: Path | None) -> str:
 
 def _data(program: ir.Program) -> str:
     d = program.data
+    table = emit_encoding.encodes_cells(d)  # a CSV's cells, encoded as `runtime.tabular` does
     if d.source == "builtin":
         loader = reg.lookup("dataset", d.name).loader
-        load = PARTS["load_builtin"].replace("@LOADER@", loader)
+        load = [PARTS["load_builtin"].replace("@LOADER@", loader)]
     else:
-        load = PARTS["load_" + d.source]
+        load = emit_encoding.parts(d) if table else [PARTS["load_" + d.source]]
     task = program.task
     width_one = (program.output_shape or (1,))[-1] == 1
     encode = PARTS["encode_" + ("binary_labels" if task == "binary" and width_one else
                                      "multilabel" if task == "binary" else task)]
     stratify = task == "categorical" or (task == "binary" and width_one)
-    parts = [load, PARTS["class_labels"] if task != "regression" and (task == "categorical" or width_one) else "",
+    parts = [*load, PARTS["class_labels"] if task != "regression" and (task == "categorical" or width_one) else "",
              encode]
     held_out = d.val > 0 or d.test > 0
     if held_out:
         parts.append(PARTS["split_stratified" if stratify and d.shuffle else "split"])
     tokens = program.token_vocab is not None
-    parts += [PARTS["normalize_tokens" if tokens else "normalize_" + d.normalize],
-              PARTS["examples_tokens" if tokens else "examples"]]
-    strata = 'encoded["all"].reshape(len(x), -1)[:, 0].astype(np.int64)' if stratify else "None"
-    split = ('val, test = (0.0 if "val" in given else VAL), (0.0 if "test" in given else TEST)\n'
-             f"    parts = split_indices(len(x), val, test, seed, strata={strata})") if held_out \
-        else 'parts = {"train": np.arange(len(x))}'
-    parts.append(PARTS["prepare"].replace("@SPLIT@", split))
+    parts.append(PARTS["normalize_tokens" if tokens else "normalize_" + d.normalize])
+    n = "len(y)" if table else "len(x)"
+    strata = f'encoded["all"].reshape({n}, -1)[:, 0].astype(np.int64)' if stratify else "None"
+    if table:
+        split = f"parts = split_indices({n}, VAL, TEST, seed, strata={strata})" if held_out \
+            else f'parts = {{"train": np.arange({n})}}'
+        parts.append(emit_encoding.prepare(split))
+    else:
+        split = ('val, test = (0.0 if "val" in given else VAL), (0.0 if "test" in given else TEST)\n'
+                 f"    parts = split_indices({n}, val, test, seed, strata={strata})") if held_out \
+            else f'parts = {{"train": np.arange({n})}}'
+        parts += [PARTS["examples_tokens" if tokens else "examples"], PARTS["prepare"].replace("@SPLIT@", split)]
     return "\n\n\n".join(part.strip("\n") for part in parts if part)
 
 

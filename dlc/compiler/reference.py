@@ -51,7 +51,8 @@ this repository); this page never contradicts it. Diagnostics are explained in
   and with several lists one per combination (the last list varying fastest), at most 1,024
   (E311). Every member is checked as the spec written with its values; an error is reported once,
   at the value that causes it. Members that differ only in parameters marked *shared program*
-  below change no shape, and can train as one program. `dlc run` does not train sweeps yet.
+  below change no shape, and train as one vmapped program, each member on its own split when its
+  seed draws one. `dlc run` writes a run folder per member, `sweep.csv` and `sweep.png`.
 - `repeat N { ... }` and `residual { ... }` hold layers, separated as above, and may nest.
 - Layers may be written with or without the word `layer`: `dense 64 relu` is
   `layer dense 64 relu`.

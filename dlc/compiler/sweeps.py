@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from dlc.compiler import ir
 from dlc.compiler import messages as m
+from dlc.compiler import registry as reg
 from dlc.compiler.diagnostics import MAX_DIAGNOSTICS, Diagnostic, file_span, sort_key
 from dlc.compiler.registry import Param
 from dlc.grammar import nodes as n
@@ -175,8 +176,19 @@ def _sweep(spec: n.Spec, lists: list[Axis], members: list[tuple[MemberChecker, i
         times[label] += 1
         labels.append(label if times[label] == 1 else f"{label}~{times[label]}")
         groups.setdefault(tuple(repr(sweep_axes[a].values[choice[a]]) for a in shaping), []).append(k)
+    if _trains_apart(members[0][1]):
+        groups = {(k,): [k] for k in range(len(members))}
     return ir.Sweep(sweep_axes, tuple(program for _, program in members), tuple(labels),
                     tuple(tuple(group) for group in groups.values()))
+
+
+def _trains_apart(program: ir.Program) -> bool:
+    """Whether the members train one after another, each its own program, as `runtime/sweep.py`
+    trains them: from a run (`init`), or with a schedule that lowers the rate between epochs from
+    a monitored value (`on_plateau`). What the data or the backend decide (members' class weights,
+    convolutions on a CPU, a device the group's data would crowd) only training knows: there the
+    summary's count is the fewest programs training makes."""
+    return program.init is not None or reg.lookup("schedule", program.schedule.name).on_plateau
 
 
 def _axis_name(axis: Axis, first: MemberChecker, bound: dict[int, tuple[Param, Any]]) -> str:

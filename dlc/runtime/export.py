@@ -15,9 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from dlc.compiler import ir
+from dlc.compiler.emit_encoding import encodes_cells
 from dlc.compiler.emit_py import emit_py
 from dlc.runtime.runlock import write_atomically
 from dlc.runtime.session import Session
+from dlc.runtime.tabular import identity
 from dlc.runtime.train import abstract_state, input_dtype, make_trainer
 
 
@@ -97,7 +99,7 @@ def flat_variables(variables: dict) -> dict[str, np.ndarray]:
 
 
 PREDICT_PY = '''"""Predictions of the model exported from a dlc run: the model's code in model.py, its weights in
-weights.npz, its input normalization and class labels in preprocessing.json. No dlc needed.
+weights.npz, its input normalization, class labels and CSV encoding in preprocessing.json. No dlc needed.
 
     python predict.py FILE.csv|FILE.npz     # a CSV with the trained columns, or an NPZ with `x`
 
@@ -150,10 +152,38 @@ def read(path):
             return arrays["x"]
     with open(path, newline="", encoding="utf-8-sig") as f:
         header = [cell.strip() for cell in next(csv.reader(f))]
+    if "encoding" in PREPROCESSING:
+        return encoded(path, header, PREPROCESSING["encoding"])
     columns = PREPROCESSING.get("columns") or header
     with open(path, newline="", encoding="utf-8-sig") as f:
         next(csv.reader(f))
         return np.loadtxt(f, dtype=np.float32, delimiter=",", ndmin=2, usecols=[header.index(c) for c in columns])
+
+
+def encoded(path, header, encoding):
+    """A CSV's trained columns encoded as in training (model.encode: categories one-hot, text as
+    token ids); a missing cell is filled in as in training under `missing=mean`, else an error."""
+    import model
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        next(reader)
+        rows, lines = [], []
+        for row in reader:
+            if row:
+                rows.append(row)
+                lines.append(reader.line_num)
+    cells = []
+    for record in encoding:
+        if record["column"] not in header:
+            raise SystemExit(f"{path.name} has no column `{record['column']}`, which the model was trained on")
+        column = np.array([row[header.index(record["column"])].strip() for row in rows], dtype=object)
+        gone = model.missing(column)
+        if record["kind"] != "text" and PREPROCESSING["missing"] != "mean" and gone.any():
+            line = lines[int(np.argmax(gone))]
+            raise SystemExit(f"{path.name} row {line}, column `{record['column']}`: the cell is missing; fill it in")
+        cells.append(column)
+    return model.encode(encoding, cells, np.array(lines))
 
 
 def main():
@@ -175,17 +205,17 @@ if __name__ == "__main__":
 def python_folder(session: Session, out: Path) -> list[Path]:
     """`out/` with model.py (the emitted program), weights.npz, preprocessing.json and predict.py.
     Returns the files written."""
-    from dlc.compiler.csvfacts import encoding_refusal
-
     program = session.program
-    if refusal := encoding_refusal(program.data):
-        raise ValueError(f"`--format py` does not write out this run: {refusal}")
     out.mkdir(parents=True, exist_ok=True)
     prepared = session.prepared
+    preprocessing = {"normalization": prepared.normalization, "labels": prepared.labels,
+                     "columns": list(prepared.columns)}
+    if encodes_cells(program.data):  # the CSV's cells, which model.py's `encode` encodes as dlc does
+        encoding = prepared.encoding or identity(prepared.columns)  # a CSV that happened to hold numbers only
+        preprocessing |= {"encoding": encoding.to_json(), "missing": program.data.missing}
     files = {
         "model.py": emit_py(program, out / "model.py").encode(),
-        "preprocessing.json": (json.dumps({"normalization": prepared.normalization, "labels": prepared.labels,
-                                           "columns": list(prepared.columns)}, indent=2) + "\n").encode(),
+        "preprocessing.json": (json.dumps(preprocessing, indent=2) + "\n").encode(),
         "predict.py": PREDICT_PY.encode(),
     }
     for name, data in files.items():

@@ -84,7 +84,7 @@ def _padded(rows: int) -> int:
 def member_parts(program: ir.Program, n_train: int) -> dict[str, int]:
     """The bytes of the parts each member of a sweep's vmapped group holds for itself (its state,
     activations and evaluation temporaries, its checkpoint's copies): a group of K members holds
-    K of each, and the data once."""
+    K of each, and the data once (K times where each trains on its own split: `parts`' `data_copies`)."""
     # Frozen parameters are held, and get gradients, as trainable ones do: counting them with the
     # optimizer's slots too overestimates a little, which a guard may.
     params = (program.params or 0) + (program.frozen_params or 0)
@@ -113,12 +113,15 @@ def group_data_budget(program: ir.Program, n_train: int, data_budget: int | None
     return max(0, data_budget - (members - 1) * device)
 
 
-def parts(program: ir.Program, prepared, data_budget: int | None = None, members: int = 1) -> dict[str, int]:
+def parts(program: ir.Program, prepared, data_budget: int | None = None, members: int = 1,
+          data_copies: int = 1) -> dict[str, int]:
     """Bytes training will allocate beyond what the process holds at the guard, by part, for one
-    run or a vmapped group of `members` sweep members. Copies count once each: on the CPU backend
-    the device is the same RAM, and `device_put` copies. Training data over `data_budget` is
-    streamed, but the final metrics put each split on the device whole, so streaming lowers the
-    peak only while that split is smaller."""
+    run or a vmapped group of `members` sweep members (`data_copies`: how many training and
+    validation splits the group holds, `members` where each trains on its own, stacked on the
+    host, then put on the device). Copies count once each: on the CPU backend the device is the
+    same RAM, and `device_put` copies. Training data over `data_budget` is streamed, but the final
+    metrics put each split on the device whole, so streaming lowers the peak only while that split
+    is smaller."""
     n_train, train_row = _rows(prepared.train)
     n_val, val_row = _rows(prepared.val)
     n_test, test_row = _rows(prepared.test)
@@ -129,9 +132,11 @@ def parts(program: ir.Program, prepared, data_budget: int | None = None, members
         **{k: members * v for k, v in each.items() if k != "checkpoint copies on the host"},
         # while training: the training split (or its streamed chunks), the validation split in
         # padded chunks, the first chunk's loss; then the final metrics, one whole split at a time
-        "data on the device": max(on_device + _padded(n_val) * val_row, final_metrics)
+        "data on the device": max(data_copies * (on_device + _padded(n_val) * val_row), final_metrics)
                               + 2 * EVAL_CHUNK * max(train_row, val_row),
         "checkpoint copies on the host": members * each["checkpoint copies on the host"],
+        **({"the members' own splits, stacked on the host": data_copies * (n_train * train_row + n_val * val_row)}
+           if data_copies > 1 else {}),
         "runtime (XLA compiler, threads, checkpointer, plots)": RUNTIME,
     }
 
@@ -147,12 +152,13 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
-def estimate(program: ir.Program, prepared, data_budget: int | None = None, members: int = 1) -> Estimate:
+def estimate(program: ir.Program, prepared, data_budget: int | None = None, members: int = 1,
+             data_copies: int = 1) -> Estimate:
     """The run's peak (or a vmapped group's of `members`): what the process holds now (measured,
     so the interpreter, JAX and the loaded data count as they really are) plus what training
     will allocate."""
     in_use = _status_kib("VmRSS") or 0
-    return Estimate(parts(program, prepared, data_budget, members), in_use, max(in_use, _status_kib("VmHWM") or 0))
+    return Estimate(parts(program, prepared, data_budget, members, data_copies), in_use, max(in_use, _status_kib("VmHWM") or 0))
 
 
 # --- the limits --------------------------------------------------------------------------
@@ -299,9 +305,11 @@ def _checks(need: Estimate) -> list[tuple[int, Limit, dict[str, int]]]:
     return checks
 
 
-def guard_memory(program: ir.Program, prepared, data_budget: int | None = None, members: int = 1) -> None:
-    """Refuse a run, or a sweep's vmapped group of `members`, that would not fit (MemoryGuardError)."""
-    need = estimate(program, prepared, data_budget, members)
+def guard_memory(program: ir.Program, prepared, data_budget: int | None = None, members: int = 1,
+                 data_copies: int = 1) -> None:
+    """Refuse a run, or a sweep's vmapped group of `members` (holding `data_copies` copies of the
+    data, see `parts`), that would not fit (MemoryGuardError)."""
+    need = estimate(program, prepared, data_budget, members, data_copies)
     for more, limit, counted in _checks(need):
         if more <= limit.free:
             continue

@@ -12,6 +12,7 @@ resumed sweep goes on exactly where it stopped, members that had finished not tr
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import jax
@@ -32,6 +33,10 @@ from dlc.runtime.train import init_state, make_trainer
 from dlc.runtime.transfer import start_from_run
 
 
+class SweepWarning(UserWarning):
+    """Members one program could train that train one after another (slower, the same histories)."""
+
+
 def train_members(members: list[ir.Program], train: tuple[np.ndarray, np.ndarray],
                   val: tuple[np.ndarray, np.ndarray] | None, options: FitOptions,
                   indices: list[int] | None = None, prepared: Any = None) -> list[Outcome]:
@@ -48,16 +53,24 @@ def train_members(members: list[ir.Program], train: tuple[np.ndarray, np.ndarray
     `member` and which name their checkpoints (with `options.checkpoint_dir`: after epochs, and
     `options.resume` goes on from them). `prepared`: the data's splits as `data.prepare` left them,
     for the memory guard (default: `train` and `val`)."""
+    splits = {"train": Split(*train), "val": None if val is None else Split(*val)}
+    prepared = Prepared(**splits, test=None, normalization={}, labels=None) if prepared is None else \
+        dataclasses.replace(prepared, **splits)
+    return _train_all(members, [prepared] * len(members), options, indices)
+
+
+def _train_all(members: list[ir.Program], data: list[Prepared], options: FitOptions,
+               indices: list[int] | None = None) -> list[Outcome]:
+    """`train_members` with each member's own prepared data (`data[i]`, the same object for
+    members that share theirs): a group whose members' data differ (a split drawn from each seed)
+    trains on its members' data stacked on a member axis."""
     indices = list(range(len(members))) if indices is None else indices
-    if prepared is None:
-        prepared = Prepared(Split(*train), None if val is None else Split(*val), None, {}, None)
     outcomes: list[Outcome | None] = [None] * len(members)
-    for group in _groups(members):
+    for group in _groups(members, data):
         try:
             with sweepsave.held(options):
-                trained = _train_group([members[i] for i in group], train, val,
-                                       _told_as(options, [indices[i] for i in group]), [indices[i] for i in group],
-                                       prepared)
+                trained = _train_group([members[i] for i in group], [data[i] for i in group],
+                                       _told_as(options, [indices[i] for i in group]), [indices[i] for i in group])
         except MembersInterrupted as stop:
             histories = [[] if o is None else o.history for o in outcomes]
             for i, history in zip(group, stop.histories, strict=True):
@@ -68,18 +81,26 @@ def train_members(members: list[ir.Program], train: tuple[np.ndarray, np.ndarray
     return outcomes
 
 
-def _groups(members: list[ir.Program]) -> list[list[int]]:
-    """The indices of the members that one vmapped program can train together, in order."""
-    keys: list[ir.Program] = []
+def _groups(members: list[ir.Program], data: list[Prepared] | None = None) -> list[list[int]]:
+    """The indices of the members that one vmapped program can train together, in order: the same
+    program but for its numbers, on data of the same shapes (default: one split for all)."""
+    keys: list[tuple] = []
     groups: list[list[int]] = []
     for i, member in enumerate(members):
-        key = _without_numbers(member)
+        key = (_without_numbers(member), None if data is None else _shapes(data[i]))
         if key in keys:
             groups[keys.index(key)].append(i)
         else:
             keys.append(key)
             groups.append([i])
     return groups
+
+
+def _shapes(data: Prepared) -> tuple:
+    """The shapes and dtypes of a member's training and validation arrays (what one vmapped program
+    is traced for)."""
+    return tuple(None if s is None else (s.x.shape, s.x.dtype.str, s.y.shape, s.y.dtype.str)
+                 for s in (data.train, data.val))
 
 
 def _told_as(options: FitOptions, indices: list[int]) -> FitOptions:
@@ -91,25 +112,40 @@ def _told_as(options: FitOptions, indices: list[int]) -> FitOptions:
         **logs, "member": indices[logs["member"]]}))
 
 
-def _train_group(members: list[ir.Program], train, val, options: FitOptions, indices: list[int],
-                 prepared: Any) -> list[Outcome]:
+def _train_group(members: list[ir.Program], data: list[Prepared], options: FitOptions,
+                 indices: list[int]) -> list[Outcome]:
     """One vmapped program where it pays; one member after another through the ordinary path where
     the group would need what the vmapped epoch does not do (a single member, whose batches
     several devices split; convolutions on a CPU, which train one compiled step per batch; data
     streamed from the host, which a group needs sooner than one run, its members' states taking
-    room from the data; `init` from a run). With several devices a group's members are split
-    over them. Either way the memory guard counts what it will hold first."""
-    program, count, budget = members[0], len(members), options.data_budget
-    lone = make_trainer(program, len(train[0]), program.epochs)
-    group_budget = group_data_budget(program, len(train[0]), budget, count)
-    if (count == 1 or lone.per_step or program.init is not None or lone.on_plateau
-            or (group_budget is not None and train[0].nbytes + train[1].nbytes > group_budget)):
-        guard_memory(program, prepared, budget)
-        return _one_by_one(members, train, val, options, indices)
+    room from the data, and members' own splits K times the room of one; `init` from a run).
+    With several devices a group's members are split over them. Either way the memory guard
+    counts what it will hold first."""
+    program, count, budget, first = members[0], len(members), options.data_budget, data[0]
+    own = any(d is not first for d in data)  # each member on its own split: K copies of the data
+    n = len(first.train.x)
+    lone = make_trainer(program, n, program.epochs)
+    group_budget = group_data_budget(program, n, budget, count)
+    data_bytes = (first.train.x.nbytes + first.train.y.nbytes) * (count if own else 1)
+    crowded = count > 1 and group_budget is not None and data_bytes > group_budget
+    if crowded:
+        warnings.warn(SweepWarning(
+            f"{count} sweep members train one after another, not as one program: "
+            f"{'their own splits' if own else 'the training data'} ({data_bytes / 2**20:.1f} MiB"
+            f"{f' = {count} x one split' if own else ''}) would not fit on the device beside their states "
+            f"({group_budget / 2**20:.1f} MiB left for data)"), stacklevel=2)
+    if count == 1 or lone.per_step or program.init is not None or lone.on_plateau or crowded:
+        guard_memory(program, first, budget)
+        return _one_by_one(members, data, options, indices)
     mesh = member_mesh(options.devices, count)
-    guard_memory(program, prepared, group_budget, members=count)
+    guard_memory(program, first, group_budget, members=count, data_copies=count if own else 1)
+    if own:
+        train = (np.stack([d.train.x for d in data]), np.stack([d.train.y for d in data]))
+        val = None if first.val is None else (np.stack([d.val.x for d in data]), np.stack([d.val.y for d in data]))
+    else:
+        train, val = (first.train.x, first.train.y), None if first.val is None else (first.val.x, first.val.y)
     with sweepsave.group_save(options, indices[0], members) as saved:
-        return _vmapped(members, train, val, options, saved, mesh)
+        return _vmapped(members, train, val, options, saved, mesh, own)
 
 
 def _without_numbers(program: ir.Program) -> ir.Program:
@@ -131,11 +167,14 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _one_by_one(members: list[ir.Program], train, val, options: FitOptions, indices: list[int]) -> list[Outcome]:
-    """Each member through the ordinary path, as `Session.fit` trains it (checkpointed as a single
-    run when the sweep is); `on_epoch` told its place in the group as `member`."""
+def _one_by_one(members: list[ir.Program], data: list[Prepared], options: FitOptions,
+                indices: list[int]) -> list[Outcome]:
+    """Each member through the ordinary path on its own data, as `Session.fit` trains it
+    (checkpointed as a single run when the sweep is); `on_epoch` told its place in the group as
+    `member`."""
     outcomes: list[Outcome] = []
-    for i, (program, index) in enumerate(zip(members, indices, strict=True)):
+    for i, (program, index, own) in enumerate(zip(members, indices, data, strict=True)):
+        train, val = (own.train.x, own.train.y), None if own.val is None else (own.val.x, own.val.y)
         trainer = make_trainer(program, len(train[0]), program.epochs, options.devices)
         told = options if options.on_epoch is None else dataclasses.replace(
             options, on_epoch=lambda epoch, logs, i=i: options.on_epoch(epoch, {"member": i, **logs}))
@@ -160,42 +199,29 @@ def _one_by_one(members: list[ir.Program], train, val, options: FitOptions, indi
 def fit_members(owners: list, x: Any, y: Any, validation_data: Any, options: FitOptions) -> list:
     """`Session.fit` for every member of a sweep (each the `SpecOwner` of its written-out spec), in
     their order: the member's trained `Session`, or the `Diverged` its lone run would raise. Each
-    member's data is prepared as its lone run prepares it; members whose prepared data is the same
-    (a split that does not depend on their seed, or the same seed) train together."""
+    member's data is prepared as its lone run prepares it; members whose splits have the same
+    shapes train together, each on its own split (stacked on the member axis), and members whose
+    prepared data is the same (a split that does not depend on their seed, or the same seed) share
+    one copy of it."""
     from dlc.runtime.session import Session
 
     prepared = [Session.prepare(owner, x, y, validation_data, options) for owner in owners]
     if options.data_budget is None:  # as `Session.fit` sets it
         options = dataclasses.replace(options, data_budget=device_data_budget())
-    same_data: list[list[int]] = []
-    for i, (_, data, _) in enumerate(prepared):
-        group = next((g for g in same_data if _same_split(prepared[g[0]][1], data)), None)
-        if group is None:
-            same_data.append([i])
-        else:
-            group.append(i)
-    done: list = [None] * len(owners)
-    for group in same_data:
-        data = prepared[group[0]][1]
-        val = (data.val.x, data.val.y) if data.val is not None else None
-        try:
-            outcomes = train_members([prepared[i][0] for i in group], (data.train.x, data.train.y), val, options,
-                                     group, data)
-        except MembersInterrupted as stop:
-            histories = [[] if d is None else d.history for d in done]
-            for i, history in zip(group, stop.histories, strict=True):
-                histories[i] = history
-            raise MembersInterrupted(stop.epoch, histories) from None
-        for i, outcome in zip(group, outcomes, strict=True):
-            program, member_data, arrays = prepared[i]
-            if isinstance(outcome, Diverged):
-                done[i] = outcome
-                continue
-            # Evaluated, and written, on one device, wherever it trained (a slice of the members'
-            # mesh, or replicated over a data-parallel one).
-            trainer = make_trainer(program, len(member_data.train.x), program.epochs)
-            state = jax.device_put(outcome.state, jax.devices()[0])
-            done[i] = Session(owners[i], program, trainer, state, member_data, outcome, arrays)
+    data: list[Prepared] = []
+    for _, member_data, _ in prepared:
+        data.append(next((d for d in data if _same_split(d, member_data)), member_data))
+    outcomes = _train_all([p[0] for p in prepared], data, options)
+    done: list = []
+    for owner, (program, member_data, arrays), outcome in zip(owners, prepared, outcomes, strict=True):
+        if isinstance(outcome, Diverged):
+            done.append(outcome)
+            continue
+        # Evaluated, and written, on one device, wherever it trained (a slice of the members'
+        # mesh, or replicated over a data-parallel one).
+        trainer = make_trainer(program, len(member_data.train.x), program.epochs)
+        state = jax.device_put(outcome.state, jax.devices()[0])
+        done.append(Session(owner, program, trainer, state, member_data, outcome, arrays))
     return done
 
 

@@ -110,13 +110,16 @@ def _initial(trainer: _GroupTrainer, txs: list, members: list[ir.Program]):
 
 
 def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: GroupSave | None = None,
-            mesh: Any = None) -> list[Outcome]:
+            mesh: Any = None, own: bool = False) -> list[Outcome]:
     """Train the group as one program, from `saved`'s newest checkpoint when `options.resume`
     (members that had finished are not trained again), checkpointing into it after epochs; with
-    `mesh` (`devices.member_mesh`), the members sharded over its devices."""
+    `mesh` (`devices.member_mesh`), the members sharded over its devices. `own`: `train` and `val`
+    hold each member's split, stacked on a leading member axis (the members' splits drawn from
+    their seeds), which the epoch and the evaluation map over as they map over the states."""
     start = time.perf_counter()
     should_stop = options.should_stop or (lambda: False)
-    trainer, txs = _group_trainer(members, len(train[0]))
+    data_axis = 0 if own else None
+    trainer, txs = _group_trainer(members, train[0].shape[1 if own else 0])
     count = len(members)
     initial, roots = _initial(trainer, txs, members)
     restored = saved.restore(jax.eval_shape(initial, roots)) if saved is not None and options.resume else None
@@ -127,15 +130,21 @@ def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: G
     else:
         states, best, progress = restored
     keys = jnp.stack([jax.random.fold_in(jax.random.key(m.seed), 1) for m in members])  # as `loop.fit` derives them
+    val_set = _eval_set(trainer, val, own) if val is not None else None
     if mesh is not None:  # the member axis of every array split over the devices; XLA partitions the vmap
         states, best, keys = _sharded(mesh, (states, best, keys))
-    x, y = trainer.place(train[0]), trainer.place(train[1])
-    val_set = trainer.eval_set(*val) if val is not None else None
-    evaluate = jax.jit(jax.vmap(trainer._eval_chunk, in_axes=(0, 0, None, None, None)))
+    if mesh is not None and own:
+        x, y = _sharded(mesh, train)
+        if val_set is not None:
+            val_set = programs.EvalSet(val_set.n, _sharded(mesh, val_set.chunks))
+    else:
+        x, y = trainer.place(train[0]), trainer.place(train[1])
+    evaluate = jax.jit(jax.vmap(trainer._eval_chunk, in_axes=(0, 0, data_axis, data_axis, data_axis)))
     if progress is None:
-        head = trainer.eval_set(train[0][:programs.EVAL_CHUNK], train[1][:programs.EVAL_CHUNK])
+        head = _eval_set(trainer, tuple(part[:, :programs.EVAL_CHUNK] if own else part[:programs.EVAL_CHUNK]
+                                        for part in train), own)
         progress = GroupProgress.new(_sums(evaluate, states, head)["loss"] / head.n)
-    member_epoch = jax.vmap(trainer.train_epoch, in_axes=(0, None, None, 0, None))
+    member_epoch = jax.vmap(trainer.train_epoch, in_axes=(0, data_axis, data_axis, 0, None))
 
     def epoch_program(states, x, y, keys, epoch, active):
         new, metrics = member_epoch(states, x, y, keys, epoch)
@@ -201,6 +210,17 @@ def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: G
     wall = time.perf_counter() - start
     return [outcomes[i] or _result(states, best, i, stoppers[i], bool(stopped[i]), wall, timings)
             for i in range(count)]
+
+
+def _eval_set(trainer: _GroupTrainer, split: tuple, own: bool) -> programs.EvalSet:
+    """A split cut into evaluation chunks on the device; with `own`, every member's split (stacked
+    on the member axis) cut alike, each chunk stacked on the member axis."""
+    if not own:
+        return trainer.eval_set(*split)
+    sets = [trainer.eval_set(x, y, on_device=False) for x, y in zip(*split, strict=True)]
+    chunks = [trainer.place(tuple(np.stack(parts) for parts in zip(*chunk, strict=True)))
+              for chunk in zip(*(s.chunks for s in sets), strict=True)]
+    return programs.EvalSet(sets[0].n, chunks)
 
 
 def _sharded(mesh: Any, tree: Any) -> Any:

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import math
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -23,15 +24,12 @@ from without_dlc import NO_DLC
 import dlc
 from dlc.compiler import registry as reg
 from dlc.compiler.check import check_text
-from dlc.compiler.csvfacts import encoding_refusal
 from dlc.compiler.emit_py import emit_py
 
 ROOT = Path(__file__).resolve().parents[2]
-# A spec that starts from a trained run (`init`) is refused by `--emit py` (tests/cli/test_cli_emit.py), and so
-# is one whose CSV dlc encodes (categories, missing cells, text: tests/runtime/test_tabular.py).
+# A spec that starts from a trained run (`init`) is refused by `--emit py` (tests/cli/test_cli_emit.py).
 EXAMPLES = [path for path in sorted((ROOT / "specs").rglob("*.dl"))
-            if not re.search(r"^init\s", path.read_text(encoding="utf-8"), re.MULTILINE)
-            and encoding_refusal(dlc.load(path).ir.data) is None]
+            if not re.search(r"^init\s", path.read_text(encoding="utf-8"), re.MULTILINE)]
 EPOCHS = 2
 TOLERANCE = 1e-5
 
@@ -178,6 +176,17 @@ def cases() -> list:
                                 "categorical", id=f"data-{dataset.name}"))
     out.append(pytest.param(spec(layers="dense 6 relu", data='data "d.csv" target="kind" val=0.2 normalize=minmax',
                                  extra="optimizer adam\nmetrics accuracy"), "categorical", id="csv-class-names"))
+    # CSVs whose cells dlc encodes (`encoded_csvs`): categories one-hot with missing cells filled in or their
+    # rows dropped, and text as token ids, by word and by character.
+    for i, data in enumerate(('data "mixed.csv" target="kind" missing=mean val=0.25 normalize=standard',
+                              'data "dropped.csv" target="kind" missing=drop test=0.2 normalize=minmax shuffle=false',
+                              'data "mixed.csv" target="kind" missing=mean val=0.2 normalize=none')):
+        out.append(pytest.param(spec(layers="dense 6 relu", data=data, extra="optimizer adam\nmetrics accuracy"),
+                                "categorical", id=f"csv-encoded-{i}"))
+    for tokens, layers in (("word", "embedding 12 4\nlstm 4"), ("char", "embedding 12 3\nglobal_avgpool")):
+        data = f'data "texts.csv" target="kind" text="text" tokens={tokens} vocab=12 length=7 val=0.25'
+        out.append(pytest.param(spec(layers=layers, data=data, extra="optimizer adam\nmetrics accuracy"),
+                                "categorical", id=f"csv-text-{tokens}"))
     out.append(pytest.param(spec(layers="dense 6 relu", data='data "given.npz" normalize=standard',
                                  extra="optimizer adam\nearly_stop 1"), "categorical", id="npz-own-validation"))
     # Class weights with a plateau that lowers the rate; kernel penalties on every layer that takes them.
@@ -209,6 +218,25 @@ def run_emitted(file: Path, *args: str) -> None:
         del sys.modules[name]
 
 
+WORDS = ("Don't", "STOP", "it\u2019s", "9am!", "'quoted'", "naïve", "x_y", "owl", "owl.", "")
+
+
+def encoded_csvs(folder: Path) -> None:
+    """mixed.csv: numbers, a categorical column and missing cells; dropped.csv: the same with a label
+    missing too (`missing=drop`); texts.csv: texts of tricky tokens, one empty. The two are written in file order that a
+    held-out part holds a category or token the training part lacks."""
+    colours = ("red", "NA", "blue", "green", "red", "?", "teal")
+    rows = [f"{FEATURES[i, 0]:.6g},{'' if i % 7 == 3 else f'{FEATURES[i, 1]:.4g}'},{colours[i % 7]},"
+            f"{('cat', 'dog', 'owl')[i % 3]}" for i in range(N)]
+    rows[-1] = rows[-1].replace("red", "mauve", 1)  # a category seen only outside the training part (shuffle=false)
+    (folder / "mixed.csv").write_text("a,b,colour,kind\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    rows[5] = rows[5].rsplit(",", 1)[0] + ",NA"  # a missing label, whose row only `missing=drop` keeps out
+    (folder / "dropped.csv").write_text("a,b,colour,kind\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    texts = [" ".join(WORDS[(i * k) % len(WORDS)] for k in range(1, 2 + i % 5)) for i in range(N)]
+    lines = [f'"{text}",{("cat", "dog", "owl")[i % 3]}' for i, text in enumerate(texts)]
+    (folder / "texts.csv").write_text("text,kind\n" + "\n".join(lines) + "\n", encoding="utf-8")
+
+
 @pytest.mark.parametrize(("text", "task"), cases())
 def test_every_entry_emits_what_dlc_trains(tmp_path: Path, text: str, task: str) -> None:
     _, y = LABELS[task]
@@ -217,6 +245,7 @@ def test_every_entry_emits_what_dlc_trains(tmp_path: Path, text: str, task: str)
     names = np.array(["cat", "dog", "owl"])[np.arange(N) % 3]
     rows = [",".join([*(f"{v:.6g}" for v in FEATURES[i, :5]), names[i]]) for i in range(N)]
     (tmp_path / "d.csv").write_text("a,b,c,d,e,kind\n" + "\n".join(rows) + "\n")
+    encoded_csvs(tmp_path)
     program = dlc.compile(text, base_dir=tmp_path)
     if program.ir.token_vocab:  # the model takes token ids: data of ids it has vectors for
         np.savez(tmp_path / "d.npz", x=token_ids(program.ir.token_vocab), y=y)
@@ -238,9 +267,10 @@ def test_every_emitted_program_is_as_ruff_formats_and_checks_it(tmp_path: Path) 
     """The emitted file is formatted as the project formats code (long layer lines included) and
     clean under its lint rules."""
     np.savez(tmp_path / "d.npz", x=FEATURES, y=LABELS["categorical"][1])
+    encoded_csvs(tmp_path)
     for i, param in enumerate(cases()):
         text = param.values[0]
-        if 'data "d.npz"' not in text:
+        if 'data "d.npz"' not in text and not param.id.startswith(("csv-encoded", "csv-text")):
             continue
         file = tmp_path / f"emitted_{i}.py"
         file.write_text(emit_py(dlc.compile(text, base_dir=tmp_path).ir, file))
@@ -251,3 +281,35 @@ def test_every_emitted_program_is_as_ruff_formats_and_checks_it(tmp_path: Path) 
         done = subprocess.run([RUFF, *command, "--config", str(ROOT / "pyproject.toml"), str(tmp_path)],
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def emitted_parts(folder: Path, data: str, layers: str = "dense 6 relu") -> dict:
+    """The namespace of an emitted program's module level (its model and training left uncalled)."""
+    program = dlc.compile(spec(layers=layers, data=data), base_dir=folder)
+    file = folder / "emitted.py"
+    file.write_text(emit_py(program.ir, file))
+    return runpy.run_path(str(file), run_name="emitted")
+
+
+@pytest.mark.parametrize("tokens", ["word", "char"])
+def test_the_emitted_tokenizer_is_dlcs(tmp_path: Path, tokens: str) -> None:
+    """The emitted tokens, vocabulary and ids are `runtime.text`'s, on texts of Unicode letters and
+    digits, apostrophes (typographic ones too), underscores, punctuation, case and empty texts."""
+    from dlc.runtime import text as text_mod
+
+    encoded_csvs(tmp_path)
+    emitted = emitted_parts(tmp_path, f'data "texts.csv" target="kind" text="text" tokens={tokens} vocab=9 length=5',
+                            "embedding 9 4\nflatten")
+    texts = [" ".join(WORDS[i:]) for i in range(len(WORDS))] + ["ÉTÉ 3½ ١٢ don''t x__y", "  "]
+    for text in texts:
+        assert emitted["tokens"](text) == text_mod.tokens(text, tokens), text
+    words = emitted["vocabulary"](texts)
+    assert words == text_mod.vocabulary(texts, tokens, 9)
+    assert np.array_equal(emitted["token_ids"](texts, words), text_mod.token_ids(texts, tokens, words, 5)[0])
+
+
+def test_a_missing_cell_under_missing_error_names_its_row_and_column(tmp_path: Path) -> None:
+    encoded_csvs(tmp_path)
+    emitted = emitted_parts(tmp_path, 'data "mixed.csv" target="kind" val=0.25')
+    with pytest.raises(SystemExit, match=r"mixed\.csv row 3, column `colour`: the cell is missing; set `missing=mean`"):
+        emitted["prepare_data"](0)

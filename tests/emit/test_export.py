@@ -98,3 +98,31 @@ def test_emit_hlo_is_stablehlo_of_prediction_and_an_epoch() -> None:
             parsed = ir.Module.parse(module[module.index("module @"):])
             assert "stablehlo.convolution" in str(parsed)
     assert "stablehlo.while" in modules[1] or "stablehlo.case" in modules[1]  # the scan over mini-batches
+
+
+ENCODED = {"categories": 'data "mixed.csv" target="kind" missing=mean val=0.25\ndense 6 relu\n',
+           "text": 'data "texts.csv" target="kind" text="text" vocab=12 length=7 val=0.25\nembedding 12 4\nlstm 4\n'}
+
+
+@pytest.mark.parametrize("kind", sorted(ENCODED))
+def test_python_folder_of_an_encoded_csv_predicts_as_dlc_without_dlc(tmp_path: Path, kind: str) -> None:
+    """A run on a CSV's cells (categories one-hot and missing cells filled in; text as token ids):
+    predict.py encodes a CSV with model.py's `encode` and the run's encoding, as `dlc predict` does."""
+    from test_emit_py import encoded_csvs
+
+    from dlc.runtime.commands import predict
+
+    encoded_csvs(tmp_path)
+    text = ENCODED[kind] + "dense 3 softmax\nloss categorical_crossentropy\noptimizer adam\nepochs 2\nbatch 8\n"
+    program = dlc.compile(text, base_dir=tmp_path)
+    program.fit()
+    program = dlc.load_run(program.save(tmp_path / "run"))
+    python_folder(program.trained, tmp_path / "py")
+    data = tmp_path / ("mixed.csv" if kind == "categories" else "texts.csv")
+    done = subprocess.run([sys.executable, "-c", PREDICT_FOLDER, str(tmp_path / "py"), str(data)],
+                          cwd=tmp_path / "py", capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows, expected = list(csv.reader(io.StringIO(done.stdout))), predict(program.trained, str(data), None)
+    assert [row[0] for row in rows] == [row[0] for row in expected]
+    np.testing.assert_allclose(np.array([row[1:] for row in rows[1:]], float),
+                               np.array([row[1:] for row in expected[1:]], float), rtol=1e-5, atol=1e-5)

@@ -278,13 +278,6 @@ def test_a_damaged_encoding_record_is_refused_in_one_line(tmp_path, damage):
     assert "\n" not in str(caught.value)
 
 
-def test_emit_py_refuses_in_one_line(tmp_path):
-    answer = subprocess.run([sys.executable, "-m", "dlc.cli", "compile", str(spec(tmp_path)), "--emit", "py"],
-                            capture_output=True, text=True)
-    assert answer.returncode == 1 and answer.stdout == ""
-    assert answer.stderr.count("\n") == 1 and "categorical column `colour` one-hot" in answer.stderr
-
-
 # --- the shipped dataset ----------------------------------------------------------------------
 
 
