@@ -230,7 +230,11 @@ def fit(train, val, epochs, seed):
         history.append(logs)
         print(
             f"epoch {epoch}/{epochs}: "
-            + ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "epoch_time"))
+            + ", ".join(
+                f"{k} {v:.4g}" if k == "lr" else f"{k} {v:.4f}"
+                for k, v in logs.items()
+                if k not in ("epoch", "epoch_time")
+            )
         )
         is_best, stop = stopper.update(epoch, logs)
         if plateau is not None and plateau.update(logs):

@@ -71,6 +71,11 @@ def _damage(meta: object, step: int) -> str | None:
         return "`meta.best` is not a finite number"
     if not isinstance(meta.get("has_best"), bool):
         return "`meta.has_best` is not true or false"
+    plateau = meta.get("plateau")  # absent in runs saved before `schedule plateau`
+    if plateau is not None and not (isinstance(plateau, dict) and _count(plateau.get("waited")) and (
+            plateau.get("best") is None or isinstance(plateau["best"], (int, float))
+            and not isinstance(plateau["best"], bool) and math.isfinite(plateau["best"]))):
+        return "`meta.plateau` is not a plateau's best value and count"
     return None
 
 

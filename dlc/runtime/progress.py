@@ -27,7 +27,9 @@ def _compiled(seconds: float, from_cache: bool) -> str:
 
 
 def _format(logs: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "epoch_time"))
+    # A learning rate below 5e-5 would read 0.0000 with four decimals.
+    return "  ".join(f"{k} {v:.4g}" if k == "lr" else f"{k} {v:.4f}" for k, v in logs.items()
+                     if k not in ("epoch", "epoch_time"))
 
 
 class EpochProgress:

@@ -303,8 +303,8 @@ LAYERS: tuple[Layer, ...] = (
            option("eps", "float", "added to the variance", 1e-3, range=GREATER_THAN_ZERO)),
           example="batchnorm",
           shape=_any_rank("batchnorm"), weights=_scale_and_bias,
-          build=_build_batchnorm, code=_code_batchnorm, stateful=True, settling=lambda a: _steps_to_forget(a["momentum"]),
-          steps_kept=_always),
+          # Its batch statistics would count padding steps: the padding mask ends here.
+          build=_build_batchnorm, code=_code_batchnorm, stateful=True, settling=lambda a: _steps_to_forget(a["momentum"])),
     Layer("layernorm", "normalise each example over its last axis",
           (option("eps", "float", "added to the variance", 1e-6, range=GREATER_THAN_ZERO),),
           example="layernorm",
