@@ -208,6 +208,8 @@ def fit(train, val, epochs, seed):
     stopper, best, history = EarlyStopping(EARLY_STOP), None, []
     base_key = jax.random.fold_in(jax.random.key(seed), 1)
     start_loss = trainer.evaluate(state, eval_set(train[0][:EVAL_CHUNK], train[1][:EVAL_CHUNK]))["loss"]
+    if (initial_penalty := penalty(state.params)) is not None:  # the watched training loss holds it
+        start_loss += float(initial_penalty)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         state, train_metrics = trainer.run(state, x, y, base_key, epoch)

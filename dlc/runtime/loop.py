@@ -81,6 +81,9 @@ def fit(trainer: Trainer, state: TrainState, train: tuple[np.ndarray, np.ndarray
         timings = {"trace": 0.0, "compile": 0.0}
     _add(timings, trainer.eval_program.prepare(state.params, state.batch_stats, *head.chunks[0]))
     start_loss = trainer.evaluate(state.params, state.batch_stats, head)["loss"]
+    penalty = trainer.penalty(state.params, state.batch_stats)
+    if penalty is not None:  # the training loss the divergence guard watches holds it: so does its baseline
+        start_loss += float(penalty)
     if should_stop():  # asked during loading or compiling: nothing new to save
         raise Interrupted(progress.epoch, progress.history)
     for epoch in range(progress.epoch + 1, epochs + 1 if not finished else 0):

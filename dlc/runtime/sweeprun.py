@@ -33,7 +33,7 @@ from dlc.runtime.commands import (
 )
 from dlc.runtime.identity import spec_sha256
 from dlc.runtime.options import FitOptions
-from dlc.runtime.runlock import RunLockedError, is_unused, write_atomically
+from dlc.runtime.runlock import LOCK_NAME, RunLockedError, is_unused, write_atomically
 from dlc.runtime.storage import is_step
 
 if TYPE_CHECKING:
@@ -133,15 +133,16 @@ def _claim(request: RunRequest, name: str, text: str) -> RunFolder:
         if resume:
             raise RunFailed(f"nothing to resume in `{out}`: it has no spec.dl")
         raise RunRefused(f"{out} already exists and is not a folder; choose another --out")
+    if not created and not (out / LOCK_NAME).exists():
+        _check_claimable(resume, out, text)  # not a sweep's folder: refused before a lock file is left in it
     lock = locked(out, request, "sweep")
-    try:  # under the lock: another run may have taken the folder meanwhile
+    try:
+        if not created:
+            _check_claimable(resume, out, text)  # under the lock: another run may have taken it meanwhile
         if resume:
-            _same_spec(out, text)
             saved = saved_any(out / "training")
             notice = "" if saved else f"{out} has no complete checkpoint: training the sweep from the start"
             return RunFolder(out, False, lock, saved, notice, _resume_command(request, out))
-        if not created and not is_unused(out):
-            raise RunRefused(f"{out} already exists and is not empty; choose another --out (or --resume it)")
         write_atomically(out / "spec.dl", text)
         return RunFolder(out, created, lock, False, "", _resume_command(request, out))
     except OSError as e:
@@ -150,6 +151,14 @@ def _claim(request: RunRequest, name: str, text: str) -> RunFolder:
     except (RunRefused, RunFailed):
         lock.release()
         raise
+
+
+def _check_claimable(resume: bool, out: Path, text: str) -> None:
+    """Refuse an existing folder: to resume, one that holds another spec; else one that is not empty."""
+    if resume:
+        _same_spec(out, text)
+    elif not is_unused(out):
+        raise RunRefused(f"{out} already exists and is not empty; choose another --out (or --resume it)")
 
 
 # What a refused resume of a sweep says to do instead.

@@ -117,6 +117,7 @@ def test_a_sweep_refuses_a_folder_that_is_not_empty_or_a_link(tmp_path: Path) ->
     (tmp_path / "out" / "mine.txt").write_text("keep")
     status, _, err = run_cli(["run", str(tmp_path / "s.dl"), "--out", str(tmp_path / "out")])
     assert status == EXIT_USAGE and "already exists and is not empty" in err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]  # refused before a lock file is left
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
     status, _, err = run_cli(["run", str(tmp_path / "s.dl"), "--out", str(tmp_path / "link")])
