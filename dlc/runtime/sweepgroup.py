@@ -143,10 +143,7 @@ def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: G
     if progress is None:
         head = _eval_set(trainer, tuple(part[:, :programs.EVAL_CHUNK] if own else part[:programs.EVAL_CHUNK]
                                         for part in train), own)
-        start = _sums(evaluate, states, head)["loss"] / head.n
-        # The training loss the divergence guard watches holds the kernel penalties: so does its baseline.
-        penalties = jax.vmap(lambda state: trainer.penalty(state.params, state.batch_stats))(states)
-        progress = GroupProgress.new(start if penalties is None else start + np.asarray(penalties))
+        progress = GroupProgress.new(_sums(evaluate, states, head)["loss"] / head.n)
     member_epoch = jax.vmap(trainer.train_epoch, in_axes=(0, data_axis, data_axis, 0, None))
 
     def epoch_program(states, x, y, keys, epoch, active):
