@@ -4,6 +4,7 @@ members over them), and the on-disk cache of compiled XLA programs."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -60,17 +61,8 @@ def _devices(devices: int | str | None) -> list:
 
 def device_mesh(devices: int | str | None, batch: int):
     """A one-axis ("data") mesh over the first N devices, or None for one device."""
-    if devices is None or devices == 1:
-        return None
-    chosen = _devices(devices)
-    if len(chosen) == 1:
-        return None
-    if batch % len(chosen):
-        raise DeviceError(f"`batch {batch}` does not split evenly over {len(chosen)} devices; use a multiple of "
-                          f"{len(chosen)}")
-    from jax.sharding import Mesh
-
-    return Mesh(np.array(chosen), ("data",))
+    return _one_axis_mesh(devices, "data", batch, lambda n: f"`batch {batch}` does not split evenly over {n} devices; "
+                          f"use a multiple of {n}")
 
 
 def member_mesh(devices: int | str | None, members: int):
@@ -78,17 +70,24 @@ def member_mesh(devices: int | str | None, members: int):
     trained as one program: each device trains members/N of them, their parameters and optimizer
     state its own, the data on every device (no communication but the host's per-epoch fetch).
     None for one device."""
+    return _one_axis_mesh(devices, "members", members, lambda n: f"a group of {members} sweep members does not "
+                          f"split evenly over {n} devices; use a number of devices that divides {members}, or "
+                          f"members in multiples of {n}")
+
+
+def _one_axis_mesh(devices: int | str | None, axis: str, size: int, uneven: Callable[[int], str]):
+    """A mesh of one named axis over the chosen devices, which must divide `size` (else `uneven(n)`
+    is the error); None for one device."""
     if devices is None or devices == 1:
         return None
     chosen = _devices(devices)
     if len(chosen) == 1:
         return None
-    if members % len(chosen):
-        raise DeviceError(f"a group of {members} sweep members does not split evenly over {len(chosen)} devices; "
-                          f"use a number of devices that divides {members}, or members in multiples of {len(chosen)}")
+    if size % len(chosen):
+        raise DeviceError(uneven(len(chosen)))
     from jax.sharding import Mesh
 
-    return Mesh(np.array(chosen), ("members",))
+    return Mesh(np.array(chosen), (axis,))
 
 
 def _cache_entries() -> int:
