@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlc.runtime import text as text_mod
-from dlc.runtime.sources import FLOAT32_LIMIT, DataError, Source, _float32, _memory, _not_float32
+from dlc.runtime.csvread import FLOAT32_LIMIT, float32_of, not_float32
+from dlc.runtime.sources import DataError, Source, machine_memory
 from dlc.runtime.table import Table
 
 FILL_HINT = "set `missing=mean` (fill it in) or `missing=drop` (drop its row) on `data`"
@@ -169,15 +170,15 @@ def _numbers(table: Table, j: int, cells: np.ndarray, source: Source) -> np.ndar
     values = _parsed(cells)
     if values is not None and (np.abs(values) < FLOAT32_LIMIT).all():  # NaN compares False
         return values.astype(np.float32)
-    i = next(i for i, cell in enumerate(cells.tolist()) if _float32(cell) is None)
-    raise DataError(f"{_where(table, i, j, source)}: {_not_float32(cells[i])}")
+    i = next(i for i, cell in enumerate(cells.tolist()) if float32_of(cell) is None)
+    raise DataError(f"{_where(table, i, j, source)}: {not_float32(cells[i])}")
 
 
 def _one_hot(cells: np.ndarray, record: dict, source: Source) -> tuple[np.ndarray, list[str]]:
     """A categorical column's cells one-hot; the rows of categories not seen in training all zeros,
     which a warning counts."""
     categories = record["categories"]
-    need, memory = len(cells) * len(categories) * 4, _memory()
+    need, memory = len(cells) * len(categories) * 4, machine_memory()
     if memory is not None and need > memory:
         raise DataError(f"column `{record['column']}` of {source} has {len(categories):,} categories: one-hot, its "
                         f"{len(cells):,} rows need {need / 2**30:,.1f} GiB, more than this machine's memory")

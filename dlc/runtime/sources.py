@@ -1,39 +1,31 @@
 """Reading data: a built-in dataset, a CSV or an NPZ file, as raw arrays, and the `Source` that
-messages name it by. `data` prepares what is read here for training.
+messages name it by. `data` prepares what is read here for training. A CSV file's cells are read
+by `csvread`; here it is decided which of its columns are read and what messages call it.
 
-Every problem with the data is one `DataError` whose one-line message names the file and, where it
-applies, the row and column: whoever wrote the data fixes it without reading a traceback.
+Every problem with the data is one `DataError` (declared in `dataerror`, imported from here) whose
+one-line message names the file and, where it applies, the row and column: whoever wrote the data
+fixes it without reading a traceback.
 """
 
 from __future__ import annotations
 
-import csv
-import itertools
-import math
 import os
-import warnings
 import zipfile
 import zlib
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dlc.compiler import ir
-from dlc.compiler.csvfacts import is_missing
 from dlc.compiler.datafacts import listing
 from dlc.compiler.registry import lookup
 from dlc.compiler.suggest import did_you_mean
+from dlc.runtime import csvread
+from dlc.runtime.dataerror import DataError
 from dlc.runtime.table import Table, table_of
 
 HELD_OUT = ("val", "test")
-# The model computes in float32, which rounds a number from 2^128 - 2^103 up (3.4e38) to infinity.
-FLOAT32_LIMIT = 2.0**128 - 2.0**103
-
-
-class DataError(ValueError):
-    """Bad data: a one-line message naming the file and, where it applies, the row and column."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +59,7 @@ class Source:
         and column (the row found only now, for the message), else as NumPy indexing writes it."""
         if self.path is not None and name in ("x", "y"):
             column = self.target if name == "y" else self.columns[int(index[1])]
-            return f"{self.name} row {_csv_line(self.path, int(index[0]))}, column `{column}`"
+            return f"{self.name} row {csvread.line_of(self.path, int(index[0]))}, column `{column}`"
         return f"{element_at(name, index)} in {self.name}"
 
 
@@ -88,7 +80,7 @@ def load_source(data: ir.Data, columns: tuple[str, ...] = ()
     if data.source == "builtin":
         entry = lookup("dataset", data.name)
         source = Source(f"`{entry.name}`")
-        shipped = _read_shipped(entry)
+        shipped = read_shipped(entry)
         if shipped is not None:
             return shipped[0], shipped[1], {}, source
         import sklearn.datasets  # a second to import: only when the shipped file is not as expected
@@ -109,7 +101,7 @@ def load_source(data: ir.Data, columns: tuple[str, ...] = ()
     return arrays["x"], arrays["y"], given, Source(f"`{path.name}`")
 
 
-def _read_shipped(entry) -> tuple[np.ndarray, np.ndarray] | None:
+def read_shipped(entry) -> tuple[np.ndarray, np.ndarray] | None:
     """A built-in dataset read straight from the file in scikit-learn's wheel, without importing
     scikit-learn; None unless it is exactly what the registry says (then its loader is used)."""
     import importlib.util
@@ -164,7 +156,7 @@ def _read_csv(path: Path, target: str | None, *, with_target: bool, columns: tup
     cell, text) as a `Table` of the cells for `encoding` to make features of, naming the row and
     column of a bad one. `as_table`: a Table whatever the cells (a column of text)."""
     _require_file(path)
-    header = _csv_header(path)
+    header = csvread.column_names(path)
     if target not in header:
         if with_target:
             hint = did_you_mean(target, header) or f"its columns are {listing(header)}"
@@ -183,59 +175,23 @@ def _read_csv(path: Path, target: str | None, *, with_target: bool, columns: tup
     target_at = header.index(target) if with_target else None
     source = Source(f"`{path.name}`", tuple(features), path, target if with_target else None)
     _require_room_for_csv(path, len(header))
-    cells = _Cells() if with_target else None
-    read = None if as_table else _csv_by_numpy(path, len(header), wanted, target_at, cells)
+    cells = csvread.Cells() if with_target else None
+    read = None if as_table else csvread.by_numpy(path, len(header), wanted, target_at, cells)
     if read is None:
-        cells = _Cells() if with_target else None  # the fast pass may have stopped half-way
-        read = _csv_by_cell(path, header, wanted, target_at, cells, as_table)
+        cells = csvread.Cells() if with_target else None  # the fast pass may have stopped half-way
+        read = csvread.by_cell(path, header, wanted, target_at, cells, as_table)
     x, codes = read
-    y, label_missing = (None, None) if cells is None else _target_column(cells, codes, source)
+    y, label_missing = (None, None) if cells is None else csvread.target_column(cells, codes, source)
     if isinstance(x, list):
         x = table_of(tuple(features), x, [False] * len(x[0]) if label_missing is None else label_missing.tolist())
     return x, y, source
-
-
-def _csv_records(path: Path):
-    """(the file line it ends on, its cells) for each record of a CSV file, the header first; a
-    blank line is a record of no cells. Text that cannot be read is a DataError."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a name
-            reader = csv.reader(f)
-            for row in reader:
-                yield reader.line_num, row
-    except UnicodeDecodeError:
-        raise DataError(f"`{path.name}` is not UTF-8 text") from None
-    except (OSError, csv.Error) as e:
-        raise DataError(f"cannot read `{path.name}`: {e}") from None
-
-
-def _csv_header(path: Path) -> list[str]:
-    """The column names of a CSV file's first row, each there and once."""
-    records = _csv_records(path)
-    header = [cell.strip() for cell in next(records, (1, []))[1]]
-    records.close()
-    if not any(header):
-        raise DataError(f"`{path.name}` is empty: a CSV source needs a header row naming its columns")
-    for i, column in enumerate(header):
-        if not column:
-            raise DataError(f"`{path.name}` row 1, column {i + 1} has no name")
-        if column in header[:i]:
-            raise DataError(f"`{path.name}` row 1 names the column `{column}` twice")
-    return header
-
-
-def _csv_line(path: Path, example: int) -> int:
-    """The file line of example `example` (from 0) of a CSV file, for a message: blank lines and
-    line breaks in quoted cells make the two differ."""
-    examples = (line for line, row in itertools.islice(_csv_records(path), 1, None) if row)
-    return next(itertools.islice(examples, example, None))
 
 
 def _require_room_for_csv(path: Path, width: int) -> None:
     """Refuse a CSV file whose table would not fit in memory as float32, before reading it (a
     machine that runs out is more likely to kill the process than to report it): the number of
     rows is estimated from the file's size and the length of its first lines."""
-    memory = _memory()
+    memory = machine_memory()
     if memory is None:
         return
     with path.open("rb") as f:
@@ -247,132 +203,6 @@ def _require_room_for_csv(path: Path, width: int) -> None:
 
         raise DataError(f"`{path.name}` holds about {rows:,.0f} rows of {width} columns: reading them needs about "
                         f"{_human(need)}, more than this machine's {_human(memory)} of memory")
-
-
-class _Cells:
-    """Numbers each distinct cell of a column in the order first met: the converter through which
-    NumPy's parser reads the target column, so that class names are read at its speed too."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
-
-    def __call__(self, cell: str) -> int:
-        return self.seen.setdefault(cell, len(self.seen))
-
-
-def _unread(cell: str) -> float:
-    """The converter of a column that is not used: its cells are never parsed."""
-    return 0.0
-
-
-def _csv_by_numpy(path: Path, width: int, wanted: list[int], target_at: int | None,
-                  cells: _Cells | None) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """(features, target cells as codes of `cells`) read by NumPy's C parser; None when it refuses
-    the file or reads a feature that is no finite float32: `_csv_by_cell` then says where and why."""
-    converters = {i: _unread for i in range(width) if i not in wanted and i != target_at}
-    if cells is not None:
-        converters[target_at] = cells
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # NumPy warns of a file without rows: `_csv_by_cell` refuses it
-            next(csv.reader(f), None)  # the header, as `_csv_header` read it
-            table = np.loadtxt(f, dtype=np.float32, delimiter=",", quotechar='"', comments=None, ndmin=2,
-                               converters=converters)
-    except MemoryError:
-        raise DataError(f"`{path.name}` does not fit in this machine's memory") from None
-    except (ValueError, OSError, csv.Error):  # a cell that is no number, a ragged row; UnicodeDecodeError too
-        return None
-    # float32 holds every integer up to 2^24 exactly: more distinct cells would lose their codes.
-    if table.shape[1] != width or not len(table) or (cells is not None and len(cells.seen) > 2**24):
-        return None
-    if cells is not None and any(is_missing(cell) for cell in cells.seen):
-        return None  # a missing label: read again, to know which rows
-    x = table if wanted == list(range(width)) else table[:, wanted]
-    if not (np.isfinite(x.min(0)).all() and np.isfinite(x.max(0)).all()):
-        return None
-    return x, None if target_at is None else table[:, target_at].astype(np.int64)
-
-
-def _csv_by_cell(path: Path, header: list[str], wanted: list[int], target_at: int | None, cells: _Cells | None,
-                 as_table: bool = False) -> tuple[np.ndarray | list[list[str]], np.ndarray | None]:
-    """What `_csv_by_numpy` reads, read cell by cell with the csv module: the first ragged row is a
-    DataError naming its row (its line in the file). The features come as float32 when every one is
-    a finite float32 number and no target cell is missing; else (or `as_table`) as each column's
-    cells, for a `Table`."""
-    values, texts, codes, rows = array("f"), [[] for _ in wanted], array("q"), 0
-    numeric = not as_table
-    for line, row in itertools.islice(_csv_records(path), 1, None):
-        if not row:
-            continue  # a blank line holds no example
-        if len(row) != len(header):
-            raise DataError(f"`{path.name}` row {line} has {len(row)} cells, the header has {len(header)}")
-        for column, i in zip(texts, wanted, strict=True):
-            column.append(row[i])
-            if numeric:
-                value = _float32(row[i])
-                numeric = value is not None
-                values.append(value or 0.0)
-        if cells is not None:
-            codes.append(cells(row[target_at]))
-            numeric = numeric and not is_missing(row[target_at])
-        rows += 1
-    if not rows:
-        raise DataError(f"`{path.name}` has a header but no rows")
-    codes = None if cells is None else np.frombuffer(codes, np.int64)
-    if not numeric:
-        return texts, codes
-    return np.frombuffer(values, np.float32).reshape(rows, len(wanted)), codes
-
-
-def _parse(cell: str) -> float | None:
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
-def _float32(cell: str) -> float | None:
-    """A cell's number, if float32 holds it: finite, and not so large that float32 rounds it to infinity."""
-    value = _parse(cell)
-    return value if value is not None and abs(value) < FLOAT32_LIMIT else None  # NaN compares False
-
-
-def _not_float32(cell: str) -> str:
-    """Why `_float32` refused a cell, for a message."""
-    value = _parse(cell)
-    if value is None:
-        return f"`{cell}` is not a number" if cell.strip() else "the cell is empty"
-    if not math.isfinite(value):
-        return f"`{cell}` is not a finite number"
-    return f"`{cell}` is beyond float32's range (±3.4e38), which the model computes in"
-
-
-def _target_column(cells: _Cells, codes: np.ndarray, source: Source) -> tuple[np.ndarray, np.ndarray]:
-    """The target cells as numbers when every one is a number (integers when all are whole and
-    exact in float64), else as text: class names; and which are missing (`missing=`, which decides
-    what becomes of their rows, puts the first label in their place). A bad cell is named by its row
-    and column."""
-    distinct = list(cells.seen)
-    absent = np.array([is_missing(cell) for cell in distinct])
-    if absent.all():
-        raise DataError(f"every cell of the target column `{source.target}` of {source} is missing")
-    present = [cell for cell, gone in zip(distinct, absent, strict=True) if not gone]
-    numbers = [_parse(cell) for cell in present]
-    if all(value is not None for value in numbers):
-        values = np.array(numbers)
-        if not np.isfinite(values).all():
-            finite = absent.copy()
-            finite[~absent] = np.isfinite(values)
-            first = int(np.argmin(finite[codes]))
-            raise DataError(f"{source.value('y', (first,))}: `{distinct[codes[first]]}` is not a finite number")
-        whole = np.array_equal(values, np.round(values)) and np.abs(values).max() < 2**53
-        values = values.astype(np.int64) if whole else values
-    else:
-        values = np.array([cell.strip() for cell in present])
-    full = np.empty(len(distinct), values.dtype)
-    full[~absent] = values
-    full[absent] = values[0]
-    return full[codes], absent[codes]
 
 
 def _read_npz(path: Path, required: tuple[str, ...], *, held_out: bool = False) -> dict[str, np.ndarray]:
@@ -427,7 +257,7 @@ def _require_file(path: Path) -> None:
         raise DataError(f"data file `{path}` {problem}")
 
 
-def _memory() -> int | None:
+def machine_memory() -> int | None:
     """This machine's memory in bytes, where the system says."""
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -440,7 +270,7 @@ def _require_room(path: Path, names: tuple[str, ...]) -> None:
     unpacking anything: the sizes come from the archive's directory, which reading then enforces."""
     with zipfile.ZipFile(path) as archive:
         size = sum(info.file_size for info in archive.infolist() if info.filename.removesuffix(".npy") in names)
-    memory = _memory()
+    memory = machine_memory()
     if memory is not None and size > memory:
         from dlc.runtime.memory import _human
 

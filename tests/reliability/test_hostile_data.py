@@ -224,7 +224,7 @@ def test_an_archive_larger_than_memory_is_refused_before_unpacking(tmp_path, mon
     """A zip bomb unpacks to more than the machine holds: its directory says so before any byte is
     unpacked. (The machine's memory is made small here, so the bomb can be small too.)"""
     spec = data_spec(tmp_path, "d.npz", archive(x=npy(np.zeros((1000, 8))), y=npy(np.zeros(1000))))
-    monkeypatch.setattr("dlc.runtime.sources._memory", lambda: 16 * 1024)
+    monkeypatch.setattr("dlc.runtime.sources.machine_memory", lambda: 16 * 1024)
     answer = run(spec)
     assert_refused(answer, "more than this machine's 16.0 KiB of memory")
     assert re.search(r"`d\.npz` unpacks to \d+\.\d KiB", answer.err)
