@@ -183,8 +183,9 @@ CODES: tuple[Code, ...] = (
          "Integer token ids (a CSV's `text=` column, read as `length` ids per example) go through `embedding` "
          "first, which gives each id a learned vector; no other layer takes ids. So `embedding` is the first "
          "layer, on input of one id per step, and only there: on data of numbers (a built-in dataset, a CSV's "
-         "number columns) it is an error too. An NPZ's integer `x` may be either; floats there are refused "
-         "when the data is loaded.",
+         "number columns) it is an error too. An NPZ's `x` of integers may be either; one of floats (in `x`, "
+         "`x_val` or `x_test`) holds numbers, an error too, known from the array's header before anything is "
+         "loaded (arrays given to `fit` are refused when it gets them).",
          "data digits\nembedding 64 8\nlstm 16\ndense 10 softmax",
          "data digits\ninput 8x8\nlstm 16\ndense 10 softmax"),
     Code("E408", "embedding smaller than the vocabulary",
@@ -271,9 +272,12 @@ CODES: tuple[Code, ...] = (
     Code("E606", "data file cannot be read",
          "The file exists but is empty, not UTF-8, not a valid archive, or not a file at all (a folder).",
          'data "empty.csv" target="price"', 'data "houses.csv" target="price"'),
-    Code("E607", "text options without a text column",
+    Code("E607", "text options that do not fit, or token ids normalized",
          "`tokens=`, `vocab=` and `length=` say how `text=\"COLUMN\"` turns a CSV column of text into integer "
-         "tokens: without `text=` they mean nothing. The text column and the `target=` column are two columns.",
+         "tokens: without `text=` they mean nothing. The text column and the `target=` column are two columns. "
+         "Token ids are indices into the vocabulary, never scaled: `normalize=` is an error on a text column, "
+         "and on an NPZ's `x` (or arrays given to `fit`) when the model's first layer, an `embedding`, takes "
+         "them as ids.",
          'data "houses.csv" target="price" vocab=500', 'data "houses.csv" target="price"'),
     # --- starting from a trained run -----------------------------------------------------------
     Code("E700", "not a run folder",

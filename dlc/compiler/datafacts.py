@@ -40,6 +40,9 @@ class FileFacts:
     has_val: bool
     has_test: bool
     columns: tuple[str, ...] = ()
+    # The first of an NPZ's `x`, `x_val`, `x_test` that holds floats, and their dtype (`("x", "float32")`):
+    # numbers, never token ids, so no `embedding` takes them (E407). None when every `x` holds integers.
+    float_x: tuple[str, str] | None = None
 
 
 NOT_FOUND = "not found"
@@ -131,7 +134,8 @@ def csv_facts(path: Path, target: str | None, text: str | None = None) -> FileFa
 
 
 def _npy_header(data: bytes, member: str) -> tuple[str, tuple[int, ...]]:
-    """(dtype kind, shape) from the header of a `.npy` member, as NumPy's format documents it."""
+    """(dtype, shape) from the header of a `.npy` member, as NumPy's format documents it: the dtype
+    as its kind and size, `f4`, its first letter the kind."""
     if data[:6] != b"\x93NUMPY":
         raise ValueError(f"`{member}` is not a .npy array")
     malformed = ValueError(f"`{member}` has a malformed header")
@@ -152,7 +156,12 @@ def _npy_header(data: bytes, member: str) -> tuple[str, tuple[int, ...]]:
     if not isinstance(descr, str) or not descr or not isinstance(shape, tuple) \
             or not all(type(d) is int and d >= 0 for d in shape):
         raise malformed
-    return descr.lstrip("<>|=")[:1], shape
+    return descr.lstrip("<>|="), shape
+
+
+# NumPy's names of the float dtypes a `.npy` header writes as kind and size in bytes (the last two are
+# `longdouble` on x86): what a message calls them. A header is the file's word, so any other is "float".
+FLOAT_NAMES = {"f2": "float16", "f4": "float32", "f8": "float64", "f12": "float96", "f16": "float128"}
 
 
 def npz_facts(path: Path) -> FileFacts:
@@ -171,7 +180,8 @@ def npz_facts(path: Path) -> FileFacts:
         if name not in arrays:
             held = listing([member.removesuffix(".npy") for member in sorted(members)]) or m.NO_ARRAYS
             raise DataFactError(m.NO_ARRAY, file=path.name, name=name, held=held)
-    for name, (kind, shape) in arrays.items():
+    for name, (dtype, shape) in arrays.items():
+        kind = dtype[:1]
         if kind not in "biuf":
             what = m.DTYPE_KINDS.get(kind) or m.OTHER_DTYPE_KIND.format(kind=kind)
             raise DataFactError(m.NOT_NUMBERS, hint=m.OBJECTS_NEVER_LOADED if kind == "O" else None, file=path.name,
@@ -185,9 +195,13 @@ def npz_facts(path: Path) -> FileFacts:
             raise DataFactError(m.UNPAIRED_ARRAY, file=path.name, have=have, lack=lack, split=split)
         if x and y and x[1][0] != y[1][0]:
             raise DataFactError(m.EXAMPLES_DISAGREE, file=path.name, split=split, x=x[1][0], y=y[1][0])
-    y_kind, y_shape = arrays["y"]
+    y_dtype, y_shape = arrays["y"]
+    y_kind = y_dtype[:1]
     # One float per example may hold whole numbers, which are class labels too: known once loaded.
     integer_labels = None if y_kind == "f" and len(y_shape) == 1 else y_kind in "biu" and len(y_shape) == 1
+    floats = [(name, FLOAT_NAMES.get(arrays[name][0], "float")) for name in ("x", "x_val", "x_test")
+              if name in arrays and arrays[name][0][:1] == "f"]
     return FileFacts(arrays["x"][1][1:] or (1,), integer_labels,
                      1 if len(y_shape) == 1 else y_shape[1] if len(y_shape) == 2 else None,
-                     "x_val" in arrays, "x_test" in arrays)
+                     "x_val" in arrays, "x_test" in arrays, float_x=floats[0] if floats else None)
+

@@ -236,6 +236,9 @@ EMBEDDING_NOT_FIRST = Message("E407", "`{keyword}` takes integer token ids, so i
 EMBEDDING_ON_NUMBERS = Message("E407", "`{keyword}` takes integer token ids, but `{data}` holds numbers",
                                "start with a layer that takes numbers, like `dense`; for text, read a CSV column "
                                'with `text="COLUMN"`')
+EMBEDDING_ON_FLOATS = Message("E407", "`{keyword}` takes integer token ids, but `{name}` in `{data}` holds {dtype} "
+                              "values", "save token ids as integers, like `{name}.astype(np.int32)`; for numbers, "
+                              "start with a layer that takes them, like `dense`")
 VOCAB_TOO_SMALL = Message("E408", "`{keyword} {vocab}` has vectors for {vocab:,} token ids, but `{data}` gives ids "
                           "up to {last:,} (`vocab={given}`)",
                           "make it `{keyword} {given} ...`, or lower the data's `vocab=` to {vocab}")
@@ -330,8 +333,12 @@ CSV_OPTION_ON_NPZ = Message("E202", "an NPZ source has no option `{option}`",
                             "`{option}=` is an option of a `.csv` source; an NPZ's arrays are numbers already")
 TEXT_OPTION_WITHOUT_TEXT = Message("E607", "`{option}=` says how to read a text column, but `data` names none",
                                    'add `text="COLUMN"`, naming the column of text')
+_IDS_NOT_SCALED = "token ids are indices into the vocabulary: drop `normalize=`"
 TEXT_NORMALIZED = Message("E607", "`normalize={normalize}` cannot scale the token ids of the text column `{text}`",
-                          "token ids are indices into the vocabulary: drop `normalize=`")
+                          _IDS_NOT_SCALED)
+IDS_NORMALIZED = Message("E607", "`normalize={normalize}` cannot scale the token ids that `{keyword}` takes",
+                         _IDS_NOT_SCALED)
+TAKES_IDS_HERE = "the model's first layer takes token ids"
 TEXT_IS_TARGET = Message("E607", "the text column `{text}` is the target column too",
                          "`text=` names the column of text the model reads, `target=` the column of labels")
 

@@ -219,7 +219,9 @@ def _statements() -> list[str]:
 
 # How token padding is masked (dlc/compiler/masking.py), said at the layer that starts the mask.
 PADDING_MASK = (
-    "Takes integer token ids, one per step, as the model's first layer. Id 0 pads a sequence at its end: "
+    "Takes integer token ids, one per step, as the model's first layer: a CSV's `text=` column, or an "
+    "NPZ's `x` of integers (one of floats is refused, E407), never normalized (`normalize=` is refused, "
+    "E607). Id 0 pads a sequence at its end: "
     "the padding mask is true at each step up to the sequence's last token that is not 0 (and at the "
     "first step always). It travels through the layers that keep each step in place (`dropout`, "
     "`activation`, `layernorm`, a `padding=same` stride-1 `conv1d` or 1-d pool, a recurrent "

@@ -22,6 +22,10 @@ from dlc.grammar import nodes as n
 class DataStage:
     """What the data tells, and the input shape it gives."""
 
+    # The first `x` array of an NPZ source that holds floats, and their dtype (`FileFacts.float_x`): read
+    # from the file here, for the rule on the first layer (`shapes.py`); None for data read already.
+    float_x: tuple[str, str] | None = None
+
     def setting(self, name: str) -> _Bound | None:
         """A setting that is present and fully valid, else None."""
         bound = self.settings.get(name)
@@ -85,6 +89,7 @@ class DataStage:
             return None
         if not bound.ok:
             return None
+        self.float_x = facts.float_x
         data = self.file_data(suffix[1:], source, path, a, facts)
         return self.csv_encoding(data, facts) if suffix == ".csv" else data
 

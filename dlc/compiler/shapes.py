@@ -116,7 +116,23 @@ class ShapeStage:
         if problem is not None and id(node) not in self.token_reported:
             self.token_reported = self.token_reported | {id(node)}
             self.report(problem)
+        if first and entry.takes_tokens is not None:
+            self.report_normalized_ids(node)
         return problem is None
+
+    def report_normalized_ids(self, node: n.Statement) -> None:
+        """E607 at `normalize=` when the model's first layer takes token ids from an NPZ's `x` or
+        arrays given to `fit`: ids are indices, and scaled ones would index the wrong vectors. (Data of
+        numbers there is E407; a CSV's text column is refused at its `data` statement.)"""
+        data = self.data
+        if data is None or data.source not in ("npz", "arrays") or data.normalize == "none":
+            return
+        bound = self.settings.get("data")
+        option = bound.statement.option("normalize") if bound else None
+        # Without the option the value came with recorded facts (a run folder's): the layer is the place.
+        span = option.value.span if option else node.span
+        labels = (Label(node.span, m.TAKES_IDS_HERE),) if option else ()
+        self.report(m.IDS_NORMALIZED.at(span, normalize=data.normalize, keyword=node.keyword, labels=labels))
 
     def token_problem(self, node: n.Statement, entry: reg.Layer, bound: _Bound, first: bool) -> Diagnostic | None:
         """Token ids go into the first layer only, which must take them (E407), and only ids it has
@@ -130,6 +146,9 @@ class ShapeStage:
             return m.EMBEDDING_NOT_FIRST.at(node.span, keyword=node.keyword)
         if data is not None and not data.tokens and data.source in ("builtin", "csv"):
             return m.EMBEDDING_ON_NUMBERS.at(node.span, keyword=node.keyword, data=data.name)
+        if self.float_x is not None:
+            name, dtype = self.float_x
+            return m.EMBEDDING_ON_FLOATS.at(node.span, keyword=node.keyword, name=name, data=data.name, dtype=dtype)
         if bound.ok and data is not None and data.tokens and data.vocab and takes(bound.args) < data.vocab:
             return m.VOCAB_TOO_SMALL.at(node.span, keyword=node.keyword, vocab=takes(bound.args), data=data.name,
                                         last=data.vocab - 1, given=data.vocab)

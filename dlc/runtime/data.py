@@ -89,8 +89,8 @@ def prepare(x, y, *, task: str, input_shape: tuple[int, ...] | None, output_unit
     xs |= {part: x if len(index) == len(x) else x[index] for part, index in parts.items()}
     encoded |= {part: all_y[index] for part, index in parts.items()}
     notes = []
-    if normalization is None and tokens is not None:
-        normalization = _token_normalization(normalize, source)
+    if normalization is None and tokens is not None:  # ids, never scaled: `normalize=` on them is E607
+        normalization = {"kind": "none", "shift": [], "scale": []}
     elif normalization is None:
         normalization, notes = _fit_normalization(xs["train"].reshape(len(xs["train"]), -1), normalize, source)
     if stratify:
@@ -157,13 +157,6 @@ def _token_ids(x: np.ndarray, name: str, vocab: int, source: Source) -> np.ndarr
         raise DataError(f"{element_at(name, first)} in {source} is token id {x[first]}, but the model's "
                         f"`embedding` has vectors for ids 0 to {vocab - 1}")
     return x.astype(np.int32, copy=False)
-
-
-def _token_normalization(normalize: str, source: Source) -> dict:
-    """Token ids are indices, never scaled: `normalize=` other than `none` is refused, not ignored."""
-    if normalize != "none":
-        raise DataError(f"{source} gives token ids, which `normalize={normalize}` cannot scale: drop `normalize=`")
-    return {"kind": "none", "shift": [], "scale": []}
 
 
 def _targets(y, n: int, name: str, source: Source) -> np.ndarray:

@@ -92,8 +92,8 @@ def fit_normalization(train: np.ndarray, encoding: enc.Encoding, normalize: str,
                       ) -> tuple[dict, list[str]]:
     """`data`'s normalization fitted on the number features of the training part; a one-hot feature
     is shifted by 0 and scaled by 1 (left as it is), and token ids have none."""
-    if encoding.tokens:
-        return data_mod._token_normalization(normalize, source), []
+    if encoding.tokens:  # ids, never scaled: the checker refuses `normalize=` on a text column (E607)
+        return dict(_NONE), []
     numeric = encoding.numeric()
     if normalize == "none" or not numeric.any():
         return dict(_NONE), []

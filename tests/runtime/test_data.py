@@ -11,7 +11,7 @@ import pytest
 from dlc.compiler import ir
 from dlc.compiler.registry import DATASETS
 from dlc.runtime.data import apply_normalization, prepare
-from dlc.runtime.sources import DataError, load_source, read_features
+from dlc.runtime.sources import DataError, Source, load_source, read_features
 
 HOUSING = Path(__file__).resolve().parents[2] / "data" / "housing.csv"
 
@@ -302,7 +302,7 @@ TRICKY_CSV = {
 
 @pytest.mark.parametrize("text", TRICKY_CSV.values(), ids=TRICKY_CSV.keys())
 def test_numpy_and_cell_by_cell_reading_agree(tmp_path, text):
-    from dlc.runtime import sources
+    from dlc.runtime import csvread
 
     path = write_csv(tmp_path, text, "d.csv")
 
@@ -311,10 +311,10 @@ def test_numpy_and_cell_by_cell_reading_agree(tmp_path, text):
             if by_numpy:
                 x, y, _ = read_features(path, target="t", with_target=True)
             else:
-                header = sources._csv_header(path)
-                cells, source = sources._Cells(), sources.Source("`d.csv`", ("a",), path, "t")
-                x, codes = sources._csv_by_cell(path, header, [header.index("a")], header.index("t"), cells)
-                y, _ = sources._target_column(cells, codes, source)
+                header = csvread.column_names(path)
+                cells, source = csvread.Cells(), Source("`d.csv`", ("a",), path, "t")
+                x, codes = csvread.by_cell(path, header, [header.index("a")], header.index("t"), cells)
+                y, _ = csvread.target_column(cells, codes, source)
         except DataError as e:
             return str(e)
         if isinstance(x, np.ndarray):
@@ -328,7 +328,7 @@ def test_numpy_and_cell_by_cell_reading_agree(tmp_path, text):
 
 def test_a_csv_larger_than_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
     path = write_csv(tmp_path, "a,b,price\n" + "1.5,2.5,3\n" * 1000)
-    monkeypatch.setattr("dlc.runtime.sources._memory", lambda: 16 * 1024)
+    monkeypatch.setattr("dlc.runtime.sources.machine_memory", lambda: 16 * 1024)
     with pytest.raises(DataError, match=r"^`houses\.csv` holds about 1,0\d\d rows of 3 columns: reading them needs "
                                         r"about .* more than this machine's 16\.0 KiB of memory$"):
         read_features(path, target="price")
@@ -524,8 +524,8 @@ def test_apply_normalization_refuses_a_different_feature_count():
 def test_built_ins_read_straight_from_the_wheel_equal_scikit_learns_loader(entry):
     import sklearn.datasets
 
-    from dlc.runtime.sources import _read_shipped
+    from dlc.runtime.sources import read_shipped
 
-    x, y = _read_shipped(entry)
+    x, y = read_shipped(entry)
     expected_x, expected_y = entry.load(sklearn.datasets)
     assert np.array_equal(x, expected_x) and np.array_equal(y, expected_y)

@@ -102,12 +102,6 @@ def test_numbers_and_ids_without_a_vector_are_refused(x: np.ndarray, said: str) 
                          test=0.0, normalize="none", shuffle=True, seed=0, source="the arrays", tokens=20)
 
 
-def test_token_ids_are_never_normalized() -> None:
-    with pytest.raises(DataError, match="`normalize=standard` cannot scale"):
-        data_mod.prepare(np.ones((4, 6), np.int32), np.arange(4) % 2, task="categorical", input_shape=(6,),
-                         output_units=2, val=0.0, test=0.0, normalize="standard", shuffle=True, seed=0, tokens=20)
-
-
 def test_a_sweep_of_a_token_model_trains(tmp_path) -> None:
     x = np.tile(texts(6, np.random.default_rng(0)), (4, 1))
     np.savez(tmp_path / "t.npz", x=x, y=np.arange(24) % 3)

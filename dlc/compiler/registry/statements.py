@@ -48,7 +48,7 @@ DATA_OPTIONS: tuple[Param, ...] = (
            synonyms=("validation", "validation_split", "val_split")),
     option("test", "float", "fraction held out for the final test", 0.0, range=FRACTION,
            synonyms=("test_split", "test_size")),
-    option("normalize", "choice", "feature scaling fitted on the training part", "none",
+    option("normalize", "choice", "feature scaling fitted on the training part (never of token ids)", "none",
            choices=("standard", "minmax", "none"), synonyms=("normalise", "scale", "scaling")),
     option("shuffle", "bool", "shuffle the examples before splitting and every epoch", True),
     option("target", "string", "the label column of a CSV file", None, synonyms=("label", "y", "labels")),
