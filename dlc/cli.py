@@ -203,11 +203,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _failure(f"{shown} has no `data` statement: `dlc run` trains on the data a spec names; add one, "
                         'e.g. `data digits` or `data "train.csv" target="label"` (or train on arrays with '
                         "the Python API's fit(x, y))")
-    unsupported = [flag for flag, given in (("--repeat-check", args.repeat_check),
-                                            ("--distributed", args.distributed), ("--tensorboard", args.tensorboard),
-                                            ("--deterministic", args.deterministic)) if given]
-    if program.ir.sweep is not None and unsupported:
-        return _usage_error(f"{shown} is a sweep: sweeps do not support {', '.join(unsupported)} yet")
     from dlc.runtime import commands
     try:  # `nan` and `inf` are floats to argparse: refused as `Program.fit` refuses them
         interval = arguments.seconds("checkpoint_interval", args.checkpoint_interval)
@@ -243,17 +238,30 @@ def _run_sweep(program, request, shown: _RunShown) -> int:
     """`dlc run` of a sweep: the API trains the members (together, vmapped, checkpointed), the
     runtime writes their folders; exit 0 if at least one member trained. A diverged member is a
     warning, shown as one line."""
+    from dlc.runtime import commands
+    from dlc.runtime.options import FitOptions
     from dlc.runtime.sweeprun import run_sweep
 
     def train(options):
         histories = program.fit(epochs=options.epochs, seed=options.seed, should_stop=options.should_stop,
                                 on_epoch=options.on_epoch, on_compiled=options.on_compiled,
                                 checkpoint_dir=options.checkpoint_dir, resume=options.resume,
-                                checkpoint_interval=options.checkpoint_interval, devices=options.devices)
-        return [(member.trained, history) for member, history in zip(program.members, histories, strict=True)]
+                                checkpoint_interval=options.checkpoint_interval, devices=options.devices, reset=True)
+        trained = [(member.trained, history) for member, history in zip(program.members, histories, strict=True)]
+        return dict(zip(program.ir.sweep.labels, trained, strict=True))
 
-    sweep = run_sweep(program.ir, request, train, shown)
+    first: dict = {}  # each member's (session, history), kept for --repeat-check
+
+    def train_first(options):
+        first.update(train(options))
+        return list(first.values())
+
+    sweep = run_sweep(program.ir, request, train_first, shown)
     print_sweep(sweep)
+    if shown.args.repeat_check:
+        again = train(FitOptions(epochs=request.options.epochs, seed=request.options.seed,
+                                 devices=request.options.devices))
+        print(commands.same_again(first, again))
     return EXIT_OK if sweep.trained else _failure(f"every member of the sweep diverged; see {sweep.folder}")
 
 

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dlc.runtime.distributed import agreed
 from dlc.runtime.stopping import Progress
-from dlc.runtime.storage import StorageError, is_step, orbax, refuse_link, storage_faults
+from dlc.runtime.storage import StorageError, host_copies, is_step, orbax, refuse_link, storage_faults, writing_alone
 from dlc.runtime.train import TrainState
 
 KEEP = 2  # the last complete step, and the one being written
@@ -99,8 +100,9 @@ class TrainingCheckpoints:
         self.failed = False
         refuse_linked_folder(self.folder)
         options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, step_name_format=_StepsOnly(
-            ocp.step.standard_name_format()))
+            ocp.step.standard_name_format()), create=False, **writing_alone(ocp))
         with self._writing(None):
+            self.folder.mkdir(parents=True, exist_ok=True)
             self.manager = ocp.CheckpointManager(self.folder, options=options)
 
     def _steps(self) -> list[int]:
@@ -125,15 +127,15 @@ class TrainingCheckpoints:
 
     def save(self, state: TrainState, best: Any, progress: Progress, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.last_save < self.interval:
+        if not agreed(force or now - self.last_save >= self.interval):  # every process saves, or none
             return
         self.last_save = now
         args = self.ocp.args
-        items = {"state": args.StandardSave({"params": state.params, "batch_stats": state.batch_stats,
-                                              "opt_state": state.opt_state}),
+        items = {"state": args.StandardSave(host_copies({"params": state.params, "batch_stats": state.batch_stats,
+                                                         "opt_state": state.opt_state})),
                  "meta": args.JsonSave({**self.identity, **progress.to_json(), "has_best": best is not None})}
         if best is not None:
-            items["best"] = args.StandardSave(best)
+            items["best"] = args.StandardSave(host_copies(best))
         with self._writing(self.writing):
             self.manager.wait_until_finished()
         self.writing = progress.epoch

@@ -16,6 +16,7 @@ import dataclasses
 import os
 import shlex
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -119,27 +120,75 @@ def run(owner: SpecOwner, request: RunRequest, display: RunDisplay) -> RunResult
     folder stays locked until the run ends; a signal ends it at the next safe point."""
     if request.stopping():
         raise RunInterrupted("interrupted before the run started; nothing was saved")
-    folder = _claim(request, owner.ir.name, owner.ir.source)
-    try:
+    imports_started = time.perf_counter()
+    with started(request, lambda asked: _claim(asked, owner.ir.name, owner.ir.source)) as (request, folder, shown):
         display.claimed(folder)
-        return _train(owner, request, folder, display)
-    finally:
-        folder.lock.release()
+        result = _train(owner, request, folder, display, imports_started)
+        return dataclasses.replace(result, folder=shown)
 
 
-def _train(owner: SpecOwner, request: RunRequest, folder: RunFolder, display: RunDisplay) -> RunResult:
-    """Start JAX as asked, train into the claimed folder, and write the folder."""
+@contextlib.contextmanager
+def started(request: RunRequest, claim: Callable[[RunRequest], RunFolder]) -> Iterator[tuple[RunRequest, RunFolder,
+                                                                                                Path]]:
+    """XLA's flags set, a distributed run joined, and the run folder claimed by `claim` and locked
+    while the run goes on: (the request this process runs, its folder, the folder to name).
+
+    In a distributed run (`--distributed`) every process trains the same program; process 0 claims
+    the folder asked for and tells the others (or why it could not: then every process stops), who
+    run into scratch folders of their own, removed when they end, and name process 0's. Decisions
+    a process would take alone (a signal, a checkpoint being due) are taken together."""
     if request.deterministic:  # read by XLA when JAX starts its backend, so set before importing it
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
         os.environ["TF_CUDNN_DETERMINISTIC"] = "1"
-    imports_started = time.perf_counter()
-    if request.distributed:
-        import jax
-
+    if not request.distributed:
+        folder = claim(request)
         try:
-            jax.distributed.initialize()  # coordinator, process count and id from the environment
-        except (RuntimeError, ValueError) as e:
-            raise RunFailed(f"cannot join the distributed run: {str(e).splitlines()[0]}") from None
+            yield request, folder, folder.path
+        finally:
+            folder.lock.release()
+        return
+    if request.options.resume:
+        raise RunRefused("--resume does not work with --distributed yet: resume the run in one process "
+                         "(`dlc run SPEC --out DIR --resume`), or start it again")
+    from dlc.runtime import distributed
+
+    try:
+        distributed.join()
+    except distributed.DistributedError as e:
+        raise RunFailed(str(e)) from None
+    local_stop = request.options.should_stop or (lambda: False)
+    request = dataclasses.replace(request, options=dataclasses.replace(
+        request.options, should_stop=lambda: distributed.agreed(local_stop())))
+    if distributed.is_writer():
+        try:
+            folder = claim(request)
+        except (RunRefused, RunFailed) as e:
+            distributed.from_writer(f"refused:{e}")
+            raise
+        distributed.from_writer(f"ok:{folder.path}")
+        try:
+            yield request, folder, folder.path
+        finally:
+            folder.lock.release()
+        return
+    status, _, told = distributed.from_writer("").partition(":")
+    if status != "ok":
+        raise RunFailed(f"process 0 could not start the run: {told}")
+    scratch = Path(tempfile.mkdtemp(prefix=f"dlc-process-{distributed.process_index()}-"))
+    try:
+        own = dataclasses.replace(request, out=scratch / "run")
+        folder = claim(own)
+        try:
+            yield own, folder, Path(told)
+        finally:
+            folder.lock.release()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(owner: SpecOwner, request: RunRequest, folder: RunFolder, display: RunDisplay,
+           imports_started: float) -> RunResult:
+    """Train into the claimed folder, and write the folder."""
     from dlc.runtime.runfolder import write_run
     from dlc.runtime.session import Session
 
@@ -149,7 +198,7 @@ def _train(owner: SpecOwner, request: RunRequest, folder: RunFolder, display: Ru
     options = dataclasses.replace(request.options, checkpoint_dir=folder.path / "training", resume=folder.resume)
     try:
         with _unfinished(owner, folder), display.training() as (shown, on_compiled), \
-                _tracked(request, folder.path, shown) as on_epoch:
+                tracked(request, folder.path, shown) as on_epoch:
             session = Session.fit(owner, None, None, None,
                                   dataclasses.replace(options, on_epoch=on_epoch, on_compiled=on_compiled))
         metrics = write_run(folder.path, session)
@@ -165,14 +214,16 @@ def _train(owner: SpecOwner, request: RunRequest, folder: RunFolder, display: Ru
     return RunResult(folder.path, session, metrics, imports)
 
 
-def _tracked(request: RunRequest, run_dir: Path, on_epoch: Callable) -> AbstractContextManager[Callable]:
-    """The epoch callback, which with `--tensorboard` writes each epoch's scalars too (the writer
-    library is imported only then: it costs `dlc run` start-up time)."""
+def tracked(request: RunRequest, run_dir: Path, on_epoch: Callable, members: list[str] | None = None
+            ) -> AbstractContextManager[Callable]:
+    """The epoch callback, which with `--tensorboard` writes each epoch's scalars too, into
+    RUN/tensorboard (a sweep's `members`: one folder each there); the writer library is imported
+    only then: it costs `dlc run` start-up time."""
     if not request.tensorboard:
         return contextlib.nullcontext(on_epoch)
     from dlc.runtime.tracking import tensorboard_epochs
 
-    return tensorboard_epochs(run_dir / "tensorboard", on_epoch)
+    return tensorboard_epochs(run_dir / "tensorboard", on_epoch, members)
 
 
 @contextlib.contextmanager
@@ -214,23 +265,40 @@ def repeat_check(owner: SpecOwner, first: Session) -> str:
     """`dlc run --repeat-check`: train the same spec with the same seed again and compare every
     number: history (all but the timings) and final parameters, bit for bit. The line saying so,
     or RunFailed naming what differs."""
-    import jax
-    import numpy as np
-
     from dlc.runtime.session import Session
 
     second = Session.fit(owner, None, None, None, FitOptions(epochs=first.program.epochs, seed=first.program.seed))
+    return same_again({"": (first, first.history)}, {"": (second, second.history)})
 
-    def numbers(session: Session) -> list[dict]:
-        return [{k: v for k, v in row.items() if k != "epoch_time"} for row in session.history]
 
-    history_same = numbers(first) == numbers(second)
-    leaves = zip(jax.tree.leaves(first.state.params), jax.tree.leaves(second.state.params))
-    params_same = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in leaves)
-    if history_same and params_same:
-        return f"repeat check: a second run gave the identical history ({len(first.history)} epochs) and parameters"
-    what = " and ".join(w for w, same in (("history", history_same), ("parameters", params_same)) if not same)
-    raise RunFailed(f"repeat check: a second run with the same seed gave a different {what}")
+def same_again(first: dict[str, tuple[Session | None, list[dict]]],
+               second: dict[str, tuple[Session | None, list[dict]]]) -> str:
+    """The repeat check's verdict on two trainings of the same spec: each a (trained session, or
+    None for a member that diverged; history) by member label ("" for a single run). The line
+    saying every number is the same, or RunFailed naming the first member and what differs."""
+    import jax
+    import numpy as np
+
+    def numbers(history: list[dict]) -> list[dict]:
+        return [{k: v for k, v in row.items() if k != "epoch_time"} for row in history]
+
+    def params(session: Session | None) -> list:
+        return [] if session is None else [np.asarray(leaf) for leaf in jax.tree.leaves(session.state.params)]
+
+    for label, (session, history) in first.items():
+        again, history_again = second[label]
+        history_same = numbers(history) == numbers(history_again)
+        mine, theirs = params(session), params(again)
+        params_same = len(mine) == len(theirs) and all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
+        if not (history_same and params_same):
+            what = " and ".join(w for w, same in (("history", history_same), ("parameters", params_same)) if not same)
+            whose = f" of member {label}" if label else ""
+            raise RunFailed(f"repeat check: a second run with the same seed gave a different {what}{whose}")
+    epochs = sum(len(history) for _, history in first.values())
+    if len(first) == 1 and "" in first:
+        return f"repeat check: a second run gave the identical history ({epochs} epochs) and parameters"
+    return (f"repeat check: a second run of the sweep gave every member's identical history ({epochs} epochs in "
+            f"all) and parameters")
 
 
 # --- claiming a run folder -------------------------------------------------------------------

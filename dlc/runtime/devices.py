@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -22,9 +23,14 @@ def use_compilation_cache() -> str:
     return folder
 
 
-def traced_programs_folder() -> str:
+def traced_programs_folder() -> str | None:
     """Where `tracecache` keeps exported programs: a `traced` folder inside the XLA cache's (whose
-    eviction only ever touches its own `*-cache` files)."""
+    eviction only ever touches its own `*-cache` files). None in a distributed run, which traces
+    every time: its processes must lower the same program, and one reading an exported program
+    while another traces Flax might not."""
+    if jax.process_count() > 1:
+        use_compilation_cache()
+        return None
     return os.path.join(use_compilation_cache(), "traced")
 
 
@@ -88,6 +94,55 @@ def _one_axis_mesh(devices: int | str | None, axis: str, size: int, uneven: Call
     from jax.sharding import Mesh
 
     return Mesh(np.array(chosen), (axis,))
+
+
+def place(tree: Any, sharding: Any) -> Any:
+    """`jax.device_put` onto a sharding, also one over several processes' devices (a distributed
+    run), where a host array cannot be sent to another process's device: every process holds the
+    same arrays, so each makes its own devices' pieces of them."""
+    if sharding.is_fully_addressable:
+        return jax.device_put(tree, sharding)
+
+    def global_array(leaf: Any) -> Any:
+        if isinstance(leaf, jax.Array) and leaf.sharding == sharding:
+            return leaf
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(global_array(jax.random.key_data(leaf)), impl=jax.random.key_impl(leaf))
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(global_array, tree)
+
+
+def fetch(tree: Any) -> Any:
+    """`jax.device_get`, also of arrays split over several processes' devices (a sweep's members
+    in a distributed run): those are first gathered onto every device, a collective step that
+    every process takes at the same point of the same program."""
+    return jax.device_get(_gathered(tree))
+
+
+def on_this_device(tree: Any) -> Any:
+    """`tree` on this process's first device, wherever it is (a slice of a sweep's member mesh,
+    replicated over a data-parallel one, split over processes: then gathered first, as `fetch`)."""
+    def local(leaf: Any) -> Any:
+        return leaf.addressable_data(0) if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable else leaf
+
+    return jax.device_put(jax.tree.map(local, _gathered(tree)), jax.local_devices()[0])
+
+
+def _gathered(tree: Any) -> Any:
+    def gathered(leaf: Any) -> Any:
+        if isinstance(leaf, jax.Array) and not (leaf.is_fully_addressable or leaf.is_fully_replicated):
+            from jax.sharding import NamedSharding, PartitionSpec
+
+            return jax.jit(_same, out_shardings=NamedSharding(leaf.sharding.mesh, PartitionSpec()))(leaf)
+        return leaf
+
+    return jax.tree.map(gathered, tree)
+
+
+def _same(x: Any) -> Any:
+    return x
 
 
 def _cache_entries() -> int:

@@ -92,6 +92,34 @@ def orbax() -> Any:
     return ocp
 
 
+def writing_alone(ocp: Any) -> dict[str, Any]:
+    """Orbax's options for checkpoints this process writes (or reads) by itself: none in one
+    process. In a distributed run every process has a folder of its own (process 0 the run's, the
+    others scratch ones) and hands Orbax host copies of the arrays, so no process waits on
+    another's writes; the keys Orbax keeps in JAX's coordination service are this process's own
+    (its signal that a step's folder exists is not, so folders are made before the write)."""
+    import jax
+
+    if jax.process_count() == 1:
+        return {}
+    index = jax.process_index()
+    return {"multiprocessing_options": ocp.options.MultiprocessingOptions(
+                primary_host=index, active_processes={index}, barrier_sync_key_prefix=f"dlc-process-{index}"),
+            "async_options": ocp.options.AsyncOptions(create_directories_asynchronously=False)}
+
+
+def host_copies(tree: Any) -> Any:
+    """`tree` as Orbax is given it: as it is, or in a distributed run its arrays fetched to the host
+    (gathered first where split over processes, a step every process takes)."""
+    import jax
+
+    if jax.process_count() == 1:
+        return tree
+    from dlc.runtime.devices import fetch
+
+    return fetch(tree)
+
+
 def refuse_link(path: Path, hint: str = "") -> None:
     """Refuse to write or delete through `path` when it is a symbolic link: that would change
     whatever it points at, outside the run. `hint` follows the message (`; replace it ...`)."""
@@ -123,14 +151,15 @@ def save_checkpoint(path: Path, state_tree: dict) -> None:
     refuse_link(path)
     if path.exists():
         shutil.rmtree(path)
-    with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(path.absolute(), state_tree)
+    with ocp.StandardCheckpointer(**writing_alone(ocp)) as checkpointer:
+        checkpointer.save(path.absolute(), host_copies(state_tree))
         checkpointer.wait_until_finished()
 
 
 def restore_checkpoint(path: Path, target: dict) -> dict:
     """The Orbax checkpoint in the folder `path`, shaped as `target`."""
-    with orbax().StandardCheckpointer() as checkpointer:
+    ocp = orbax()
+    with ocp.StandardCheckpointer(**writing_alone(ocp)) as checkpointer:
         return checkpointer.restore(path.absolute(), target)
 
 

@@ -15,14 +15,13 @@ import dataclasses
 import warnings
 from typing import Any
 
-import jax
 import numpy as np
 
 from dlc.compiler import ir
 from dlc.compiler.lower import dropout_keeps
 from dlc.runtime import measures, sweepsave
 from dlc.runtime.data import Prepared, Split
-from dlc.runtime.devices import member_mesh
+from dlc.runtime.devices import member_mesh, on_this_device
 from dlc.runtime.loop import fit
 from dlc.runtime.memory import device_data_budget, group_data_budget, guard_memory
 from dlc.runtime.options import FitOptions
@@ -220,7 +219,7 @@ def fit_members(owners: list, x: Any, y: Any, validation_data: Any, options: Fit
         # Evaluated, and written, on one device, wherever it trained (a slice of the members'
         # mesh, or replicated over a data-parallel one).
         trainer = make_trainer(program, len(member_data.train.x), program.epochs)
-        state = jax.device_put(outcome.state, jax.devices()[0])
+        state = on_this_device(outcome.state)
         done.append(Session(owner, program, trainer, state, member_data, outcome, arrays))
     return done
 

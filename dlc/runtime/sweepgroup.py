@@ -24,6 +24,7 @@ from dlc.compiler import ir
 from dlc.compiler.lower import dropout_keeps, lower, optimizer, unit_schedule
 from dlc.runtime import measures
 from dlc.runtime import train as programs
+from dlc.runtime.devices import fetch, place
 from dlc.runtime.loop import FitResult, logs_of
 from dlc.runtime.options import FitOptions
 from dlc.runtime.stopping import Diverged, EarlyStopping, Interrupted, divergence
@@ -116,7 +117,7 @@ def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: G
     `mesh` (`devices.member_mesh`), the members sharded over its devices. `own`: `train` and `val`
     hold each member's split, stacked on a leading member axis (the members' splits drawn from
     their seeds), which the epoch and the evaluation map over as they map over the states."""
-    start = time.perf_counter()
+    started = time.perf_counter()
     should_stop = options.should_stop or (lambda: False)
     data_axis = 0 if own else None
     trainer, txs = _group_trainer(members, train[0].shape[1 if own else 0])
@@ -143,7 +144,10 @@ def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: G
     if progress is None:
         head = _eval_set(trainer, tuple(part[:, :programs.EVAL_CHUNK] if own else part[:programs.EVAL_CHUNK]
                                         for part in train), own)
-        progress = GroupProgress.new(_sums(evaluate, states, head)["loss"] / head.n)
+        losses = _sums(evaluate, states, head)["loss"] / head.n
+        # The training loss the divergence guard watches holds the kernel penalties: so does its baseline.
+        penalties = jax.vmap(lambda state: trainer.penalty(state.params, state.batch_stats))(states)
+        progress = GroupProgress.new(losses if penalties is None else losses + fetch(penalties))
     member_epoch = jax.vmap(trainer.train_epoch, in_axes=(0, data_axis, data_axis, 0, None))
 
     def epoch_program(states, x, y, keys, epoch, active):
@@ -176,7 +180,7 @@ def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: G
             break
         t0 = time.perf_counter()
         states, metrics = run_epoch(states, x, y, keys, epoch, jnp.asarray(active))
-        fetched = jax.device_get((metrics, _sums(evaluate, states, val_set, fetch=False) if val_set else {},
+        fetched = fetch((metrics, _sums(evaluate, states, val_set, fetched=False) if val_set else {},
                                   measures.rate(states.opt_state)))
         elapsed = time.perf_counter() - t0
         better = np.zeros(count, bool)
@@ -197,7 +201,7 @@ def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: G
             active[i], stopped[i] = not stop, stop
             if options.on_epoch:
                 options.on_epoch(epoch, {"member": int(i), **logs})
-        timings.setdefault("first_epoch", time.perf_counter() - start - timings["trace"] - timings["compile"])
+        timings.setdefault("first_epoch", time.perf_counter() - started - timings["trace"] - timings["compile"])
         if keep_best and better.any():
             # A fresh copy (never the donated state), the old best kept for the members not better now.
             best = keep(best or {"params": states.params, "batch_stats": states.batch_stats}, states, better)
@@ -207,7 +211,7 @@ def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: G
             saved.save(states, best, progress, force=interrupted or not active.any() or epoch == epochs)
         if interrupted:
             raise MembersInterrupted(epoch, [s.progress.history for s in stoppers])
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - started
     return [outcomes[i] or _result(states, best, i, stoppers[i], bool(stopped[i]), wall, timings)
             for i in range(count)]
 
@@ -226,15 +230,15 @@ def _eval_set(trainer: _GroupTrainer, split: tuple, own: bool) -> programs.EvalS
 def _sharded(mesh: Any, tree: Any) -> Any:
     from jax.sharding import NamedSharding, PartitionSpec
 
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec("members")))
+    return place(tree, NamedSharding(mesh, PartitionSpec("members")))
 
 
-def _sums(evaluate, states: TrainState, data: programs.EvalSet, fetch: bool = True) -> dict:
+def _sums(evaluate, states: TrainState, data: programs.EvalSet, fetched: bool = True) -> dict:
     """Each member's sums of loss and metrics over a split (fetched, or left on the device)."""
     totals = None
     for xb, yb, mask in data.chunks:
         totals = measures.combine(totals, evaluate(states.params, states.batch_stats, xb, yb, mask), axis=1)
-    return jax.device_get(totals) if fetch else totals
+    return fetch(totals) if fetched else totals
 
 
 def _result(states: TrainState, best: dict | None, i: int, stopper: EarlyStopping, stopped: bool, wall: float,

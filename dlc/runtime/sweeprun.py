@@ -30,6 +30,8 @@ from dlc.runtime.commands import (
     locked,
     made_folder,
     runtime_errors,
+    started,
+    tracked,
 )
 from dlc.runtime.identity import spec_sha256
 from dlc.runtime.options import FitOptions
@@ -75,49 +77,55 @@ def run_sweep(program: ir.Program, request: RunRequest, train: Callable[[FitOpti
     as an ordinary run folder under the sweep's, with `spec.dl`, `sweep.csv` and `sweep.png`
     beside them. The folder stays locked until the sweep is written; a signal stops it at the
     end of an epoch, saved."""
-    from dlc.runtime.stopping import Interrupted
 
     if request.stopping():
         raise RunInterrupted("interrupted before the sweep started; nothing was saved")
-    folder = _claim(request, program.name, program.source)
-    out = folder.path
-    try:
-        display.claimed(folder)
-        options = dataclasses.replace(request.options, checkpoint_dir=out / "training", resume=folder.resume)
-        try:
-            with display.training() as (on_epoch, on_compiled):
-                trained = train(dataclasses.replace(options, on_epoch=on_epoch, on_compiled=on_compiled))
-        except Interrupted as e:
-            raise _interrupted(folder, e.epoch) from None
-        except RunLockedError as e:  # its checkpoint folder, by a fit of the API
-            raise RunRefused(str(e)) from None
-        except (ValueError, *runtime_errors()) as e:
-            from dlc.runtime.session import ResumeError
+    with started(request, lambda asked: _claim(asked, program.name, program.source)) as (request, folder, shown):
+        sweep_run = _trained(program, request, folder, train, display)
+        return dataclasses.replace(sweep_run, folder=shown)
 
-            if isinstance(e, ResumeError):  # another seed or number of epochs than the checkpoints'
-                raise RunFailed(f"{str(e).replace('cannot resume:', f'cannot resume `{out}`:', 1)}; "
-                                f"{_AS_STARTED}") from None
-            _discard(folder)
-            raise RunFailed(str(e)) from None
-        try:
-            sweep = program.sweep
-            values = itertools.product(*(axis.values for axis in sweep.axes))
-            members = [_write_member(out / label, member, session, history, tuple(v))
-                       for label, member, v, (session, history)
-                       in zip(sweep.labels, sweep.members, values, trained, strict=True)]
-            monitor = _monitor(program, members)
-            ranked = _ranked(members, monitor, program)
-            write_atomically(out / "sweep.csv", _csv([a.name for a in sweep.axes], members))
-            _write_plot(out, program.name, monitor, ranked, dict(zip(sweep.labels, trained, strict=True)))
-        except runtime_errors() as e:
-            raise RunFailed(str(e)) from None
-        except OSError as e:
-            raise RunFailed(f"cannot write the sweep folder {out}: {e.strerror or e}") from None
-        if request.stopping():  # while the member folders were written, which were finished first
-            raise RunInterrupted(f"interrupted as the sweep finished; its folder is complete: {out}")
-        return SweepRun(out, monitor, ranked)
-    finally:
-        folder.lock.release()
+
+def _trained(program: ir.Program, request: RunRequest, folder: RunFolder, train: Callable[[FitOptions], Trained],
+             display: RunDisplay) -> SweepRun:
+    """Train the sweep's members into its claimed folder, and write every member's folder."""
+    from dlc.runtime.stopping import Interrupted
+
+    out = folder.path
+    display.claimed(folder)
+    options = dataclasses.replace(request.options, checkpoint_dir=out / "training", resume=folder.resume)
+    try:
+        with display.training() as (shown, on_compiled), \
+                tracked(request, out, shown, list(program.sweep.labels)) as on_epoch:
+            trained = train(dataclasses.replace(options, on_epoch=on_epoch, on_compiled=on_compiled))
+    except Interrupted as e:
+        raise _interrupted(folder, e.epoch) from None
+    except RunLockedError as e:  # its checkpoint folder, by a fit of the API
+        raise RunRefused(str(e)) from None
+    except (ValueError, *runtime_errors()) as e:
+        from dlc.runtime.session import ResumeError
+
+        if isinstance(e, ResumeError):  # another seed or number of epochs than the checkpoints'
+            raise RunFailed(f"{str(e).replace('cannot resume:', f'cannot resume `{out}`:', 1)}; "
+                            f"{_AS_STARTED}") from None
+        _discard(folder)
+        raise RunFailed(str(e)) from None
+    try:
+        sweep = program.sweep
+        values = itertools.product(*(axis.values for axis in sweep.axes))
+        members = [_write_member(out / label, member, session, history, tuple(v))
+                   for label, member, v, (session, history)
+                   in zip(sweep.labels, sweep.members, values, trained, strict=True)]
+        monitor = _monitor(program, members)
+        ranked = _ranked(members, monitor, program)
+        write_atomically(out / "sweep.csv", _csv([a.name for a in sweep.axes], members))
+        _write_plot(out, program.name, monitor, ranked, dict(zip(sweep.labels, trained, strict=True)))
+    except runtime_errors() as e:
+        raise RunFailed(str(e)) from None
+    except OSError as e:
+        raise RunFailed(f"cannot write the sweep folder {out}: {e.strerror or e}") from None
+    if request.stopping():  # while the member folders were written, which were finished first
+        raise RunInterrupted(f"interrupted as the sweep finished; its folder is complete: {out}")
+    return SweepRun(out, monitor, ranked)
 
 
 def _claim(request: RunRequest, name: str, text: str) -> RunFolder:

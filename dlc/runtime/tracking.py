@@ -66,17 +66,27 @@ class TensorBoardEpochs:
 
 
 @contextlib.contextmanager
-def tensorboard_epochs(folder: Path, shown: Callable[[int, dict[str, float]], None]
+def tensorboard_epochs(folder: Path, shown: Callable[[int, dict[str, float]], None], members: list[str] | None = None
                        ) -> Iterator[Callable[[int, dict[str, float]], None]]:
     """An `on_epoch` that writes each epoch to TensorBoard event files under `folder`, then calls
-    `shown` (the progress display); the files are closed, and flushed, however training ends."""
-    events = TensorBoardEpochs(folder)
+    `shown` (the progress display); the files are closed, and flushed, however training ends.
+    For a sweep, `members` are its labels: member i's epochs (their `member` entry is i) go under
+    `folder/LABEL`, so a dashboard of `folder` draws every member's curves side by side."""
+    if members is None:
+        events = {None: TensorBoardEpochs(folder)}
+    else:
+        refuse_link(folder, "; dlc never writes TensorBoard events through one")
+        events = {}
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-        events(epoch, logs)
+        member = None if members is None else int(logs["member"])
+        if member not in events:
+            events[member] = TensorBoardEpochs(folder / members[member])
+        events[member](epoch, {k: v for k, v in logs.items() if k != "member"})
         shown(epoch, logs)
 
     try:
         yield on_epoch
     finally:
-        events.close()
+        for written in events.values():
+            written.close()

@@ -23,7 +23,7 @@ from dlc.compiler import ir
 from dlc.compiler import registry as reg
 from dlc.compiler.lower import Lowered, lower, optimizer, unit_schedule
 from dlc.runtime import measures
-from dlc.runtime.devices import available_devices, device_mesh, traced_programs_folder
+from dlc.runtime.devices import available_devices, device_mesh, place, traced_programs_folder
 from dlc.runtime.tracecache import ProgramCache, program_identity
 
 # Evaluation and prediction run in chunks of this many rows, padded: one compiled program serves
@@ -258,7 +258,7 @@ class Trainer:
             return jax.device_put(tree)
         from jax.sharding import NamedSharding, PartitionSpec
 
-        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec()))
+        return place(tree, NamedSharding(self.mesh, PartitionSpec()))
 
     def eval_set(self, x: np.ndarray, y: np.ndarray, on_device: bool = True) -> EvalSet:
         """A split cut into chunks of EVAL_CHUNK rows (the last padded and masked), on the device

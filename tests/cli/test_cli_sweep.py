@@ -1,13 +1,14 @@
 """`dlc run` of a sweep: a run folder per member named by its label (which `dlc eval` and `dlc
 predict` use as any run's), `sweep.csv`, `sweep.png`, the members ranked by the monitor; a
 diverged member is a row saying so; Ctrl-C saves the sweep and `--resume` finishes it as if never
-stopped; the progress on a terminal; flags a sweep cannot honour yet are refused in one line."""
+stopped; the progress on a terminal; `--repeat-check`, `--tensorboard` and `--deterministic` as for a single run."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_cli_run import read_csv, run_cli
 
@@ -41,6 +42,18 @@ def test_a_sweep_writes_a_run_folder_per_member_and_sweep_csv(swept) -> None:
     assert rows[0][:4] == ["lr", "seed", "epochs_run", "best_epoch"]
     assert {"train_loss", "val_loss", "val_accuracy", "test_accuracy"} <= set(rows[0])
     assert [r[:3] for r in rows[1:]] == [["0.1", "0", "2"], ["0.1", "1", "2"], ["0.01", "0", "2"], ["0.01", "1", "2"]]
+
+
+def test_members_differing_in_a_penalty_train_together_and_write_their_folders(tmp_path: Path) -> None:
+    """Their divergence baselines hold their penalties (a number per member): the folders are ordinary."""
+    import json
+
+    (tmp_path / "s.dl").write_text(IRIS.replace("dense 16 tanh", "dense 16 tanh l2=[0, 1e-3]"), encoding="utf-8")
+    status, _, err = run_cli(["run", str(tmp_path / "s.dl"), "--out", str(tmp_path / "out")])
+    assert status == EXIT_OK, err
+    for label in ("dense_1.l2=0", "dense_1.l2=1e-3"):
+        record = json.loads((tmp_path / "out" / label / "run.json").read_text())
+        assert isinstance(record["wall_time"], float) and len(read_csv(tmp_path / "out" / label / "history.csv")) == 3
 
 
 def test_sweep_png_compares_the_members_validation_curves(swept) -> None:
@@ -102,13 +115,51 @@ def test_a_sweep_whose_every_member_diverged_fails(tmp_path: Path) -> None:
     assert err.splitlines()[-1].startswith("dlc: error: every member of the sweep diverged")
 
 
-@pytest.mark.parametrize("flags", [["--repeat-check"], ["--distributed"]])
-def test_flags_a_sweep_does_not_support_are_refused(tmp_path: Path, flags: list[str]) -> None:
+def test_a_sweep_repeat_check_trains_every_member_again_and_compares_every_number(tmp_path: Path) -> None:
     (tmp_path / "s.dl").write_text(SWEEP, encoding="utf-8")
-    status, out, err = run_cli(["run", str(tmp_path / "s.dl"), "--out", str(tmp_path / "out"), *flags])
-    assert (status, out) == (EXIT_USAGE, "")
-    assert err == f"dlc: error: {tmp_path / 's.dl'} is a sweep: sweeps do not support {flags[0]} yet\n"
-    assert not (tmp_path / "out").exists()
+    status, out, err = run_cli(["run", str(tmp_path / "s.dl"), "--out", str(tmp_path / "out"), "-q",
+                                "--repeat-check"])
+    assert status == EXIT_OK, err
+    assert out.splitlines()[-1] == ("repeat check: a second run of the sweep gave every member's identical history "
+                                    "(8 epochs in all) and parameters")
+
+
+def test_the_repeat_check_names_the_first_member_that_differs() -> None:
+    from dlc.runtime.commands import RunFailed, same_again
+
+    first = {"lr=0.1": (None, [{"epoch": 1, "loss": 1.0, "epoch_time": 0.1}]),
+             "lr=0.01": (None, [{"epoch": 1, "loss": 2.0, "epoch_time": 0.1}])}
+    second = {"lr=0.1": (None, [{"epoch": 1, "loss": 1.0, "epoch_time": 0.3}]),
+              "lr=0.01": (None, [{"epoch": 1, "loss": 2.5, "epoch_time": 0.1}])}
+    with pytest.raises(RunFailed, match=r"a different history of member lr=0\.01$"):
+        same_again(first, second)
+    assert "identical history (2 epochs in all)" in same_again(first, first)
+
+
+def test_a_sweep_writes_each_members_tensorboard_events_side_by_side(tmp_path: Path) -> None:
+    from test_cli_tensorboard import scalars
+
+    (tmp_path / "s.dl").write_text(SWEEP, encoding="utf-8")
+    status, _, err = run_cli(["run", str(tmp_path / "s.dl"), "--out", str(tmp_path / "out"), "-q", "--tensorboard"])
+    assert status == EXIT_OK, err
+    labels = ["lr=0.1,seed=0", "lr=0.1,seed=1", "lr=0.01,seed=0", "lr=0.01,seed=1"]
+    assert sorted(p.name for p in (tmp_path / "out" / "tensorboard").iterdir()) == sorted(labels)
+    for label in labels:
+        history = read_csv(tmp_path / "out" / label / "history.csv")
+        loss = [(int(row[0]), float(np.float32(row[history[0].index("val_loss")]))) for row in history[1:]]
+        assert scalars(tmp_path / "out" / "tensorboard" / label / "validation")["loss"] == loss
+
+
+def test_a_sweep_asks_xla_for_deterministic_kernels(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setenv("TF_CUDNN_DETERMINISTIC", "0")  # restored after the test, as XLA_FLAGS
+    (tmp_path / "s.dl").write_text(SWEEP.replace("epochs 2", "epochs 1"), encoding="utf-8")
+    status, _, err = run_cli(["run", str(tmp_path / "s.dl"), "--out", str(tmp_path / "out"), "-q",
+                              "--deterministic"])
+    assert status == EXIT_OK, err
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
 
 
 def test_a_sweep_refuses_a_folder_that_is_not_empty_or_a_link(tmp_path: Path) -> None:

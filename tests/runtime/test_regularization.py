@@ -99,3 +99,15 @@ def test_a_large_penalty_is_no_divergence():
     spec = "input 5\ndense 64 l1={l1}\ndense 1\nloss mse\noptimizer sgd lr=1e-4\nbatch 32\nepochs 2\n"
     history = dlc.compile(spec.format(l1=10)).fit(x, y)
     assert len(history) == 2 and history[0]["loss"] > 1e3 * float(np.mean(y ** 2))
+
+
+def test_a_large_penalty_is_no_divergence_for_the_members_of_a_sweep():
+    """The same for a sweep's members trained as one program: each member's baseline holds its own
+    penalty."""
+    x, y = X / 100, Y / 100
+    program = dlc.compile("input 5\ndense 64 l1=[10, 20]\ndense 1\nloss mse\noptimizer sgd lr=1e-4\nbatch 32\n"
+                          "epochs 2\n")
+    assert sweep._groups(list(program.ir.sweep.members)) == [[0, 1]]
+    histories = program.fit(x, y)
+    assert [len(h) for h in histories] == [2, 2]
+    assert histories[1][0]["loss"] > histories[0][0]["loss"] > 1e3 * float(np.mean(y ** 2))

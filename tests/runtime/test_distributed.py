@@ -1,0 +1,161 @@
+"""`dlc run --distributed`: two CPU processes on this machine, joined through JAX's own runtime
+(`jax.distributed`, gloo collectives on localhost), train as one program over the devices of both,
+as they would over two hosts: the same history as one process (1e-5), one run folder (process 0's),
+nothing left of the other's scratch folder, and process 0's refusals stop both."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.runtime.processes import numbers
+
+SPEC = """\
+data digits val=0.1 test=0.2 normalize=minmax
+input 64
+layer dense 16 relu
+dropout 0.2
+layer dense 10 softmax
+loss categorical_crossentropy
+optimizer adam lr={lr}
+batch 64
+epochs {epochs}
+early_stop 2
+metrics accuracy
+seed 3
+"""
+
+TIMEOUT = 240
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _environment(tmp_path: Path) -> dict:
+    """One CPU device per process, scratch folders under the test's own temporary folder."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    return {**env, "JAX_PLATFORMS": "cpu", "TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"}
+
+
+def _start(tmp_path: Path, *args: str, processes: int = 2) -> list[subprocess.Popen]:
+    port = _free_port()
+    return [subprocess.Popen([sys.executable, "-m", "dlc.cli", "run", *args, "--distributed", "--devices", "all"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**_environment(tmp_path), "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
+                                  "JAX_NUM_PROCESSES": str(processes), "JAX_PROCESS_ID": str(index)})
+            for index in range(processes)]
+
+
+def _finish(started: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
+    try:
+        ended = [p.communicate(timeout=TIMEOUT) for p in started]
+    finally:
+        for p in started:
+            if p.poll() is None:
+                p.kill()
+    return [(p.returncode, out, err) for p, (out, err) in zip(started, ended, strict=True)]
+
+
+def _one_process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dlc.cli", "run", *args, "-q"], cwd=tmp_path, capture_output=True,
+                          text=True, env=_environment(tmp_path), timeout=TIMEOUT)
+
+
+def _close(a: list[dict], b: list[dict]) -> None:
+    assert [row["epoch"] for row in a] == [row["epoch"] for row in b]
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys()
+        for key in x:
+            assert float(x[key]) == pytest.approx(float(y[key]), abs=1e-5), (x["epoch"], key)
+
+
+def test_two_processes_train_as_one_process(tmp_path):
+    (tmp_path / "mlp.dl").write_text(SPEC.format(lr="3e-3", epochs=4))
+    ended = _finish(_start(tmp_path, "mlp.dl", "--out", "both"))
+    for code, _, err in ended:
+        assert code == 0, err
+    assert "run folder: both" in ended[0][1] and "run folder: both" in ended[1][1]  # process 1 names process 0's
+    alone = _one_process(tmp_path, "mlp.dl", "--out", "alone")
+    assert alone.returncode == 0, alone.stderr
+    _close(numbers(tmp_path / "both"), numbers(tmp_path / "alone"))
+    assert len(numbers(tmp_path / "both")) == 4
+    assert (tmp_path / "both" / "checkpoint").is_dir() and (tmp_path / "both" / "metrics.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "both", "mlp.dl", "scratch"]
+    assert list((tmp_path / "scratch").iterdir()) == []  # process 1's scratch folder is gone
+
+
+def test_a_sweep_shares_its_members_between_the_processes(tmp_path):
+    (tmp_path / "sweep.dl").write_text(SPEC.format(lr="[1e-3, 3e-2]", epochs=5))
+    ended = _finish(_start(tmp_path, "sweep.dl", "--out", "both"))
+    for code, _, err in ended:
+        assert code == 0, err
+    alone = _one_process(tmp_path, "sweep.dl", "--out", "alone")
+    assert alone.returncode == 0, alone.stderr
+    for member in ("lr=1e-3", "lr=3e-2"):
+        _close(numbers(tmp_path / "both" / member), numbers(tmp_path / "alone" / member))
+    assert (tmp_path / "both" / "sweep.csv").read_text().splitlines()[0].startswith("lr,")
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_a_refusal_of_process_0_stops_every_process(tmp_path):
+    (tmp_path / "mlp.dl").write_text(SPEC.format(lr="3e-3", epochs=2))
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("the user's")
+    (first, _, first_err), (second, _, second_err) = _finish(_start(tmp_path, "mlp.dl", "--out", "taken"))
+    assert first == 2 and "already exists and is not empty" in first_err
+    assert second == 1 and "process 0 could not start the run: taken already exists" in second_err
+    assert "Traceback" not in first_err + second_err
+    assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_one_process_stops_both_at_the_same_epoch(tmp_path, signum, status):
+    (tmp_path / "mlp.dl").write_text(SPEC.format(lr="1e-4", epochs=400).replace("early_stop 2\n", ""))
+    started = _start(tmp_path, "mlp.dl", "--out", "both", "--checkpoint-interval", "0")
+    deadline = time.monotonic() + TIMEOUT
+    while not any(p.name.isdigit() for p in (tmp_path / "both" / "training").glob("*")):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in started), "no checkpoint came"
+        time.sleep(0.05)
+    started[1].send_signal(signum)
+    (first, _, first_err), (second, _, second_err) = _finish(started)
+    assert (first, second) == (130, status), first_err + second_err  # process 0 stopped as by Ctrl-C
+    assert "the run is saved. Continue it with:" in first_err
+    history = numbers(tmp_path / "both")
+    assert 1 <= len(history) < 400
+    steps = sorted(int(p.name) for p in (tmp_path / "both" / "training").glob("*") if p.name.isdigit())
+    assert steps[-1] == len(history)  # process 0 saved the epoch both stopped at
+
+
+@pytest.mark.parametrize(("variables", "said"), [
+    ({"JAX_NUM_PROCESSES": "two", "JAX_PROCESS_ID": "0"}, "JAX_NUM_PROCESSES='two' is not a whole number"),
+    ({"JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "2"}, "JAX_PROCESS_ID=2 is not below JAX_NUM_PROCESSES=2"),
+    ({}, "not set: JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID"),
+])
+def test_a_run_that_cannot_be_joined_is_one_line(tmp_path, variables, said):
+    (tmp_path / "mlp.dl").write_text(SPEC.format(lr="3e-3", epochs=1))
+    env = {k: v for k, v in _environment(tmp_path).items() if not k.startswith("JAX_") or k == "JAX_PLATFORMS"}
+    done = subprocess.run([sys.executable, "-m", "dlc.cli", "run", "mlp.dl", "--distributed", "--out", "r"],
+                          cwd=tmp_path, capture_output=True, text=True, env={**env, **variables}, timeout=TIMEOUT)
+    assert done.returncode == 1
+    assert said in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_resuming_a_distributed_run_is_refused_before_joining(tmp_path):
+    (tmp_path / "mlp.dl").write_text(SPEC.format(lr="3e-3", epochs=1))
+    done = subprocess.run([sys.executable, "-m", "dlc.cli", "run", "mlp.dl", "--distributed", "--out", "r",
+                           "--resume"], cwd=tmp_path, capture_output=True, text=True, env=_environment(tmp_path),
+                          timeout=TIMEOUT)
+    assert done.returncode == 2
+    assert "--resume does not work with --distributed yet" in done.stderr
