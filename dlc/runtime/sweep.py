@@ -159,7 +159,8 @@ def _without_numbers(program: ir.Program) -> ir.Program:
     opt = program.optimizer
     args = {k: 0.0 if _number(v) or k == "clip" else v for k, v in opt.args.items()}
     return dataclasses.replace(program, seed=0, source="", layers=layers(program.layers),
-                               optimizer=dataclasses.replace(opt, args=args))
+                               optimizer=dataclasses.replace(opt, args=args),
+                               class_weights=program.class_weights and (1.0,) * len(program.class_weights))
 
 
 def _number(value: Any) -> bool:

@@ -64,6 +64,11 @@ class _GroupTrainer(Trainer):
         """The member's own kernel penalties (`l1=`, `l2=`), kept in its state as arrays."""
         return measures.penalty(params, held["penalties"])
 
+    def weighting(self, held):
+        """The member's own class weights (`class_weight=balanced` over its training split, which
+        its seed draws), kept in its state as an array."""
+        return held.get("class_weights")
+
 
 def _group_trainer(members: list[ir.Program], n: int) -> tuple[_GroupTrainer, list]:
     """The group's trainer, and each member's optimizer (every number injected: one update
@@ -99,13 +104,14 @@ def _initial(trainer: _GroupTrainer, txs: list, members: list[ir.Program]):
     with its numbers, its dropout keep probabilities, all stacked."""
     init = _initializer(trainer, members[0].input_shape)
     rates = _stack([jax.tree.map(np.float32, dropout_keeps(m)) for m in members])
-    penalties = _stack(measures.member_penalties(members))
+    held = {"rates": rates, "penalties": _stack(measures.member_penalties(members))}
+    if members[0].class_weights is not None:
+        held["class_weights"] = np.stack([np.asarray(m.class_weights, np.float32) for m in members])
 
     def initial(roots):
         states = jax.vmap(lambda root: init(jax.random.fold_in(root, 0)))(roots)
         opt_state = _stack([tx.init(_member(states.params, i)) for i, tx in enumerate(txs)])
-        return TrainState(states.params, {"batch_stats": states.batch_stats, "rates": rates, "penalties": penalties},
-                          opt_state)
+        return TrainState(states.params, {"batch_stats": states.batch_stats, **held}, opt_state)
 
     return initial, jnp.stack([jax.random.key(m.seed) for m in members])
 

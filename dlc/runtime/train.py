@@ -128,6 +128,11 @@ class Trainer:
         """What a batch adds to the split's gathered rows (for `auc`), or nothing."""
         return measures.batch_rows(self.lowered.predictions(out), y, mask) if self.gathers else {}
 
+    def weighting(self, held):
+        """The class weights of the training loss (None without `class_weight=`); `held` is the
+        state's `batch_stats` slot, where a sweep's members keep their own."""
+        return self.class_weights
+
     def penalty(self, params, held):
         """The kernel penalties of the parameters (None without any); `held` is the state's
         `batch_stats` slot, where a sweep's members keep their own coefficients."""
@@ -152,8 +157,9 @@ class Trainer:
         def objective(params):
             out, stats = self.forward(params, state.batch_stats, xb, True, jax.random.fold_in(dropout_key, i), m)
             per_example = self.lowered.loss(out, yb)
-            if self.class_weights is not None:  # weighted in training only: evaluation reports the plain loss
-                per_example = per_example * measures.example_weights(self.class_weights, yb, self.lowered.task)
+            weights = self.weighting(state.batch_stats)
+            if weights is not None:  # weighted in training only: evaluation reports the plain loss
+                per_example = per_example * measures.example_weights(weights, yb, self.lowered.task)
             loss, penalty = jnp.sum(per_example * m) / count, self.penalty(params, state.batch_stats)
             return (loss if penalty is None else loss + penalty), (out, stats, per_example, penalty)
 
