@@ -48,15 +48,16 @@ class RunInterrupted(Exception):
 
 
 def runtime_errors() -> tuple[type[Exception], ...]:
-    """The runtime's errors of bad data, run folders, devices, memory and resuming: one line each
-    (imported with JAX: asked for once a verb has trained or loaded a run)."""
+    """The runtime's errors of bad data, run folders, devices, memory, resuming and distributed
+    runs: one line each (imported with JAX: asked for once a verb has trained or loaded a run)."""
     from dlc.runtime.devices import DeviceError
+    from dlc.runtime.distributed import DistributedError
     from dlc.runtime.memory import MemoryGuardError
     from dlc.runtime.session import ResumeError
     from dlc.runtime.sources import DataError
     from dlc.runtime.storage import RunFolderError
 
-    return DataError, RunFolderError, DeviceError, MemoryGuardError, ResumeError
+    return DataError, RunFolderError, DeviceError, MemoryGuardError, ResumeError, DistributedError
 
 
 def sweep_refusal(program: ir.Program, cannot: str) -> str | None:
@@ -177,7 +178,8 @@ def started(request: RunRequest, claim: Callable[[RunRequest], RunFolder]) -> It
     scratch = Path(tempfile.mkdtemp(prefix=f"dlc-process-{distributed.process_index()}-"))
     try:
         own = dataclasses.replace(request, out=scratch / "run")
-        folder = claim(own)
+        # What continues the run after a signal is process 0's folder, resumed (in one process).
+        folder = dataclasses.replace(claim(own), resume_command=_resume_command(request, Path(told)))
         try:
             yield own, folder, Path(told)
         finally:

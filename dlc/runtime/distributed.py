@@ -1,10 +1,19 @@
 """Joining a multi-process run (one process per host, JAX's "multi-controller" model): where the
-coordinator is, how many processes there are and which one this is, from the environment, and
-which process writes what every process computed alike."""
+coordinator is, how many processes there are and which one this is, from the environment; which
+process writes what every process computed alike; and the decisions one process would take alone
+that all take together (each a collective step every process takes at the same point).
+
+Imported only once a run has asked for JAX: `commands` joins before JAX starts a device."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 ENVIRONMENT = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
@@ -18,8 +27,6 @@ def join() -> None:
     process's id from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID where they are
     set (JAX itself reads only the first), else what JAX detects of a cluster scheduler (SLURM,
     Open MPI, Kubernetes, Cloud TPU). On CPUs the processes' collectives are JAX's gloo."""
-    import jax
-
     counts = {}
     for name, argument in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
         value = os.environ.get(name)
@@ -44,14 +51,10 @@ def join() -> None:
 
 def processes() -> int:
     """How many processes this run has (1 unless it joined a distributed run)."""
-    import jax
-
     return jax.process_count()
 
 
 def process_index() -> int:
-    import jax
-
     return jax.process_index()
 
 
@@ -63,25 +66,49 @@ def is_writer() -> bool:
     return process_index() == 0
 
 
-MESSAGE_BYTES = 8192  # the most a message from process 0 may hold (a path, or a one-line refusal)
+MESSAGE_BYTES = 8192  # the most a process's message may hold (a path, or a one-line error)
 
 
-def from_writer(message: str) -> str:
-    """Process 0's `message`, on every process (each passes its own; only process 0's counts): how
-    process 0 claimed the run folder, which the others wait for before training. A collective
-    step in a distributed run."""
+def messages(message: str) -> list[str]:
+    """Every process's `message`, in process order, on every process (a collective step in a
+    distributed run; the message alone otherwise)."""
     if processes() == 1:
-        return message
-    import numpy as np
-    from jax.experimental import multihost_utils
-
+        return [message]
     data = message.encode("utf-8")[:MESSAGE_BYTES - 4]
     buffer = np.zeros(MESSAGE_BYTES, np.uint8)
     buffer[:4] = np.frombuffer(np.uint32(len(data)).tobytes(), np.uint8)
     buffer[4:4 + len(data)] = np.frombuffer(data, np.uint8)
-    told = np.asarray(multihost_utils.broadcast_one_to_all(buffer))
-    length = int(np.frombuffer(told[:4].tobytes(), np.uint32)[0])
-    return told[4:4 + length].tobytes().decode("utf-8", errors="replace")
+    told = np.asarray(multihost_utils.process_allgather(buffer)).reshape(processes(), MESSAGE_BYTES)
+    lengths = [int(np.frombuffer(row[:4].tobytes(), np.uint32)[0]) for row in told]
+    return [row[4:4 + n].tobytes().decode("utf-8", errors="replace") for row, n in zip(told, lengths, strict=True)]
+
+
+def from_writer(message: str) -> str:
+    """Process 0's `message`, on every process (each passes its own; only process 0's counts): how
+    process 0 claimed the run folder, which the others wait for before training."""
+    return messages(message)[0]
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """A block every process runs, with no collective step in it (reading and preparing the data,
+    the memory guard), that fails for all if it fails for one: where a file is missing on one
+    host, or its memory is short, that process raises its error and the others a DistributedError
+    naming it, instead of waiting forever for it at the next collective step."""
+    if processes() == 1:
+        yield
+        return
+    failure: Exception | None = None
+    try:
+        yield
+    except Exception as e:
+        failure = e
+    told = messages("" if failure is None else str(failure).splitlines()[0] if str(failure) else type(failure).__name__)
+    if failure is not None:
+        raise failure
+    for index, message in enumerate(told):
+        if message:
+            raise DistributedError(f"process {index} of the distributed run stopped: {message}")
 
 
 def agreed(flag: bool) -> bool:
@@ -90,18 +117,15 @@ def agreed(flag: bool) -> bool:
     A collective step in a distributed run; the flag itself otherwise."""
     if processes() == 1:
         return flag
-    import numpy as np
-    from jax.experimental import multihost_utils
-
     return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
 
 
-def least(value: float) -> float:
-    """The smallest of every process's `value` (a memory budget: each host has its own free
-    memory, and all must choose the same way of placing the data)."""
+def least(budget: int | None) -> int | None:
+    """The smallest of every process's data budget (bytes, None for none known): each host has its
+    own free memory, and all must place the data alike, since they run one program. A collective
+    step in a distributed run; the budget itself otherwise."""
     if processes() == 1:
-        return value
-    import numpy as np
-    from jax.experimental import multihost_utils
-
-    return float(np.min(multihost_utils.process_allgather(np.asarray(value, np.float64))))
+        return budget
+    budgets = multihost_utils.process_allgather(np.asarray(-1 if budget is None else budget, np.int64))
+    known = [int(b) for b in np.ravel(budgets) if b >= 0]
+    return min(known) if known else None

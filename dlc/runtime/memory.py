@@ -278,20 +278,16 @@ def available() -> tuple[int | None, str]:
 
 def device_data_budget() -> int | None:
     """Bytes of training data kept on the device; more is streamed in chunks. `$DLC_DATA_BUDGET`
-    (bytes) sets it; by default half of what the device has free. In a distributed run, the least
-    of every process's: all must place the data alike, since they run one program."""
-    from dlc.runtime.distributed import least
-
+    (bytes) sets it; by default half of what the device has free. (A distributed run takes the
+    least of every process's: `distributed.least`.)"""
     if os.environ.get("DLC_DATA_BUDGET"):
         try:
-            budget = max(1, int(float(os.environ["DLC_DATA_BUDGET"])))
+            return max(1, int(float(os.environ["DLC_DATA_BUDGET"])))
         except ValueError:
             raise MemoryGuardError(f"DLC_DATA_BUDGET must be a number of bytes, got {os.environ['DLC_DATA_BUDGET']!r}") \
                 from None
-    else:
-        have, _ = available()
-        budget = have // 2 if have else 0
-    return int(least(budget)) or None
+    have, _ = available()
+    return have // 2 if have else None
 
 
 # --- the guard ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import numpy as np
 from dlc.compiler import ir
 from dlc.runtime import data as data_mod
 from dlc.runtime import measures, sources, tabular
+from dlc.runtime.distributed import least, together
 from dlc.runtime.loop import FitResult, fit
 from dlc.runtime.memory import device_data_budget, guard_memory
 from dlc.runtime.options import FitOptions
@@ -202,15 +203,17 @@ class Session:
         """Train `owner`'s spec on (x, y), or on its `data` when they are None, as `options` say;
         from the state of `previous`, a trained session of the same spec, when there is one."""
         started = time.perf_counter()
-        program, prepared, arrays = cls.prepare(owner, x, y, validation_data, options, previous)
-        first_epoch = previous.epochs_trained if previous is not None else 0
-        epochs = program.epochs
-        program = dataclasses.replace(program, epochs=first_epoch + epochs)
-        prepared_at = time.perf_counter()
-        data_time = prepared_at - started
-        budget = options.data_budget if options.data_budget is not None else device_data_budget()
-        guard_memory(program, prepared, budget)
-        trainer = make_trainer(program, len(prepared.train.x), epochs, options.devices)
+        with together():  # in a distributed run, a process that cannot start stops every process
+            program, prepared, arrays = cls.prepare(owner, x, y, validation_data, options, previous)
+            first_epoch = previous.epochs_trained if previous is not None else 0
+            epochs = program.epochs
+            program = dataclasses.replace(program, epochs=first_epoch + epochs)
+            prepared_at = time.perf_counter()
+            data_time = prepared_at - started
+            budget = options.data_budget if options.data_budget is not None else device_data_budget()
+            guard_memory(program, prepared, budget)
+            trainer = make_trainer(program, len(prepared.train.x), epochs, options.devices)
+        budget = least(budget)
         val = (prepared.val.x, prepared.val.y) if prepared.val is not None else None
         checkpoints, restored = None, None
         with contextlib.ExitStack() as held:

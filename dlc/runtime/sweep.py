@@ -22,6 +22,7 @@ from dlc.compiler.lower import dropout_keeps
 from dlc.runtime import measures, sweepsave
 from dlc.runtime.data import Prepared, Split
 from dlc.runtime.devices import member_mesh, on_this_device
+from dlc.runtime.distributed import least, together
 from dlc.runtime.loop import fit
 from dlc.runtime.memory import device_data_budget, group_data_budget, guard_memory
 from dlc.runtime.options import FitOptions
@@ -205,9 +206,10 @@ def fit_members(owners: list, x: Any, y: Any, validation_data: Any, options: Fit
     one copy of it."""
     from dlc.runtime.session import Session
 
-    prepared = [Session.prepare(owner, x, y, validation_data, options) for owner in owners]
-    if options.data_budget is None:  # as `Session.fit` sets it
-        options = dataclasses.replace(options, data_budget=device_data_budget())
+    with together():  # in a distributed run, a process that cannot start stops every process
+        prepared = [Session.prepare(owner, x, y, validation_data, options) for owner in owners]
+        budget = options.data_budget if options.data_budget is not None else device_data_budget()
+    options = dataclasses.replace(options, data_budget=least(budget))  # as `Session.fit` sets it
     data: list[Prepared] = []
     for _, member_data, _ in prepared:
         data.append(next((d for d in data if _same_split(d, member_data)), member_data))

@@ -49,12 +49,15 @@ def _environment(tmp_path: Path) -> dict:
     return {**env, "JAX_PLATFORMS": "cpu", "TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"}
 
 
-def _start(tmp_path: Path, *args: str, processes: int = 2) -> list[subprocess.Popen]:
+def _start(tmp_path: Path, *args: str, processes: int = 2, only: dict[int, dict] | None = None
+           ) -> list[subprocess.Popen]:
+    """`dlc run ARGS --distributed` as `processes` processes; `only`: more variables of some."""
     port = _free_port()
     return [subprocess.Popen([sys.executable, "-m", "dlc.cli", "run", *args, "--distributed", "--devices", "all"],
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**_environment(tmp_path), "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
-                                  "JAX_NUM_PROCESSES": str(processes), "JAX_PROCESS_ID": str(index)})
+                                  "JAX_NUM_PROCESSES": str(processes), "JAX_PROCESS_ID": str(index),
+                                  **(only or {}).get(index, {})})
             for index in range(processes)]
 
 
@@ -120,6 +123,19 @@ def test_a_refusal_of_process_0_stops_every_process(tmp_path):
     assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("spec", ["mlp", "sweep"])
+def test_a_process_that_cannot_start_stops_every_process_at_once(tmp_path, spec):
+    """Here process 1's memory settings are wrong; as a data file missing on one host would be."""
+    (tmp_path / f"{spec}.dl").write_text(SPEC.format(lr="3e-3" if spec == "mlp" else "[1e-3, 3e-2]", epochs=2))
+    ended = _finish(_start(tmp_path, f"{spec}.dl", "--out", "both", only={1: {"DLC_DATA_BUDGET": "lots"}}))
+    (first, _, first_err), (second, _, second_err) = ended
+    assert (first, second) == (1, 1)
+    assert first_err.splitlines()[-1] == ("dlc: error: process 1 of the distributed run stopped: DLC_DATA_BUDGET "
+                                          "must be a number of bytes, got 'lots'")
+    assert second_err.splitlines()[-1] == "dlc: error: DLC_DATA_BUDGET must be a number of bytes, got 'lots'"
+    assert not (tmp_path / "both").exists()  # training never started: the folder process 0 made is gone
+
+
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_to_one_process_stops_both_at_the_same_epoch(tmp_path, signum, status):
     (tmp_path / "mlp.dl").write_text(SPEC.format(lr="1e-4", epochs=400).replace("early_stop 2\n", ""))
@@ -131,7 +147,8 @@ def test_a_signal_to_one_process_stops_both_at_the_same_epoch(tmp_path, signum, 
     started[1].send_signal(signum)
     (first, _, first_err), (second, _, second_err) = _finish(started)
     assert (first, second) == (130, status), first_err + second_err  # process 0 stopped as by Ctrl-C
-    assert "the run is saved. Continue it with:" in first_err
+    for err in (first_err, second_err):  # both name process 0's folder
+        assert "the run is saved. Continue it with:\n  dlc run mlp.dl --out both --resume\n" in err, err
     history = numbers(tmp_path / "both")
     assert 1 <= len(history) < 400
     steps = sorted(int(p.name) for p in (tmp_path / "both" / "training").glob("*") if p.name.isdigit())
