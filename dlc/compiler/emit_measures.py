@@ -7,7 +7,7 @@ same numbers (tests/emit holds the two to the same history). Pure text: nothing 
 
 from __future__ import annotations
 
-from dlc.compiler import ir
+from dlc.compiler import ir, trainingfacts
 from dlc.compiler import registry as reg
 
 # `runtime.measures`: the whole split's metrics, class weights and penalties; `runtime.stopping.Plateau`.
@@ -177,11 +177,7 @@ _CLASS_INDEX = {"categorical": "y.astype(np.int64)", "binary": "(y > 0.5).astype
 def with_confusion(text: str, program: ir.Program) -> str:
     """The file with its batch sums counting the confusion matrix where a metric reads it."""
     counts = '        if CONFUSION:\n            sums["confusion"] = confusion(pred, y, mask)\n'
-    return text.replace("@CONFUSION_SUM@\n", counts if _counts(program) else "")
-
-
-def _counts(program: ir.Program) -> bool:
-    return any(reg.lookup("metric", name).per_class is not None for name in program.metrics)
+    return text.replace("@CONFUSION_SUM@\n", counts if trainingfacts.counts_confusion(program) else "")
 
 
 def measures(program: ir.Program) -> str:
@@ -200,11 +196,10 @@ def settings(program: ir.Program, literal) -> str:
     entries = [reg.lookup("metric", name) for name in program.metrics]
     per_class = "".join(f"    {literal(e.name)}: lambda tp, predicted, actual: {e.code(program.task)},\n"
                         for e in entries if e.per_class is not None)
-    counts = _counts(program)
+    counts = trainingfacts.counts_confusion(program)
     units = program.output_shape[-1]
-    shape = ((1, units, units) if program.task == "categorical" else (units, 2, 2)) if counts else None
-    penalties = {leaf.name: (leaf.args.get("l1", 0.0), leaf.args.get("l2", 0.0)) for leaf in ir.leaves(program.layers)
-                 if not leaf.frozen and (leaf.args.get("l1") or leaf.args.get("l2"))}
+    shape = trainingfacts.confusion_shape(program) if counts else None
+    penalties = trainingfacts.penalty_coefficients(program)
     schedule = program.schedule
     plateau = {k: schedule.args[k] for k in ("factor", "patience", "min_delta")} \
         if reg.lookup("schedule", schedule.name).on_plateau else None

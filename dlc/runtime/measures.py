@@ -20,32 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from dlc.compiler import ir
+from dlc.compiler import ir, trainingfacts
 from dlc.compiler import registry as reg
 
 # The keys of a batch's sums that are no mean: the confusion counts and the gathered rows.
 CONFUSION, ROWS = "confusion", "rows"
-
-
-def _entries(program: ir.Program) -> list[reg.Metric]:
-    return [reg.lookup("metric", name) for name in program.metrics]
-
-
-def counts_confusion(program: ir.Program) -> bool:
-    """Whether a metric of the program is read off the confusion matrix."""
-    return any(entry.per_class is not None for entry in _entries(program))
-
-
-def gathers_rows(program: ir.Program) -> bool:
-    """Whether a metric of the program ranks the whole split's scores."""
-    return any(entry.ranks for entry in _entries(program))
-
-
-def confusion_shape(program: ir.Program) -> tuple[int, int, int]:
-    """(matrices, truth, prediction): one K x K matrix over the classes of a softmax output, a 2 x 2
-    matrix per unit of a binary one."""
-    units = program.output_shape[-1]
-    return (1, units, units) if program.task == "categorical" else (units, 2, 2)
 
 
 def confusion(pred: jax.Array, y: jax.Array, mask: jax.Array, task: str, shape: tuple[int, int, int]) -> jax.Array:
@@ -96,7 +75,7 @@ def logs(program: ir.Program, fetched: dict, n: int | None, prefix: str = "") ->
         return float(fetched[key]) if n is None else float(fetched[key]) / n
 
     out = {f"{prefix}loss": mean("loss")}
-    for entry in _entries(program):
+    for entry in (reg.lookup("metric", name) for name in program.metrics):
         if entry.per_class is not None:
             value = class_average(np.asarray(fetched[CONFUSION]), entry.per_class, program.task == "binary")
         elif entry.ranks:
@@ -175,11 +154,6 @@ def example_weights(weights: np.ndarray, y: jax.Array, task: str) -> jax.Array:
 # --- kernel penalties -------------------------------------------------------------------------
 
 
-def penalty_coefficients(program: ir.Program) -> dict[str, tuple[float, float]]:
-    """(l1, l2) of each trainable layer that has a penalty, by layer name, in model order."""
-    return {leaf.name: (leaf.args.get("l1", 0.0), leaf.args.get("l2", 0.0)) for leaf in ir.leaves(program.layers)
-            if not leaf.frozen and (leaf.args.get("l1") or leaf.args.get("l2"))}
-
 
 def without_penalties(args: dict) -> dict:
     """A layer's arguments with its penalties at 0: what sweep members that train together may differ in."""
@@ -189,7 +163,7 @@ def without_penalties(args: dict) -> dict:
 def member_penalties(members: list[ir.Program]) -> list[dict[str, tuple[np.float32, np.float32]]]:
     """Each sweep member's (l1, l2) on every layer any member penalizes (0 where it does not), so
     that all have one layout: a zero coefficient adds exactly nothing to the loss or the gradient."""
-    each = [penalty_coefficients(m) for m in members]
+    each = [trainingfacts.penalty_coefficients(m) for m in members]
     names = list(dict.fromkeys(name for coefficients in each for name in coefficients))
     return [{name: tuple(np.float32(c) for c in coefficients.get(name, (0.0, 0.0))) for name in names}
             for coefficients in each]

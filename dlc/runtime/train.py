@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from dlc.compiler import ir
+from dlc.compiler import ir, trainingfacts
 from dlc.compiler import registry as reg
 from dlc.compiler.lower import Lowered, lower, optimizer, unit_schedule
 from dlc.runtime import measures
@@ -81,9 +81,10 @@ class Trainer:
         # sweep's group trainer reads each member's penalties from its state instead).
         weights = self.program.class_weights or measures.unknown_class_weights(self.program)
         self.class_weights = None if weights is None else np.asarray(weights, np.float32)
-        self.coefficients = measures.penalty_coefficients(self.program)
-        self.confusion = measures.confusion_shape(self.program) if measures.counts_confusion(self.program) else None
-        self.gathers = measures.gathers_rows(self.program)
+        self.coefficients = trainingfacts.penalty_coefficients(self.program)
+        self.confusion = trainingfacts.confusion_shape(self.program) \
+            if trainingfacts.counts_confusion(self.program) else None
+        self.gathers = trainingfacts.gathers_rows(self.program)
         # `schedule plateau`: the loop lowers the rate between epochs, from the monitored quantity.
         self.on_plateau = reg.lookup("schedule", self.program.schedule.name).on_plateau
         # What training runs goes through the trace cache; `_train_epoch` and `_predict_jit` stay

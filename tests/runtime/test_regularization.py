@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import dlc
+from dlc.compiler import trainingfacts
 from dlc.runtime import measures, sweep
 from dlc.runtime.loop import fit
 from dlc.runtime.options import FitOptions
@@ -40,7 +41,7 @@ def test_one_step_minimizes_the_loss_plus_the_penalty_and_validation_sees_the_lo
     assert history[0]["loss"] == pytest.approx(float(by_hand(start, lowered, X, Y) + penalty), rel=1e-5)
 
     def objective(params):
-        return by_hand(params, lowered, X, Y) + measures.penalty(params, measures.penalty_coefficients(session.program))
+        return by_hand(params, lowered, X, Y) + measures.penalty(params, trainingfacts.penalty_coefficients(session.program))
 
     grads = jax.grad(objective)(start)
     expected = jax.tree.map(lambda p, g: p - 0.1 * g, start, grads)
@@ -57,13 +58,13 @@ def test_recurrent_cells_penalize_input_and_recurrent_kernels_not_biases():
     kernels = [cell[gate]["kernel"] for gate in cell]
     assert {gate[0] for gate in cell} == {"i", "h"} and len(kernels) == 8
     want = sum(0.5 * jnp.sum(jnp.abs(k)) for k in kernels)
-    assert float(measures.penalty(params, measures.penalty_coefficients(program))) == pytest.approx(float(want), rel=1e-6)
+    assert float(measures.penalty(params, trainingfacts.penalty_coefficients(program))) == pytest.approx(float(want), rel=1e-6)
 
 
 def test_frozen_or_zero_penalties_add_nothing():
     program = dlc.compile("input 4\ndense 4 l2=0.1 trainable=false\ndense 3 l1=0\ndense 1 l2=0.2\nloss mse\n"
                           "optimizer adam").ir
-    assert measures.penalty_coefficients(program) == {"dense_3": (0.0, 0.2)}
+    assert trainingfacts.penalty_coefficients(program) == {"dense_3": (0.0, 0.2)}
     assert measures.penalty({}, {}) is None
 
 
@@ -88,7 +89,7 @@ def test_a_penalty_in_a_repeat_block_applies_to_every_copy():
     """contract-v2 names_in_repeat: `l2=1e-4` inside `repeat 3` (layers block_1 ... block_3)."""
     program = dlc.compile("input 16\nrepeat 3 { dense 16 relu name=block l2=1e-4 }\ndense 1 sigmoid name=out\n"
                           "loss binary_crossentropy\noptimizer sgd lr=0.1").ir
-    assert measures.penalty_coefficients(program) == {f"block_{i}": (0.0, 1e-4) for i in (1, 2, 3)}
+    assert trainingfacts.penalty_coefficients(program) == {f"block_{i}": (0.0, 1e-4) for i in (1, 2, 3)}
 
 
 def test_a_large_penalty_is_no_divergence():
