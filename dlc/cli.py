@@ -174,6 +174,26 @@ _interrupts = Interrupts()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    status = _run(args)
+    if args.distributed and status != EXIT_OK:
+        _leave_distributed_run(status)
+    return status
+
+
+def _leave_distributed_run(status: int) -> None:
+    """A process of a distributed run that stops on its own (an error the others may not share)
+    leaves at once: at exit JAX would wait, up to 5 minutes, for the others at its shutdown
+    barrier, while they wait for it at their next collective step. Its coordinator then stops
+    them once it misses this process (its heartbeat timeout)."""
+    import jax
+
+    if jax.distributed.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
+def _run(args: argparse.Namespace) -> int:
     problem = _missing([args.spec])
     if problem:
         return _usage_error(problem)
@@ -220,7 +240,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = commands.run(program, request, _RunShown(args, program.ir))
         print_run(result, args.profile, _STARTED)
         if args.repeat_check:
-            print(commands.repeat_check(program, result.session))
+            print(commands.repeat_check(program, result.session, result.devices))
     except SpecError as e:
         print_diagnostics(e.diagnostics, e.sources, "text", args.color, sys.stderr)
         return EXIT_ERRORS

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dlc.runtime.distributed import agreed
+from dlc.runtime.distributed import agreed, together
 from dlc.runtime.stopping import Progress
 from dlc.runtime.storage import StorageError, host_copies, is_step, orbax, refuse_link, storage_faults, writing_alone
 from dlc.runtime.train import TrainState
@@ -136,12 +136,13 @@ class TrainingCheckpoints:
                  "meta": args.JsonSave({**self.identity, **progress.to_json(), "has_best": best is not None})}
         if best is not None:
             items["best"] = args.StandardSave(host_copies(best))
-        with self._writing(self.writing):
-            self.manager.wait_until_finished()
-        self.writing = progress.epoch
-        with self._writing(progress.epoch):
-            self._check_writable()
-            self.manager.save(progress.epoch, args=args.Composite(**items), force=True)
+        with together():  # a write that fails on one process of a distributed run stops them all
+            with self._writing(self.writing):
+                self.manager.wait_until_finished()
+            self.writing = progress.epoch
+            with self._writing(progress.epoch):
+                self._check_writable()
+                self.manager.save(progress.epoch, args=args.Composite(**items), force=True)
 
     def _check_writable(self) -> None:
         """Make and remove a folder where Orbax will make the step's: when Orbax's own attempt

@@ -41,6 +41,10 @@ class Prepared:
     warnings: tuple[str, ...] = ()  # one line each: what about the data may make the model worse than it looks
     encoding: Any = None  # a CSV's `encoding.Encoding` (categories, fills, vocabulary); None: features as read
 
+    def arrays(self) -> list[np.ndarray]:
+        """Every split's x and y, in order (the splits present)."""
+        return [a for split in (self.train, self.val, self.test) if split is not None for a in (split.x, split.y)]
+
 
 # --- preparing --------------------------------------------------------------------------------
 

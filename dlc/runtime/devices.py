@@ -28,7 +28,7 @@ def traced_programs_folder() -> str | None:
     eviction only ever touches its own `*-cache` files). None in a distributed run, which traces
     every time: its processes must lower the same program, and one reading an exported program
     while another traces Flax might not."""
-    if jax.process_count() > 1:
+    if jax.distributed.is_initialized() and jax.process_count() > 1:
         use_compilation_cache()
         return None
     return os.path.join(use_compilation_cache(), "traced")

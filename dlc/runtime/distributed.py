@@ -8,6 +8,7 @@ Imported only once a run has asked for JAX: `commands` joins before JAX starts a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 
@@ -50,8 +51,9 @@ def join() -> None:
 
 
 def processes() -> int:
-    """How many processes this run has (1 unless it joined a distributed run)."""
-    return jax.process_count()
+    """How many processes this run has: 1 unless it joined a distributed run (asked without
+    starting JAX's backend, which a process that has not joined may not be able to start)."""
+    return jax.process_count() if jax.distributed.is_initialized() else 1
 
 
 def process_index() -> int:
@@ -109,6 +111,24 @@ def together() -> Iterator[None]:
     for index, message in enumerate(told):
         if message:
             raise DistributedError(f"process {index} of the distributed run stopped: {message}")
+
+
+def same_everywhere(source: str, *arrays: np.ndarray) -> None:
+    """Refuse a distributed run whose processes would train on different things: each builds its
+    own devices' parts of every array from its own copy, so a data file that differs between
+    hosts (with the same shapes) would train silently on a mix. Compares a digest of the spec's
+    text (`source`) and the prepared `arrays`; a collective step in a distributed run."""
+    if processes() == 1:
+        return
+    digest = hashlib.blake2b(source.encode("utf-8"), digest_size=16)
+    for array in arrays:
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    told = messages(digest.hexdigest())
+    different = [index for index, theirs in enumerate(told) if theirs != told[0]]
+    if different:
+        raise DistributedError(f"process {different[0]} of the distributed run prepared other data or another spec "
+                               "than process 0: every process must read the same spec and the same data files")
 
 
 def agreed(flag: bool) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 from dlc.compiler import ir
 from dlc.runtime import data as data_mod
 from dlc.runtime import measures, sources, tabular
-from dlc.runtime.distributed import least, together
+from dlc.runtime.distributed import least, same_everywhere, together
 from dlc.runtime.loop import FitResult, fit
 from dlc.runtime.memory import device_data_budget, guard_memory
 from dlc.runtime.options import FitOptions
@@ -213,6 +213,7 @@ class Session:
             budget = options.data_budget if options.data_budget is not None else device_data_budget()
             guard_memory(program, prepared, budget)
             trainer = make_trainer(program, len(prepared.train.x), epochs, options.devices)
+        same_everywhere(program.source, *prepared.arrays())
         budget = least(budget)
         val = (prepared.val.x, prepared.val.y) if prepared.val is not None else None
         checkpoints, restored = None, None

@@ -98,11 +98,11 @@ def writing_alone(ocp: Any) -> dict[str, Any]:
     others scratch ones) and hands Orbax host copies of the arrays, so no process waits on
     another's writes; the keys Orbax keeps in JAX's coordination service are this process's own
     (its signal that a step's folder exists is not, so folders are made before the write)."""
-    import jax
+    from dlc.runtime.distributed import process_index, processes
 
-    if jax.process_count() == 1:
+    if processes() == 1:
         return {}
-    index = jax.process_index()
+    index = process_index()
     return {"multiprocessing_options": ocp.options.MultiprocessingOptions(
                 primary_host=index, active_processes={index}, barrier_sync_key_prefix=f"dlc-process-{index}"),
             "async_options": ocp.options.AsyncOptions(create_directories_asynchronously=False)}
@@ -111,11 +111,11 @@ def writing_alone(ocp: Any) -> dict[str, Any]:
 def host_copies(tree: Any) -> Any:
     """`tree` as Orbax is given it: as it is, or in a distributed run its arrays fetched to the host
     (gathered first where split over processes, a step every process takes)."""
-    import jax
-
-    if jax.process_count() == 1:
-        return tree
     from dlc.runtime.devices import fetch
+    from dlc.runtime.distributed import processes
+
+    if processes() == 1:
+        return tree
 
     return fetch(tree)
 

@@ -22,7 +22,7 @@ from dlc.compiler.lower import dropout_keeps
 from dlc.runtime import measures, sweepsave
 from dlc.runtime.data import Prepared, Split
 from dlc.runtime.devices import member_mesh, on_this_device
-from dlc.runtime.distributed import least, together
+from dlc.runtime.distributed import least, same_everywhere, together
 from dlc.runtime.loop import fit
 from dlc.runtime.memory import device_data_budget, group_data_budget, guard_memory
 from dlc.runtime.options import FitOptions
@@ -135,10 +135,12 @@ def _train_group(members: list[ir.Program], data: list[Prepared], options: FitOp
             f"{f' = {count} x one split' if own else ''}) would not fit on the device beside their states "
             f"({group_budget / 2**20:.1f} MiB left for data)"), stacklevel=2)
     if count == 1 or lone.per_step or program.init is not None or lone.on_plateau or crowded:
-        guard_memory(program, first, budget)
+        with together():  # in a distributed run, a refusal on one process stops every process
+            guard_memory(program, first, budget)
         return _one_by_one(members, data, options, indices)
-    mesh = member_mesh(options.devices, count)
-    guard_memory(program, first, group_budget, members=count, data_copies=count if own else 1)
+    with together():
+        mesh = member_mesh(options.devices, count)
+        guard_memory(program, first, group_budget, members=count, data_copies=count if own else 1)
     if own:
         train = (np.stack([d.train.x for d in data]), np.stack([d.train.y for d in data]))
         val = None if first.val is None else (np.stack([d.val.x for d in data]), np.stack([d.val.y for d in data]))
@@ -209,6 +211,7 @@ def fit_members(owners: list, x: Any, y: Any, validation_data: Any, options: Fit
     with together():  # in a distributed run, a process that cannot start stops every process
         prepared = [Session.prepare(owner, x, y, validation_data, options) for owner in owners]
         budget = options.data_budget if options.data_budget is not None else device_data_budget()
+    same_everywhere("".join(p.source for p, _, _ in prepared), *(a for _, d, _ in prepared for a in d.arrays()))
     options = dataclasses.replace(options, data_budget=least(budget))  # as `Session.fit` sets it
     data: list[Prepared] = []
     for _, member_data, _ in prepared:

@@ -18,21 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlc.runtime.commands import (
-    RunDisplay,
+from dlc.runtime.claims import (
     RunFailed,
     RunFolder,
-    RunInterrupted,
     RunRefused,
     RunRequest,
-    _resume_command,
-    _spec_changes,
     locked,
     made_folder,
-    runtime_errors,
+    resume_command,
+    spec_changes,
     started,
-    tracked,
 )
+from dlc.runtime.commands import RunDisplay, RunInterrupted, runtime_errors, tracked
 from dlc.runtime.identity import spec_sha256
 from dlc.runtime.options import FitOptions
 from dlc.runtime.runlock import LOCK_NAME, RunLockedError, is_unused, write_atomically
@@ -150,9 +147,9 @@ def _claim(request: RunRequest, name: str, text: str) -> RunFolder:
         if resume:
             saved = saved_any(out / "training")
             notice = "" if saved else f"{out} has no complete checkpoint: training the sweep from the start"
-            return RunFolder(out, False, lock, saved, notice, _resume_command(request, out))
+            return RunFolder(out, False, lock, saved, notice, resume_command(request, out))
         write_atomically(out / "spec.dl", text)
-        return RunFolder(out, created, lock, False, "", _resume_command(request, out))
+        return RunFolder(out, created, lock, False, "", resume_command(request, out))
     except OSError as e:
         lock.release()
         raise RunRefused(f"cannot create the sweep folder {out}: {e.strerror or e}") from None
@@ -183,7 +180,7 @@ def _same_spec(out: Path, text: str) -> None:
         raise RunFailed(f"nothing to resume in `{out}`: it has no spec.dl") from None
     if spec_sha256(started) != spec_sha256(text):
         raise RunFailed(f"cannot resume `{out}`: the spec changed since the sweep started: "
-                        f"{_spec_changes(started, text)}; {_AS_STARTED}")
+                        f"{spec_changes(started, text)}; {_AS_STARTED}")
 
 
 def saved_any(training: Path) -> bool:

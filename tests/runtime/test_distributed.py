@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.runtime.processes import numbers
@@ -49,11 +50,13 @@ def _environment(tmp_path: Path) -> dict:
     return {**env, "JAX_PLATFORMS": "cpu", "TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"}
 
 
-def _start(tmp_path: Path, *args: str, processes: int = 2, only: dict[int, dict] | None = None
-           ) -> list[subprocess.Popen]:
-    """`dlc run ARGS --distributed` as `processes` processes; `only`: more variables of some."""
+def _start(tmp_path: Path, *args: str, processes: int = 2, only: dict[int, dict] | None = None,
+           spec_of: dict[int, str] | None = None) -> list[subprocess.Popen]:
+    """`dlc run ARGS --distributed` as `processes` processes; `only`: more variables of some;
+    `spec_of`: another spec (the first argument) for some."""
     port = _free_port()
-    return [subprocess.Popen([sys.executable, "-m", "dlc.cli", "run", *args, "--distributed", "--devices", "all"],
+    return [subprocess.Popen([sys.executable, "-m", "dlc.cli", "run", (spec_of or {}).get(index, args[0]), *args[1:],
+                              "--distributed", "--devices", "all"],
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**_environment(tmp_path), "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
                                   "JAX_NUM_PROCESSES": str(processes), "JAX_PROCESS_ID": str(index),
@@ -86,10 +89,11 @@ def _close(a: list[dict], b: list[dict]) -> None:
 
 def test_two_processes_train_as_one_process(tmp_path):
     (tmp_path / "mlp.dl").write_text(SPEC.format(lr="3e-3", epochs=4))
-    ended = _finish(_start(tmp_path, "mlp.dl", "--out", "both"))
-    for code, _, err in ended:
+    ended = _finish(_start(tmp_path, "mlp.dl", "--out", "both", "--repeat-check"))
+    for code, out, err in ended:
         assert code == 0, err
-    assert "run folder: both" in ended[0][1] and "run folder: both" in ended[1][1]  # process 1 names process 0's
+        assert "run folder: both" in out  # process 1 names process 0's
+        assert "repeat check: a second run gave the identical history (4 epochs) and parameters" in out
     alone = _one_process(tmp_path, "mlp.dl", "--out", "alone")
     assert alone.returncode == 0, alone.stderr
     _close(numbers(tmp_path / "both"), numbers(tmp_path / "alone"))
@@ -118,7 +122,7 @@ def test_a_refusal_of_process_0_stops_every_process(tmp_path):
     (tmp_path / "taken" / "notes.txt").write_text("the user's")
     (first, _, first_err), (second, _, second_err) = _finish(_start(tmp_path, "mlp.dl", "--out", "taken"))
     assert first == 2 and "already exists and is not empty" in first_err
-    assert second == 1 and "process 0 could not start the run: taken already exists" in second_err
+    assert second == 2 and "process 0 could not start the run: taken already exists" in second_err  # as process 0
     assert "Traceback" not in first_err + second_err
     assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
 
@@ -134,6 +138,36 @@ def test_a_process_that_cannot_start_stops_every_process_at_once(tmp_path, spec)
                                           "must be a number of bytes, got 'lots'")
     assert second_err.splitlines()[-1] == "dlc: error: DLC_DATA_BUDGET must be a number of bytes, got 'lots'"
     assert not (tmp_path / "both").exists()  # training never started: the folder process 0 made is gone
+
+
+@pytest.mark.parametrize(("spec", "said"), [
+    (SPEC.format(lr="3e-3", epochs=1).replace("batch 64", "batch 63"),
+     "`batch 63` does not split evenly over 2 devices; use a multiple of 2"),
+    (SPEC.format(lr="[1e-3, 3e-3, 1e-2]", epochs=1), "a group of 3 sweep members does not split evenly over 2 devices"),
+])
+def test_the_devices_of_every_process_are_one_mesh(tmp_path, spec, said):
+    """One device per process, two processes: the run's mesh has two devices (a batch, or a group of
+    members, that does not split over two is refused by both)."""
+    (tmp_path / "s.dl").write_text(spec)
+    for code, _, err in _finish(_start(tmp_path, "s.dl", "--out", "both")):
+        assert code == 1 and said in err.splitlines()[-1], err
+
+
+def test_processes_that_read_different_data_are_refused(tmp_path):
+    """Each process builds its devices' parts of the data from its own copy: files that differ
+    between hosts, with the same shapes, would train on a mix of both without a word."""
+    rng = np.random.default_rng(0)
+    for host in ("a", "b"):
+        (tmp_path / host).mkdir()
+        np.savez(tmp_path / host / "d.npz", x=rng.normal(size=(40, 4)).astype(np.float32),
+                 y=rng.integers(0, 2, size=40).astype(np.int32))
+        (tmp_path / host / "s.dl").write_text('data "d.npz" val=0.2\ninput 4\ndense 1 sigmoid\n'
+                                              "loss binary_crossentropy\noptimizer adam\nepochs 1\n")
+    ended = _finish(_start(tmp_path, "a/s.dl", "--out", "both", spec_of={1: "b/s.dl"}))
+    for code, _, err in ended:
+        assert code == 1 and err.splitlines()[-1] == (
+            "dlc: error: process 1 of the distributed run prepared other data or another spec than process 0: "
+            "every process must read the same spec and the same data files"), err
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -169,10 +203,13 @@ def test_a_run_that_cannot_be_joined_is_one_line(tmp_path, variables, said):
     assert said in done.stderr and done.stderr.count("\n") == 1, done.stderr
 
 
-def test_resuming_a_distributed_run_is_refused_before_joining(tmp_path):
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--resume"], "--resume does not work with --distributed yet"),
+    (["--devices", "1"], "--devices 1 with --distributed: a distributed run trains on every device of every process"),
+])
+def test_what_a_distributed_run_cannot_do_is_refused_before_joining(tmp_path, flags, said):
     (tmp_path / "mlp.dl").write_text(SPEC.format(lr="3e-3", epochs=1))
-    done = subprocess.run([sys.executable, "-m", "dlc.cli", "run", "mlp.dl", "--distributed", "--out", "r",
-                           "--resume"], cwd=tmp_path, capture_output=True, text=True, env=_environment(tmp_path),
-                          timeout=TIMEOUT)
+    done = subprocess.run([sys.executable, "-m", "dlc.cli", "run", "mlp.dl", "--distributed", "--out", "r", *flags],
+                          cwd=tmp_path, capture_output=True, text=True, env=_environment(tmp_path), timeout=TIMEOUT)
     assert done.returncode == 2
-    assert "--resume does not work with --distributed yet" in done.stderr
+    assert said in done.stderr and done.stderr.count("\n") == 1, done.stderr
