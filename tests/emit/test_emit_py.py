@@ -59,21 +59,35 @@ def assert_same(emitted: list[dict[str, float]], expected: list[dict[str, float]
                 f"{what}: epoch {want['epoch']:g} `{column}` {got[column]!r} vs dlc's {value!r}"
 
 
-@pytest.mark.parametrize("spec_file", EXAMPLES, ids=lambda path: path.stem)
-def test_example_spec_trains_to_dlcs_numbers_without_dlc(tmp_path: Path, spec_file: Path) -> None:
+def test_every_example_spec_trains_to_dlcs_numbers_without_dlc(tmp_path: Path, subtests) -> None:
     """Every spec in specs/ (the CNN, dropout, batchnorm-free and early-stopping ones, every
-    optimizer): the digits MLP to its early stop, the others for a few epochs."""
-    program = dlc.load(spec_file)
-    epochs = program.ir.epochs if spec_file.name == "mlp.dl" else EPOCHS
-    file = tmp_path / f"{spec_file.stem}.py"
-    file.write_text(emit_py(program.ir, file))
-    done = subprocess.run([sys.executable, "-c", WITHOUT_DLC, json.dumps([(str(file), str(tmp_path / "out"), epochs)])],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    expected = dlc_history(program, epochs)
-    assert_same(read_history(tmp_path / "out" / "history.csv"), expected, spec_file.stem)
-    if spec_file.name == "mlp.dl":
-        assert len(expected) < epochs, "the MLP should stop early"
+    optimizer): the digits MLP to its early stop, the others for a few epochs. One process runs
+    every emitted program (starting Python, JAX and scikit-learn is most of what one costs), while
+    dlc trains the same specs here."""
+    assert len(EXAMPLES) > 10, EXAMPLES  # specs/ found
+    runs = []
+    for spec_file in EXAMPLES:
+        program = dlc.load(spec_file)
+        epochs = program.ir.epochs if spec_file.name == "mlp.dl" else EPOCHS
+        file = tmp_path / f"{spec_file.stem}.py"
+        file.write_text(emit_py(program.ir, file))
+        runs.append((spec_file, program, file, tmp_path / f"{spec_file.stem}-out", epochs))
+    assert len({file for _, _, file, _, _ in runs}) == len(runs), "two example specs share a name"
+    with (tmp_path / "stderr.txt").open("w") as stderr:  # a file, not a pipe: nothing blocks while dlc trains
+        emitted = subprocess.Popen([sys.executable, "-c", WITHOUT_DLC,
+                                    json.dumps([(str(file), str(out), epochs) for _, _, file, out, epochs in runs])],
+                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=tmp_path)
+        try:
+            expected = {spec_file: dlc_history(program, epochs) for spec_file, program, _, _, epochs in runs}
+            emitted.wait(timeout=600)
+        finally:
+            emitted.kill()
+    assert emitted.returncode == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
+    for spec_file, _, _, out, epochs in runs:
+        with subtests.test(spec=spec_file.stem):
+            assert_same(read_history(out / "history.csv"), expected[spec_file], spec_file.stem)
+            if spec_file.name == "mlp.dl":
+                assert len(expected[spec_file]) < epochs, "the MLP should stop early"
 
 
 # --- specs generated from the registry --------------------------------------------------------
@@ -138,6 +152,14 @@ def token_ids(vocab: int) -> np.ndarray:
     ids = np.random.default_rng(1).integers(1, vocab, size=(N, 64))
     ids[np.arange(64) >= (np.arange(N) * 5 % 64 + 1)[:, None]] = 0
     return ids.astype(np.int32)
+
+
+def write_npz(folder: Path, text: str, y: np.ndarray) -> None:
+    """d.npz for `text`: FEATURES, or token ids it has vectors for where its model takes token ids
+    (known from the spec without its data line, as the checker refuses an embedding on floats)."""
+    model, _ = check_text(text.split("\n", 1)[1])
+    x = token_ids(model.token_vocab) if model is not None and model.token_vocab else FEATURES
+    np.savez(folder / "d.npz", x=x, y=y)
 
 
 def frozen(chain: str) -> str:
@@ -240,16 +262,13 @@ def encoded_csvs(folder: Path) -> None:
 @pytest.mark.parametrize(("text", "task"), cases())
 def test_every_entry_emits_what_dlc_trains(tmp_path: Path, text: str, task: str) -> None:
     _, y = LABELS[task]
-    np.savez(tmp_path / "d.npz", x=FEATURES, y=y)
+    write_npz(tmp_path, text, y)
     np.savez(tmp_path / "given.npz", x=FEATURES[:16], y=y[:16], x_val=FEATURES[16:], y_val=y[16:])
     names = np.array(["cat", "dog", "owl"])[np.arange(N) % 3]
     rows = [",".join([*(f"{v:.6g}" for v in FEATURES[i, :5]), names[i]]) for i in range(N)]
     (tmp_path / "d.csv").write_text("a,b,c,d,e,kind\n" + "\n".join(rows) + "\n")
     encoded_csvs(tmp_path)
     program = dlc.compile(text, base_dir=tmp_path)
-    if program.ir.token_vocab:  # the model takes token ids: data of ids it has vectors for
-        np.savez(tmp_path / "d.npz", x=token_ids(program.ir.token_vocab), y=y)
-        program = dlc.compile(text, base_dir=tmp_path)
     # A plateau lowers the rate after epoch 2 at the soonest: one epoch more shows the lower rate.
     epochs = EPOCHS + 1 if reg.lookup("schedule", program.ir.schedule.name).on_plateau else EPOCHS
     expected = dlc_history(program, epochs)
@@ -266,16 +285,17 @@ RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.whi
 def test_every_emitted_program_is_as_ruff_formats_and_checks_it(tmp_path: Path) -> None:
     """The emitted file is formatted as the project formats code (long layer lines included) and
     clean under its lint rules."""
-    np.savez(tmp_path / "d.npz", x=FEATURES, y=LABELS["categorical"][1])
     encoded_csvs(tmp_path)
     for i, param in enumerate(cases()):
         text = param.values[0]
         if 'data "d.npz"' not in text and not param.id.startswith(("csv-encoded", "csv-text")):
             continue
+        write_npz(tmp_path, text, LABELS["categorical"][1])
         file = tmp_path / f"emitted_{i}.py"
         file.write_text(emit_py(dlc.compile(text, base_dir=tmp_path).ir, file))
     wide = 'data "d.npz"\ninput 8x8x1\nconv2d 64 3 relu padding=same init=glorot_uniform name=a_rather_long_layer_name\n' \
            "flatten\ndense 10 softmax\nloss categorical_crossentropy\noptimizer adam"
+    write_npz(tmp_path, wide, LABELS["categorical"][1])
     (tmp_path / "wide.py").write_text(emit_py(dlc.compile(wide, base_dir=tmp_path).ir, tmp_path / "wide.py"))
     for command in ("format", "--check"), ("check",):  # formatted, and clean under the project's rules
         done = subprocess.run([RUFF, *command, "--config", str(ROOT / "pyproject.toml"), str(tmp_path)],

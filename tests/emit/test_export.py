@@ -19,18 +19,26 @@ from dlc.runtime.export import prediction_artifact, python_folder, stablehlo_tex
 
 ROOT = Path(__file__).resolve().parents[2]
 
-LOAD_ARTIFACT = NO_DLC + r"""
-import jax, numpy as np
-exported = jax.export.deserialize(bytearray(open(sys.argv[1], "rb").read()))
-x = np.load(sys.argv[2])
-np.save(sys.argv[3], np.asarray(exported.call(x)))
-"""
-
 PREDICT_FOLDER = NO_DLC + r"""
 import runpy
 sys.path.insert(0, sys.argv[1])
 sys.argv = ["predict.py", sys.argv[2]]
 runpy.run_path("predict.py", run_name="__main__")
+"""
+
+# A run's artifact called on x.npy (saved to out.npy), then its Python folder's predict.py on x.npz
+# (its CSV to predictions.csv), in one process: starting Python and JAX is most of what each costs.
+ARTIFACT_THEN_FOLDER = NO_DLC + r"""
+import contextlib, os, runpy
+import jax, numpy as np
+artifact, x_npy, out_npy, folder, x_npz, out_csv = sys.argv[1:]
+exported = jax.export.deserialize(bytearray(open(artifact, "rb").read()))
+np.save(out_npy, np.asarray(exported.call(np.load(x_npy))))
+os.chdir(folder)
+sys.path.insert(0, folder)
+sys.argv = ["predict.py", x_npz]
+with open(out_csv, "w", newline="") as f, contextlib.redirect_stdout(f):
+    runpy.run_path("predict.py", run_name="__main__")
 """
 
 SPECS = {
@@ -61,24 +69,21 @@ def trained(request, tmp_path_factory) -> tuple[dlc.Program, np.ndarray, Path]:
     return dlc.load_run(folder / "run"), x, folder
 
 
-def test_artifact_predicts_as_dlc_without_dlc(trained) -> None:
+def test_artifact_and_python_folder_predict_as_dlc_without_dlc(trained) -> None:
+    """The `jax.export` artifact, then the Python folder, of one trained run (one training, even
+    where pytest-xdist would have split two tests of it over two workers)."""
     program, x, folder = trained
     (folder / "model.stablehlo").write_bytes(prediction_artifact(program.trained))
-    subprocess.run([sys.executable, "-c", LOAD_ARTIFACT, str(folder / "model.stablehlo"), str(folder / "x.npy"),
-                    str(folder / "out.npy")], check=True, cwd=folder, timeout=300)
-    np.testing.assert_allclose(np.load(folder / "out.npy"), program.predict(x), rtol=1e-5, atol=1e-5)
-
-
-def test_python_folder_predicts_as_dlc_without_dlc(trained) -> None:
-    program, x, folder = trained
     out = folder / "py"
     written = python_folder(program.trained, out)
     assert sorted(path.name for path in written) == ["model.py", "predict.py", "preprocessing.json", "weights.npz"]
-    done = subprocess.run([sys.executable, "-c", PREDICT_FOLDER, str(out), str(folder / "x.npz")], cwd=out,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", ARTIFACT_THEN_FOLDER, str(folder / "model.stablehlo"),
+                           str(folder / "x.npy"), str(folder / "out.npy"), str(out), str(folder / "x.npz"),
+                           str(folder / "predictions.csv")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = list(csv.reader(io.StringIO(done.stdout)))
     expected = program.predict(x)
+    np.testing.assert_allclose(np.load(folder / "out.npy"), expected, rtol=1e-5, atol=1e-5)
+    rows = list(csv.reader(io.StringIO((folder / "predictions.csv").read_text())))
     if program.ir.task == "categorical":
         values = np.array([[float(v) for v in row[1:]] for row in rows[1:]])
     else:

@@ -219,14 +219,21 @@ def _without_times(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "epoch_time"} for row in history]
 
 
-@pytest.mark.parametrize("stop_after", [1, 3, 5])
-def test_an_interrupted_sweep_resumed_equals_one_never_interrupted(tmp_path, stop_after: int):
-    """Stopped after `stop_after` epochs (one member stopped early by then, one diverged), then
-    resumed from its checkpoints: the same histories, early stops and best weights, bit for bit."""
+@pytest.fixture(scope="module")
+def uninterrupted() -> tuple[list[ir.Program], list]:
+    """Five members (one stops early, one diverges) and their sweep trained without a break, which
+    every `stop_after` compares with (trained once)."""
     base = _program("sgd lr=0.05", epochs=6, extra="early_stop 1 monitor=val_loss restore_best=true")
     members = [_vary(base, lr=5.0), _vary(base, lr=0.01), _vary(base, lr=1e4), _vary(base, lr=0.05, seed=3),
                _vary(base, lr=1.0, momentum=0.9)]
-    whole = sweep.train_members(members, TRAIN, VAL, FitOptions())
+    return members, sweep.train_members(members, TRAIN, VAL, FitOptions())
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 5])
+def test_an_interrupted_sweep_resumed_equals_one_never_interrupted(tmp_path, uninterrupted, stop_after: int):
+    """Stopped after `stop_after` epochs (one member stopped early by then, one diverged), then
+    resumed from its checkpoints: the same histories, early stops and best weights, bit for bit."""
+    members, whole = uninterrupted
     assert [(type(o), len(o.history)) for o in whole] == [(FitResult, 2), (FitResult, 6), (Diverged, 1),
                                                            (FitResult, 6), (FitResult, 3)]
     folder = tmp_path / "training"
