@@ -186,8 +186,8 @@ def vmapped(members: list[ir.Program], train, val, options: FitOptions, saved: G
             break
         t0 = time.perf_counter()
         states, metrics = run_epoch(states, x, y, keys, epoch, jnp.asarray(active))
-        fetched = fetch((metrics, _sums(evaluate, states, val_set, fetched=False) if val_set else {},
-                                  measures.rate(states.opt_state)))
+        fetched = fetch((metrics, _sums(evaluate, states, val_set, to_host=False) if val_set else {},
+                         measures.rate(states.opt_state)))
         elapsed = time.perf_counter() - t0
         better = np.zeros(count, bool)
         for i in np.flatnonzero(active):
@@ -239,12 +239,12 @@ def _sharded(mesh: Any, tree: Any) -> Any:
     return place(tree, NamedSharding(mesh, PartitionSpec("members")))
 
 
-def _sums(evaluate, states: TrainState, data: programs.EvalSet, fetched: bool = True) -> dict:
+def _sums(evaluate, states: TrainState, data: programs.EvalSet, to_host: bool = True) -> dict:
     """Each member's sums of loss and metrics over a split (fetched, or left on the device)."""
     totals = None
     for xb, yb, mask in data.chunks:
         totals = measures.combine(totals, evaluate(states.params, states.batch_stats, xb, yb, mask), axis=1)
-    return fetch(totals) if fetched else totals
+    return fetch(totals) if to_host else totals
 
 
 def _result(states: TrainState, best: dict | None, i: int, stopper: EarlyStopping, stopped: bool, wall: float,
