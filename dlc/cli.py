@@ -185,9 +185,9 @@ def _leave_distributed_run(status: int) -> None:
     leaves at once: at exit JAX would wait, up to 5 minutes, for the others at its shutdown
     barrier, while they wait for it at their next collective step. Its coordinator then stops
     them once it misses this process (its heartbeat timeout)."""
-    import jax
+    from dlc.runtime.distributed import processes
 
-    if jax.distributed.is_initialized():
+    if processes() > 1:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)

@@ -10,6 +10,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from dlc.runtime.distributed import processes
+
 
 def use_compilation_cache() -> str:
     """Keep compiled XLA programs on disk, so a second run of an unchanged spec skips compiling.
@@ -28,7 +30,7 @@ def traced_programs_folder() -> str | None:
     eviction only ever touches its own `*-cache` files). None in a distributed run, which traces
     every time: its processes must lower the same program, and one reading an exported program
     while another traces Flax might not."""
-    if jax.distributed.is_initialized() and jax.process_count() > 1:
+    if processes() > 1:
         use_compilation_cache()
         return None
     return os.path.join(use_compilation_cache(), "traced")
